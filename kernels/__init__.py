@@ -1,0 +1,9 @@
+"""Compute kernels for the solvers, installed as ``ranker.kernels``.
+
+Each kernel has a plain-torch reference here (:mod:`ranker.kernels.step`) that runs on any
+device; faster implementations (Triton) must match it and are tested against it.
+"""
+
+from .step import pagerank_step
+
+__all__ = ["pagerank_step"]

@@ -1,0 +1,271 @@
+"""The TOML job file: parsing and validation, done once at the edge.
+
+Every key is documented in the README ("Job file"). Unknown keys, wrong types and bad
+values raise :class:`~ranker.errors.ConfigError` naming the key (``[rank] alpha``).
+Relative paths are resolved against the directory of the job file, so a job runs the
+same from any working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """``[input.synthetic]``: generate a citation graph instead of reading one."""
+
+    papers: int = 20_000
+    mean_references: float = 10.0
+    seed: int = 0
+    seed_sets: int = 8
+    dir: str = ""  # default: <output.dir>/data
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    citations: str = ""
+    citing_column: str = "citing"
+    cited_column: str = "cited"
+    weight_column: str = ""
+    papers: str = ""
+    paper_id_column: str = "paper_id"
+    self_citations: str = "keep"  # keep | drop
+    duplicates: str = "once"  # once | sum
+    unknown_papers: str = "keep"  # keep | drop | error  (citations naming papers absent from `papers`)
+    batch_rows: int = 1_000_000
+    synthetic: SyntheticConfig | None = None
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    alpha: float = 0.85
+    tol: float = 1e-10
+    max_iter: int = 1000
+    device: str = "auto"  # auto | cuda | cpu
+    dtype: str = "float64"  # float64 | float32
+    on_nonconvergence: str = "error"  # error | warn
+    index_dtype: str = "auto"  # auto | int32 | int64
+
+
+@dataclass(frozen=True)
+class PersonalizeConfig:
+    seeds: str = ""
+    seed_set_column: str = "seed_set"
+    paper_id_column: str = "paper_id"
+    weight_column: str = ""  # default: "weight" when the file has it, else every seed weighs 1
+    top_k: int = 100
+    batch_size: int = 0  # seed sets solved together; 0 = automatic from memory
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = "out"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    input: InputConfig
+    rank: RankConfig = field(default_factory=RankConfig)
+    personalize: PersonalizeConfig | None = None
+    output: OutputConfig = field(default_factory=OutputConfig)
+    source: str = "<dict>"  # the job file, for messages
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration, as recorded in run.json."""
+        return dataclasses.asdict(self)
+
+
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("input", "self_citations"): ("keep", "drop"),
+    ("input", "duplicates"): ("once", "sum"),
+    ("input", "unknown_papers"): ("keep", "drop", "error"),
+    ("rank", "device"): ("auto", "cuda", "cpu"),
+    ("rank", "dtype"): ("float64", "float32"),
+    ("rank", "on_nonconvergence"): ("error", "warn"),
+    ("rank", "index_dtype"): ("auto", "int32", "int64"),
+}
+
+_PATH_KEYS = {("input", "citations"), ("input", "papers"), ("personalize", "seeds"),
+              ("output", "dir"), ("input.synthetic", "dir")}
+
+
+def _check_type(section: str, key: str, value: Any, default: Any) -> Any:
+    name = f"[{section}] {key}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        choices = _CHOICES.get((section, key))
+        if choices and value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        return value
+    raise AssertionError(f"no type rule for {name}")  # pragma: no cover
+
+
+def _parse_section(cls: type, section: str, table: Any, *, base: Path,
+                   nested: dict[str, type] | None = None) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{section}] must be a table, got {table!r}")
+    nested = nested or {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"unknown key [{section}] {key}; known keys: {known}")
+        if key in nested:
+            values[key] = _parse_section(nested[key], f"{section}.{key}", value, base=base)
+            continue
+        f = fields[key]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        value = _check_type(section, key, value, default)
+        if (section, key) in _PATH_KEYS and value:
+            value = os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+        values[key] = value
+    return cls(**values)
+
+
+def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = "<dict>") -> JobConfig:
+    """Validate a job given as a dict (the parsed TOML).
+
+    Parameters
+    ----------
+    data : dict
+        Sections ``input``, ``rank``, ``personalize``, ``output``.
+    base : path
+        Directory against which relative paths are resolved.
+    source : str
+        Name of the job file, used in messages.
+
+    Returns
+    -------
+    JobConfig
+
+    Raises
+    ------
+    ConfigError
+        Unknown section or key, wrong type, value out of range, missing input file.
+    """
+    base = Path(base)
+    known = {"input", "rank", "personalize", "output"}
+    for section in data:
+        if section not in known:
+            raise ConfigError(f"unknown section [{section}] in {source}; known: {', '.join(sorted(known))}")
+    if "input" not in data:
+        raise ConfigError(f"{source} has no [input] section")
+    inp = _parse_section(InputConfig, "input", data["input"], base=base,
+                         nested={"synthetic": SyntheticConfig})
+    rank = _parse_section(RankConfig, "rank", data.get("rank", {}), base=base)
+    pers = (_parse_section(PersonalizeConfig, "personalize", data["personalize"], base=base)
+            if "personalize" in data else None)
+    out = _parse_section(OutputConfig, "output", data.get("output", {}), base=base)
+    if not os.path.isabs(out.dir):
+        out = OutputConfig(dir=os.path.normpath(os.path.join(base, out.dir)))
+
+    if not 0.0 < rank.alpha < 1.0:
+        raise ConfigError(f"[rank] alpha must be in (0, 1), got {rank.alpha}")
+    if not rank.tol > 0.0:
+        raise ConfigError(f"[rank] tol must be > 0, got {rank.tol}")
+    if rank.max_iter < 1:
+        raise ConfigError(f"[rank] max_iter must be >= 1, got {rank.max_iter}")
+    if inp.batch_rows < 1:
+        raise ConfigError(f"[input] batch_rows must be >= 1, got {inp.batch_rows}")
+    for key in ("citing_column", "cited_column", "paper_id_column"):
+        if not getattr(inp, key):
+            raise ConfigError(f"[input] {key} must not be empty")
+    if pers is not None:
+        if pers.top_k < 1:
+            raise ConfigError(f"[personalize] top_k must be >= 1, got {pers.top_k}")
+        if pers.batch_size < 0:
+            raise ConfigError(f"[personalize] batch_size must be >= 0, got {pers.batch_size}")
+
+    syn = inp.synthetic
+    if syn is not None:
+        if inp.citations or inp.papers:
+            raise ConfigError("[input] citations/papers must be left out when [input.synthetic] is given")
+        if syn.papers < 1:
+            raise ConfigError(f"[input.synthetic] papers must be >= 1, got {syn.papers}")
+        if syn.mean_references < 0:
+            raise ConfigError(f"[input.synthetic] mean_references must be >= 0, got {syn.mean_references}")
+        if syn.seed_sets < 0:
+            raise ConfigError(f"[input.synthetic] seed_sets must be >= 0, got {syn.seed_sets}")
+        data_dir = syn.dir or str(Path(out.dir) / "data")
+        syn = dataclasses.replace(syn, dir=data_dir)
+        inp = dataclasses.replace(inp, synthetic=syn, citations=str(Path(data_dir) / "citations"),
+                                  papers=str(Path(data_dir) / "papers.parquet"))
+        if pers is not None and not pers.seeds:
+            pers = dataclasses.replace(pers, seeds=str(Path(data_dir) / "seeds.parquet"))
+    else:
+        if not inp.citations:
+            raise ConfigError(f"[input] citations is required in {source}")
+        citation_files(inp.citations)  # raises when nothing matches
+        if inp.papers and not Path(inp.papers).is_file():
+            raise ConfigError(f"[input] papers: no such file {inp.papers}")
+        if pers is not None:
+            if not pers.seeds:
+                raise ConfigError("[personalize] seeds is required")
+            if not Path(pers.seeds).is_file():
+                raise ConfigError(f"[personalize] seeds: no such file {pers.seeds}")
+    return JobConfig(input=inp, rank=rank, personalize=pers, output=out, source=source)
+
+
+def load_config(path: str | os.PathLike[str]) -> JobConfig:
+    """Read and validate a TOML job file. Raises :class:`ConfigError` on any problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"job file not found: {p}")
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not valid UTF-8 text: {exc}") from None
+    return parse_config(data, base=p.resolve().parent, source=str(p))
+
+
+def citation_files(spec: str) -> list[str]:
+    """Expand ``[input] citations`` (a file, a directory or a glob) into a sorted file list.
+
+    Sorting makes the result independent of the file system's listing order.
+
+    Raises
+    ------
+    ConfigError
+        When the path does not exist or the glob/directory holds no parquet file.
+    """
+    p = Path(spec)
+    if p.is_dir():
+        files = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix in (".parquet", ".parq", ".pq")
+                       and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts))
+        if not files:
+            raise ConfigError(f"[input] citations: directory {spec} holds no .parquet file")
+        return files
+    if p.is_file():
+        return [str(p)]
+    if glob.has_magic(spec):
+        files = sorted(f for f in glob.glob(spec, recursive=True) if Path(f).is_file())
+        if not files:
+            raise ConfigError(f"[input] citations: the glob {spec} matches no file")
+        return files
+    raise ConfigError(f"[input] citations: no such file or directory {spec}")

@@ -1,0 +1,193 @@
+"""The citation graph as torch tensors: the CSR of the transposed transition matrix.
+
+Row ``j`` of the CSR lists the papers that cite ``j`` (its citers), so one sparse x dense
+product ``P^T @ X`` moves every citing paper's score to the papers it cites. Indices are
+``int32`` while the node count and the citation count fit, ``int64`` beyond.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger("ranker")
+
+INT32_MAX = 2**31 - 1
+
+
+@dataclass
+class CitationGraph:
+    """A citation graph on one device, ready for the solvers.
+
+    Attributes
+    ----------
+    n : int
+        Number of papers (nodes ``0..n-1``).
+    crow : torch.Tensor
+        ``[n + 1]`` row pointers of the transposed adjacency (row = cited paper).
+    col : torch.Tensor
+        ``[nnz]`` citing paper of each stored citation, sorted within each row.
+    weight : torch.Tensor or None
+        ``float64 [nnz]`` citation weights after duplicate handling; None when all are 1.
+    out_weight : torch.Tensor
+        ``float64 [n]`` total out-weight of each paper (its number of references when unweighted).
+    stats : dict
+        Counts seen while building (self-citations, duplicates, dangling papers).
+    """
+
+    n: int
+    crow: torch.Tensor
+    col: torch.Tensor
+    weight: torch.Tensor | None
+    out_weight: torch.Tensor
+    stats: dict[str, Any] = field(default_factory=dict)
+    _transition: dict[torch.dtype, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.col.numel())
+
+    @property
+    def device(self) -> torch.device:
+        return self.col.device
+
+    @property
+    def index_dtype(self) -> torch.dtype:
+        return self.col.dtype
+
+    @property
+    def dangling(self) -> torch.Tensor:
+        """``int64 [d]`` indices of papers with no outgoing weight (they cite nothing)."""
+        return torch.nonzero(self.out_weight == 0).flatten()
+
+    def row_index(self) -> torch.Tensor:
+        """``[nnz]`` cited paper of each stored citation (expands ``crow``)."""
+        counts = self.crow[1:] - self.crow[:-1]
+        return torch.repeat_interleave(torch.arange(self.n, device=self.device, dtype=self.col.dtype), counts)
+
+    def transition(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """The column-stochastic transition ``P^T`` as a sparse CSR tensor of ``dtype``.
+
+        ``P^T[j, i] = w_ij / out_weight_i``; columns of dangling papers are zero. Cached per dtype.
+        """
+        if dtype not in self._transition:
+            inv = torch.where(self.out_weight > 0, 1.0 / self.out_weight, torch.zeros_like(self.out_weight))
+            values = inv[self.col.long()] if self.weight is None else self.weight * inv[self.col.long()]
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self._transition[dtype] = torch.sparse_csr_tensor(
+                    self.crow, self.col, values.to(dtype), size=(self.n, self.n), check_invariants=False)
+        return self._transition[dtype]
+
+    def nbytes(self) -> int:
+        """Bytes held by the graph's tensors, cached transitions included."""
+        total = self.crow.nbytes + self.col.nbytes + self.out_weight.nbytes
+        if self.weight is not None:
+            total += self.weight.nbytes
+        for t in self._transition.values():
+            total += t.values().nbytes
+        return total
+
+
+def choose_index_dtype(n: int, nnz: int, requested: str = "auto") -> torch.dtype:
+    """``int32`` when both ``n`` and ``nnz`` fit (and not overridden), else ``int64``."""
+    if requested == "int64" or n > INT32_MAX or nnz > INT32_MAX:
+        return torch.int64
+    return torch.int32
+
+
+def build_graph(
+    citing: torch.Tensor | np.ndarray,
+    cited: torch.Tensor | np.ndarray,
+    n: int,
+    weight: torch.Tensor | np.ndarray | None = None,
+    *,
+    self_citations: str = "keep",
+    duplicates: str = "once",
+    index_dtype: str = "auto",
+    device: torch.device | str = "cpu",
+) -> CitationGraph:
+    """Build the transposed CSR from citation index pairs.
+
+    Parameters
+    ----------
+    citing, cited : array of int, shape [E]
+        Dense paper indices in ``0..n-1``; citation ``e`` goes from ``citing[e]`` to ``cited[e]``.
+    n : int
+        Number of papers; papers without any citation are still nodes.
+    weight : array of float, shape [E], optional
+        Non-negative citation weights (validated at ingest); None means all 1.
+    self_citations : {"keep", "drop"}
+        Keep or drop citations of a paper to itself.
+    duplicates : {"once", "sum"}
+        Repeated (citing, cited) rows count once (the first row's weight) or sum their weights.
+    index_dtype : {"auto", "int32", "int64"}
+        Index width; ``auto`` picks ``int32`` when it fits.
+    device : torch.device or str
+
+    Returns
+    -------
+    CitationGraph
+    """
+    device = torch.device(device)
+    citing_t = torch.as_tensor(citing).to(device=device, dtype=torch.int64)
+    cited_t = torch.as_tensor(cited).to(device=device, dtype=torch.int64)
+    w = None if weight is None else torch.as_tensor(weight).to(device=device, dtype=torch.float64)
+    assert citing_t.shape == cited_t.shape and citing_t.dim() == 1
+    rows_in = int(citing_t.numel())
+    stats: dict[str, Any] = {"citation_rows": rows_in}
+
+    loops = citing_t == cited_t
+    stats["self_citations"] = int(loops.sum())
+    if self_citations == "drop" and stats["self_citations"]:
+        keep = ~loops
+        citing_t, cited_t = citing_t[keep], cited_t[keep]
+        w = None if w is None else w[keep]
+    del loops
+
+    # Sort by (cited, citing): rows of the transposed matrix, columns sorted within a row.
+    key = cited_t * n + citing_t
+    del citing_t, cited_t
+    key, perm = torch.sort(key, stable=True)
+    first = torch.ones_like(key, dtype=torch.bool)
+    if key.numel() > 1:
+        first[1:] = key[1:] != key[:-1]
+    n_unique = int(first.sum())
+    stats["duplicate_rows"] = int(key.numel()) - n_unique
+    if duplicates == "sum" and stats["duplicate_rows"]:
+        group = torch.cumsum(first, 0) - 1
+        src = torch.ones(key.numel(), dtype=torch.float64, device=device) if w is None else w[perm]
+        w = torch.zeros(n_unique, dtype=torch.float64, device=device).index_add_(0, group, src)
+        key = key[first]
+    else:
+        w = None if w is None else w[perm][first]
+        key = key[first]
+    del perm, first
+
+    idt = choose_index_dtype(n, int(key.numel()), index_dtype)
+    row = torch.div(key, n, rounding_mode="floor")
+    col = (key - row * n).to(idt)
+    del key
+    counts = torch.bincount(row, minlength=n)
+    del row
+    crow = torch.zeros(n + 1, dtype=torch.int64, device=device)
+    torch.cumsum(counts, 0, out=crow[1:])
+    crow = crow.to(idt)
+    colL = col.long()
+    if w is None:
+        out_weight = torch.bincount(colL, minlength=n).to(torch.float64)
+    else:
+        out_weight = torch.zeros(n, dtype=torch.float64, device=device).index_add_(0, colL, w)
+        if bool((w == 1).all()):
+            w = None  # summed duplicates were absent or the weights are all one: structure-only
+    del colL
+    stats["citations"] = int(col.numel())
+    stats["papers"] = n
+    stats["dangling_papers"] = int((out_weight == 0).sum())
+    stats["index_dtype"] = str(idt).removeprefix("torch.")
+    return CitationGraph(n=n, crow=crow, col=col, weight=w, out_weight=out_weight, stats=stats)

@@ -1,0 +1,521 @@
+"""Parquet <-> tensors: streaming ingest, id renumbering and atomic output.
+
+This is the only module that knows about paper ids. Everything downstream sees dense
+indices ``0..n-1``; :class:`IdMap` turns them back into the ids of the input, with their
+parquet type kept (string ids stay strings, integer ids stay integers).
+
+Ingest streams each file in record batches. Per batch the two id columns are dictionary
+encoded together (a hash pass in Arrow's C++), keeping only ``int32`` codes per row plus
+the batch's small dictionary. At the end the batch dictionaries are merged into one global
+dictionary with a single hash-table build (``pc.unique`` + ``pc.index_in``), and the codes
+are remapped in place. Peak memory is about ``8`` bytes per citation (two ``int32`` codes)
+plus the dictionaries, independent of Python object counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .errors import GraphError, InputError, where
+
+log = logging.getLogger("ranker")
+
+Advance = Callable[[int], None]
+
+
+# --------------------------------------------------------------------------- ids
+
+
+@dataclass
+class IdMap:
+    """Dense index -> original paper id.
+
+    Attributes
+    ----------
+    ids : pyarrow.Array
+        ``ids[i]`` is the id of node ``i``; ``string``/``large_string`` or ``int64``.
+    kind : str
+        ``"string"`` or ``"integer"``.
+    n_known : int
+        Nodes ``0..n_known-1`` are the papers listed in ``[input] papers`` (0 if none given).
+    """
+
+    ids: pa.Array
+    kind: str
+    n_known: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def output_ids(self, index: np.ndarray | None = None) -> pa.Array:
+        """Ids for output, taken at ``index`` (all when None), as ``string`` or ``int64``."""
+        arr = self.ids if index is None else self.ids.take(pa.array(index))
+        if self.kind == "string" and arr.type != pa.string():
+            try:
+                arr = arr.cast(pa.string())
+            except pa.ArrowInvalid:  # over 2 GiB of text: keep large_string
+                pass
+        return arr
+
+    def lookup(self, values: pa.Array) -> pa.Array:
+        """Index of each value, null where the id is unknown."""
+        return pc.index_in(values, value_set=self.ids)
+
+
+def id_kind(dtype: pa.DataType) -> str | None:
+    """``"string"`` or ``"integer"`` for a usable id column type, else None."""
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "string"
+    if pa.types.is_integer(dtype):
+        return "integer"
+    return None
+
+
+def _normalize_ids(arr: pa.Array, kind: str) -> pa.Array:
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if kind == "string":
+        return arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+    return arr.cast(pa.int64()) if arr.type != pa.int64() else arr
+
+
+def _first_true(mask: pa.Array | np.ndarray) -> int:
+    if isinstance(mask, np.ndarray):
+        return int(np.flatnonzero(mask)[0])
+    return pc.index(mask, True).as_py()
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass
+class ParquetSource:
+    """One opened parquet file with its schema checked against the columns a role needs."""
+
+    path: str
+    file: pq.ParquetFile
+    num_rows: int
+
+
+def open_parquet(path: str, required: dict[str, str], *, role: str) -> ParquetSource:
+    """Open ``path`` and check that each required column exists with a usable type.
+
+    Parameters
+    ----------
+    path : str
+        The parquet file.
+    required : dict
+        Column name -> expected kind: ``"id"`` (string or integer), ``"number"``
+        (integer or floating point) or ``"text"`` (string).
+    role : str
+        Used in messages (``citations``, ``papers``, ``seeds``).
+
+    Raises
+    ------
+    InputError
+        The file is missing, not parquet, truncated, or lacks a column or its type.
+    """
+    try:
+        f = pq.ParquetFile(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: {role} file not found") from None
+    except (pa.ArrowException, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a readable parquet file ({first})") from None
+    schema = f.schema_arrow
+    for name, kind in required.items():
+        if name not in schema.names:
+            raise InputError(f"{path}: missing column {name!r} ({role}); columns are {', '.join(schema.names)}")
+        t = schema.field(name).type
+        ok = {
+            "id": id_kind(t) is not None,
+            "number": pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
+            "text": id_kind(t) == "string",
+        }[kind]
+        if not ok:
+            want = {"id": "string or integer ids", "number": "numbers", "text": "strings"}[kind]
+            raise InputError(f"{where(path, name)}: has type {t}, expected {want}")
+    return ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows)
+
+
+def iter_batches(src: ParquetSource, columns: list[str], batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Yield ``(first_row, batch)`` over the file, turning read failures into :class:`InputError`."""
+    row = 0
+    it = src.file.iter_batches(batch_size=batch_rows, columns=columns, use_threads=True)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{src.path}: corrupt or truncated parquet near row {row} ({first})") from None
+        yield row, batch
+        row += batch.num_rows
+
+
+def check_no_nulls(arr: pa.Array, path: str, column: str, first_row: int) -> None:
+    if arr.null_count:
+        raise InputError(f"{where(path, column, first_row + _first_true(arr.is_null()))}: null id")
+
+
+def check_weights(arr: pa.Array, path: str, column: str, first_row: int) -> np.ndarray:
+    """Return weights as float64, rejecting null, NaN, infinite and negative values."""
+    if arr.null_count:
+        raise InputError(f"{where(path, column, first_row + _first_true(arr.is_null()))}: null weight")
+    w = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = _first_true(bad)
+        raise InputError(f"{where(path, column, first_row + i)}: bad weight {w[i]!r} "
+                         "(weights must be finite and >= 0)")
+    return w
+
+
+def _check_kind(kind: str | None, src_kind: str, path: str, column: str, what: str) -> str:
+    if kind is not None and kind != src_kind:
+        raise InputError(f"{where(path, column)}: {src_kind} ids, but {what} has {kind} ids; "
+                         "all id columns must share one type")
+    return src_kind
+
+
+# --------------------------------------------------------------------------- citations
+
+
+@dataclass
+class EdgeList:
+    """Citations as dense indices, before graph construction.
+
+    Attributes
+    ----------
+    citing, cited : numpy.ndarray
+        ``int32`` when the node count fits, else ``int64``; shape ``[E]``.
+    weight : numpy.ndarray or None
+        ``float64 [E]``, None when every citation weighs 1.
+    ids : IdMap
+    stats : dict
+        Counts for the log and run metadata.
+    """
+
+    citing: np.ndarray
+    cited: np.ndarray
+    weight: np.ndarray | None
+    ids: IdMap
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def read_papers(path: str, id_column: str, batch_rows: int) -> tuple[pa.Array, str]:
+    """Read the paper id column of ``[input] papers``; rejects nulls and duplicate ids."""
+    src = open_parquet(path, {id_column: "id"}, role="papers")
+    kind = id_kind(src.file.schema_arrow.field(id_column).type)
+    assert kind is not None
+    chunks = []
+    for first, batch in iter_batches(src, [id_column], batch_rows):
+        col = batch.column(0)
+        check_no_nulls(col, path, id_column, first)
+        chunks.append(_normalize_ids(col, kind))
+    ids = pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string() if kind == "string" else pa.int64())
+    uniq = pc.unique(ids)
+    if len(uniq) != len(ids):
+        # the first row whose id already appeared on an earlier row (error path only)
+        codes = pc.index_in(ids, value_set=uniq).to_numpy()
+        order = np.arange(len(codes))
+        first_idx = np.full(len(uniq), len(codes))
+        np.minimum.at(first_idx, codes, order)
+        dup = int(np.flatnonzero(first_idx[codes] != order)[0])
+        raise InputError(f"{where(path, id_column, dup)}: duplicate paper id {ids[dup].as_py()!r}")
+    return ids, kind
+
+
+def read_citations(
+    files: list[str],
+    *,
+    citing_column: str = "citing",
+    cited_column: str = "cited",
+    weight_column: str = "",
+    papers: str = "",
+    paper_id_column: str = "paper_id",
+    unknown_papers: str = "keep",
+    batch_rows: int = 1_000_000,
+    advance: Advance | None = None,
+) -> EdgeList:
+    """Stream citation parquet files into dense index arrays.
+
+    Parameters
+    ----------
+    files : list of str
+        Parquet files, read in this order (sorted by :func:`ranker.config.citation_files`).
+    citing_column, cited_column, weight_column : str
+        Column names; an empty ``weight_column`` means every citation weighs 1.
+    papers : str
+        Optional parquet listing every paper (column ``paper_id_column``); those papers get
+        indices ``0..P-1`` in file order and a score even without citations.
+    unknown_papers : {"keep", "drop", "error"}
+        What to do with citations naming a paper absent from ``papers``.
+    batch_rows : int
+        Record batch size.
+    advance : callable, optional
+        Called with the number of rows read after each batch (progress).
+
+    Returns
+    -------
+    EdgeList
+
+    Raises
+    ------
+    InputError
+        Missing or mistyped column, null id, bad weight, corrupt file, id types that differ
+        between files, duplicate ids in ``papers``, an unknown paper with ``unknown_papers="error"``.
+    GraphError
+        No citations at all.
+    """
+    kind: str | None = None
+    known = None
+    if papers:
+        known, kind = read_papers(papers, paper_id_column, batch_rows)
+        kind_from = papers
+
+    required = {citing_column: "id", cited_column: "id"}
+    if weight_column:
+        required[weight_column] = "number"
+    sources = [open_parquet(f, required, role="citations") for f in files]
+    for src in sources:
+        schema = src.file.schema_arrow
+        for col in (citing_column, cited_column):
+            src_kind = id_kind(schema.field(col).type)
+            assert src_kind is not None
+            if kind is None:
+                kind, kind_from = src_kind, src.path
+            else:
+                _check_kind(src_kind, kind, src.path, col, kind_from)
+    total = sum(s.num_rows for s in sources)
+    if total == 0:
+        raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
+    assert kind is not None
+
+    codes = np.empty((2, total), dtype=np.int32)  # local dictionary codes, later global indices
+    weights = np.empty(total, dtype=np.float64) if weight_column else None
+    dicts: list[pa.Array] = []
+    spans: list[tuple[int, int, int]] = []  # (row start, row end, dictionary offset)
+    dict_offset = 0
+    row0 = 0
+    columns = [citing_column, cited_column] + ([weight_column] if weight_column else [])
+    for src in sources:
+        if src.num_rows == 0:
+            log.warning("%s: empty citations file (0 rows), skipped", src.path)
+            continue
+        for first, batch in iter_batches(src, columns, batch_rows):
+            m = batch.num_rows
+            citing = batch.column(0)
+            cited = batch.column(1)
+            check_no_nulls(citing, src.path, citing_column, first)
+            check_no_nulls(cited, src.path, cited_column, first)
+            both = pa.concat_arrays([_normalize_ids(citing, kind), _normalize_ids(cited, kind)])
+            enc = pc.dictionary_encode(both)
+            local = enc.indices.to_numpy(zero_copy_only=False)
+            codes[0, row0:row0 + m] = local[:m]
+            codes[1, row0:row0 + m] = local[m:]
+            if weights is not None:
+                weights[row0:row0 + m] = check_weights(batch.column(2), src.path, weight_column, first)
+            dicts.append(enc.dictionary)
+            spans.append((row0, row0 + m, dict_offset))
+            dict_offset += len(enc.dictionary)
+            row0 += m
+            if advance is not None:
+                advance(m)
+    assert row0 == total
+
+    # One global dictionary: papers first (indices 0..P-1 in file order), then the other ids
+    # in order of first appearance. Deterministic for a given (sorted) file list.
+    parts = ([known] if known is not None else []) + dicts
+    all_ids = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+    uniq = pc.unique(all_ids)
+    n = len(uniq)
+    index_dtype = np.int32 if n < 2**31 else np.int64
+    global_of = pc.index_in(all_ids, value_set=uniq).to_numpy(zero_copy_only=False).astype(index_dtype, copy=False)
+    n_known = len(known) if known is not None else 0
+    global_of = global_of[n_known:]
+    if index_dtype == np.int64:
+        codes = codes.astype(np.int64)
+    for start, end, off in spans:
+        seg = codes[:, start:end]
+        np.take(global_of[off:], seg, out=seg)
+
+    stats: dict[str, Any] = {"citation_rows": total, "files": len(files)}
+    citing_idx, cited_idx = codes[0], codes[1]
+    if known is not None:
+        unknown = (citing_idx >= n_known) | (cited_idx >= n_known)
+        n_unknown_rows = int(unknown.sum())
+        stats["unknown_paper_rows"] = n_unknown_rows
+        stats["unknown_papers"] = n - n_known
+        if n_unknown_rows:
+            if unknown_papers == "error":
+                i = _first_true(unknown)
+                file, frow = _locate(sources, i)
+                bad = citing_column if citing_idx[i] >= n_known else cited_column
+                raise InputError(f"{where(file, bad, frow)}: paper {uniq[int(max(citing_idx[i], cited_idx[i]))].as_py()!r} "
+                                 f"is not in {papers}")
+            if unknown_papers == "drop":
+                keep = ~unknown
+                citing_idx, cited_idx = citing_idx[keep], cited_idx[keep]
+                if weights is not None:
+                    weights = weights[keep]
+                uniq = uniq.slice(0, n_known)
+                log.info("dropped %d citation rows naming %d papers absent from %s",
+                         n_unknown_rows, n - n_known, papers)
+            else:
+                log.info("kept %d papers named by citations but absent from %s", n - n_known, papers)
+    return EdgeList(citing=citing_idx, cited=cited_idx, weight=weights,
+                    ids=IdMap(ids=uniq, kind=kind, n_known=n_known), stats=stats)
+
+
+def _locate(sources: list[ParquetSource], row: int) -> tuple[str, int]:
+    for src in sources:
+        if row < src.num_rows:
+            return src.path, row
+        row -= src.num_rows
+    raise AssertionError("row beyond input")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+@dataclass
+class SeedSets:
+    """Seed sets for personalized PageRank, as index triplets.
+
+    Attributes
+    ----------
+    names : list of str
+        Seed set names in order of first appearance; column ``j`` of the teleport matrix.
+    set_index, paper_index : numpy.ndarray
+        ``int64 [m]``: row ``r`` puts weight ``weight[r]`` on paper ``paper_index[r]`` in set ``set_index[r]``.
+    weight : numpy.ndarray
+        ``float64 [m]``, ``>= 0``; each set's weights sum to a positive number.
+    """
+
+    names: list[str]
+    set_index: np.ndarray
+    paper_index: np.ndarray
+    weight: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def read_seeds(path: str, ids: IdMap, *, seed_set_column: str = "seed_set", paper_id_column: str = "paper_id",
+               weight_column: str = "") -> SeedSets:
+    """Read the ``[personalize] seeds`` parquet and map its papers to indices.
+
+    Raises
+    ------
+    InputError
+        Missing columns, nulls, bad weights, id type unlike the citations', a paper id that
+        is not in the graph (the message names the seed set and the row).
+    GraphError
+        A seed set whose weights are all zero, or a file with no rows.
+    """
+    probe = open_parquet(path, {}, role="seeds")
+    if not weight_column and "weight" in probe.file.schema_arrow.names:
+        weight_column = "weight"
+    required = {seed_set_column: "text", paper_id_column: "id"}
+    if weight_column:
+        required[weight_column] = "number"
+    src = open_parquet(path, required, role="seeds")
+    skind = id_kind(src.file.schema_arrow.field(paper_id_column).type)
+    if skind != ids.kind:
+        raise InputError(f"{where(path, paper_id_column)}: {skind} ids, but the citations have {ids.kind} ids")
+    if src.num_rows == 0:
+        raise GraphError(f"{path}: no seeds (0 rows)")
+    set_chunks, paper_chunks, weight_chunks = [], [], []
+    cols = [seed_set_column, paper_id_column] + ([weight_column] if weight_column else [])
+    for first, batch in iter_batches(src, cols, 1_000_000):
+        names, pid = batch.column(0), batch.column(1)
+        if names.null_count:
+            raise InputError(f"{where(path, seed_set_column, first + _first_true(names.is_null()))}: null seed set")
+        check_no_nulls(pid, path, paper_id_column, first)
+        idx = ids.lookup(_normalize_ids(pid, ids.kind))
+        if idx.null_count:
+            i = _first_true(idx.is_null())
+            raise InputError(f"{where(path, paper_id_column, first + i)}: seed set {names[i].as_py()!r} names "
+                             f"paper {pid[i].as_py()!r}, which is not in the citation graph")
+        set_chunks.append(names.cast(pa.large_string()))
+        paper_chunks.append(idx.to_numpy(zero_copy_only=False).astype(np.int64))
+        w = (check_weights(batch.column(2), path, weight_column, first) if weight_column
+             else np.ones(batch.num_rows))
+        weight_chunks.append(w)
+    all_names = pa.concat_arrays(set_chunks)
+    uniq = pc.unique(all_names)
+    set_index = pc.index_in(all_names, value_set=uniq).to_numpy(zero_copy_only=False).astype(np.int64)
+    weight = np.concatenate(weight_chunks)
+    totals = np.bincount(set_index, weights=weight, minlength=len(uniq))
+    if (totals <= 0).any():
+        j = _first_true(totals <= 0)
+        raise GraphError(f"{where(path, weight_column or 'weight')}: seed set {uniq[j].as_py()!r} has zero total weight")
+    return SeedSets(names=uniq.to_pylist(), set_index=set_index, paper_index=np.concatenate(paper_chunks),
+                    weight=weight)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _temp_path(path: Path) -> Path:
+    """A fresh temp file beside ``path`` with the permissions a plain ``open`` would give."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
+
+
+def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
+    """Write ``table`` to ``path`` through a temp file in the same directory, then rename.
+
+    A reader never sees a partial file under the final name; the temp file is removed if
+    writing fails or is interrupted. ``metadata`` lands in the schema's key-value metadata
+    under ``rank_citations`` as JSON.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if metadata is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               b"rank_citations": json.dumps(metadata, sort_keys=True).encode()})
+    tmp = _temp_path(path)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``obj`` as indented JSON, atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        with tmp.open("w") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

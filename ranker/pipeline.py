@@ -1,0 +1,318 @@
+"""The job: parquet in, ranked parquet out. Calls io for files and the pure solvers for math."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from . import __version__
+from .config import JobConfig, citation_files
+from .errors import ConfigError, ConvergenceError
+from .graph import CitationGraph, build_graph
+from .io import IdMap, SeedSets, read_citations, read_seeds, write_json_atomic, write_parquet_atomic
+from .pagerank import PageRankResult, pagerank, personalized_pagerank, seed_teleport
+from .report import Stages, progress_bar
+
+log = logging.getLogger("ranker")
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU is a :class:`ConfigError`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("[rank] device = 'cuda' but no CUDA device is available (use 'auto' or 'cpu')")
+    return torch.device(name)
+
+
+def check_output_dir(path: str) -> Path:
+    """Create the output directory and prove it is writable, or raise :class:`ConfigError`."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"[output] dir {out} is not writable ({exc.strerror or exc})") from None
+    return out
+
+
+@dataclass
+class RunResult:
+    """What a job produced: the graph, the ids, the scores and the metadata written to run.json."""
+
+    graph: CitationGraph
+    ids: IdMap
+    global_result: PageRankResult
+    metadata: dict[str, Any]
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def _convergence_check(result: PageRankResult, names: list[str], tol: float, policy: str) -> None:
+    bad = torch.nonzero(~result.converged).flatten().tolist()
+    if not bad:
+        return
+    j = bad[0]
+    msg = (f"{len(bad)} of {len(names)} score columns did not converge; first: {names[j]!r} stopped at "
+           f"L1 residual {result.residuals[j].item():.3e} > tol {tol:.1e} after {result.iterations[j].item()} "
+           "iterations (raise [rank] max_iter or tol, or set on_nonconvergence = 'warn')")
+    if policy == "error":
+        raise ConvergenceError(msg)
+    log.warning(msg)
+
+
+def _ranked_table(ids: IdMap, scores: np.ndarray) -> pa.Table:
+    """All papers sorted by score (descending), ties by paper id; rank 1 is the highest."""
+    table = pa.table({"paper_id": ids.output_ids(), "score": pa.array(scores, pa.float64())})
+    table = table.sort_by([("score", "descending"), ("paper_id", "ascending")])
+    return table.append_column("rank", pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
+
+
+def top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` rows of each column, ties broken by the lower index.
+
+    Returns
+    -------
+    index, value : numpy.ndarray
+        ``[k, B]`` paper indices and their scores (float64), best first.
+    """
+    n, n_cols = scores.shape
+    k = min(k, n)
+    s = scores.to(torch.float64)
+    # Exact tie-breaking: find the k-th value per column, keep every row >= it, stable-sort those.
+    kth = torch.topk(s, k, dim=0).values[-1]
+    idx_out = np.empty((k, n_cols), np.int64)
+    val_out = np.empty((k, n_cols), np.float64)
+    for b in range(n_cols):
+        cand = torch.nonzero(s[:, b] >= kth[b]).flatten()
+        order = torch.sort(-s[cand, b], stable=True).indices[:k]
+        idx_out[:, b] = cand[order].cpu().numpy()
+        val_out[:, b] = s[cand[order], b].cpu().numpy()
+    return idx_out, val_out
+
+
+def _auto_batch(n: int, dtype: torch.dtype, device: torch.device, n_sets: int) -> int:
+    """Seed sets per batch: what fits in a quarter of free memory at ~5 dense columns each."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+    else:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - non-Linux
+            free = 4 << 30
+    per_col = max(1, n) * torch.finfo(dtype).bits // 8 * 5
+    return int(max(1, min(n_sets, 256, (free // 4) // per_col)))
+
+
+def _fingerprint(cfg: JobConfig, files: list[str]) -> str:
+    """Identity of a job's inputs and parameters, for checkpoint reuse."""
+    h = hashlib.sha256()
+    d = cfg.to_dict()
+    d.pop("output", None)
+    d.pop("source", None)
+    h.update(json.dumps(d, sort_keys=True, default=str).encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(__version__.encode())
+    return h.hexdigest()[:16]
+
+
+def _versions() -> dict[str, str]:
+    return {"rank_citations": __version__, "torch": torch.__version__, "pyarrow": pa.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
+    """Run a validated job end to end and write its outputs.
+
+    Parameters
+    ----------
+    cfg : JobConfig
+        From :func:`ranker.config.load_config`.
+    show_progress : bool
+        Progress bars on a terminal.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    RankerError
+        Any documented input, graph or convergence error.
+    """
+    t_start = time.perf_counter()
+    stages = Stages()
+    out_dir = check_output_dir(cfg.output.dir)
+    device = resolve_device(cfg.rank.device)
+    dtype = DTYPES[cfg.rank.dtype]
+    log.info("device: %s%s", device, f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    inp = cfg.input
+
+    if inp.synthetic is not None:
+        from .synthetic import SyntheticSpec, generate
+
+        syn = inp.synthetic
+        spec = SyntheticSpec(papers=syn.papers, mean_references=syn.mean_references, seed=syn.seed,
+                             seed_sets=syn.seed_sets)
+        with stages("generate"), progress_bar("generate", syn.papers, enabled=show_progress) as adv:
+            manifest = generate(syn.dir, spec, progress=adv)
+        log.info("synthetic data in %s: %d papers, %d citations", syn.dir, manifest["papers"], manifest["citations"])
+
+    files = citation_files(inp.citations)
+    total_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files) if len(files) < 10_000 else None
+    with stages("ingest"), progress_bar("ingest", total_rows, enabled=show_progress) as adv:
+        edges = read_citations(files, citing_column=inp.citing_column, cited_column=inp.cited_column,
+                               weight_column=inp.weight_column, papers=inp.papers,
+                               paper_id_column=inp.paper_id_column, unknown_papers=inp.unknown_papers,
+                               batch_rows=inp.batch_rows, advance=adv)
+    ids = edges.ids
+    log.info("read %d citation rows from %d file(s): %d papers (%s ids)", edges.stats["citation_rows"], len(files),
+             len(ids), ids.kind)
+
+    with stages("build"):
+        graph = build_graph(edges.citing, edges.cited, len(ids), edges.weight, self_citations=inp.self_citations,
+                            duplicates=inp.duplicates, index_dtype=cfg.rank.index_dtype, device=device)
+        del edges
+        graph.transition(dtype)
+    st = graph.stats
+    log.info("graph: %d papers, %d citations (%s indices, %s), %d self-citations %s, %d duplicate rows %s, "
+             "%d dangling papers, %.1f MB on %s", graph.n, graph.nnz, st["index_dtype"],
+             "weighted" if graph.weight is not None else "unweighted", st["self_citations"],
+             "dropped" if inp.self_citations == "drop" else "kept", st["duplicate_rows"],
+             "summed" if inp.duplicates == "sum" else "counted once", st["dangling_papers"], graph.nbytes() / 1e6,
+             device)
+
+    rk = cfg.rank
+    with stages("pagerank"), progress_bar("pagerank", rk.max_iter, enabled=show_progress) as adv:
+        result = pagerank(graph, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter, dtype=dtype,
+                          callback=lambda it, res, act: adv(1, residual=f"{res:.2e}"))
+    log.info("global PageRank: %d iterations, L1 residual %.3e", result.iterations[0].item(),
+             result.residuals[0].item())
+    _convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)
+
+    meta: dict[str, Any] = {
+        "config": cfg.to_dict(), "versions": _versions(), "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "threads": torch.get_num_threads(), "input_files": files,
+        "papers": graph.n, "citations": graph.nnz, "graph": st, "ingest": ids_stats(ids),
+        "global": {"iterations": int(result.iterations[0]), "residual": float(result.residuals[0]),
+                   "converged": bool(result.converged[0])},
+    }
+    outputs: dict[str, str] = {}
+
+    scores = result.scores[:, 0].to(torch.float64).cpu().numpy()
+    with stages("write papers"):
+        path = out_dir / "papers.parquet"
+        write_parquet_atomic(_ranked_table(ids, scores), path, _file_meta(meta, stages))
+        outputs["papers"] = str(path)
+
+    if cfg.personalize is not None:
+        with stages("personalize"):
+            meta["personalized"] = _personalize(cfg, graph, ids, files, dtype, out_dir, show_progress)
+        outputs["personalized"] = str(out_dir / "personalized.parquet")
+
+    meta["seconds"] = dict(stages.seconds)
+    meta["seconds"]["total"] = time.perf_counter() - t_start
+    meta["outputs"] = outputs
+    write_json_atomic(meta, out_dir / "run.json")
+    outputs["run"] = str(out_dir / "run.json")
+    log.info("wrote %s in %.2f s", ", ".join(outputs.values()), meta["seconds"]["total"])
+    return RunResult(graph=graph, ids=ids, global_result=result, metadata=meta, outputs=outputs)
+
+
+def ids_stats(ids: IdMap) -> dict[str, Any]:
+    return {"id_kind": ids.kind, "papers_listed": ids.n_known, "papers": len(ids)}
+
+
+def _file_meta(meta: dict[str, Any], stages: Stages) -> dict[str, Any]:
+    return {**meta, "seconds": dict(stages.seconds)}
+
+
+def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[str], dtype: torch.dtype,
+                 out_dir: Path, show_progress: bool) -> dict[str, Any]:
+    """Solve every seed set in batches, checkpointing each finished batch; returns run facts."""
+    pc_cfg = cfg.personalize
+    assert pc_cfg is not None
+    rk = cfg.rank
+    seeds: SeedSets = read_seeds(pc_cfg.seeds, ids, seed_set_column=pc_cfg.seed_set_column,
+                                 paper_id_column=pc_cfg.paper_id_column, weight_column=pc_cfg.weight_column)
+    n_sets = len(seeds)
+    batch = pc_cfg.batch_size or _auto_batch(graph.n, dtype, graph.device, n_sets)
+    n_batches = (n_sets + batch - 1) // batch
+    log.info("personalized PageRank: %d seed sets from %s, %d batch(es) of up to %d", n_sets, pc_cfg.seeds,
+             n_batches, batch)
+    ckpt = out_dir / ".checkpoint" / f"personalized-{_fingerprint(cfg, files + [pc_cfg.seeds])}"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    order = np.argsort(seeds.set_index, kind="stable")
+    set_sorted = seeds.set_index[order]
+    iters = np.zeros(n_sets, np.int64)
+    resid = np.zeros(n_sets, np.float64)
+    parts = []
+    resumed = 0
+    with progress_bar("personalized", n_batches, enabled=show_progress) as adv:
+        for bi in range(n_batches):
+            lo, hi = bi * batch, min(n_sets, (bi + 1) * batch)
+            part = ckpt / f"batch-{bi:06d}.parquet"
+            parts.append(part)
+            if part.is_file():
+                prev = pq.read_table(part)
+                info = json.loads(prev.schema.metadata[b"rank_citations"])
+                iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
+                resumed += 1
+                adv(1)
+                continue
+            a, b = np.searchsorted(set_sorted, [lo, hi])
+            rows = order[a:b]
+            teleport = seed_teleport(graph.n, torch.from_numpy(seeds.set_index[rows] - lo),
+                                     torch.from_numpy(seeds.paper_index[rows]), torch.from_numpy(seeds.weight[rows]),
+                                     hi - lo, dtype=dtype, device=graph.device)
+            res = personalized_pagerank(graph, teleport, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter)
+            del teleport
+            _convergence_check(res, seeds.names[lo:hi], rk.tol, rk.on_nonconvergence)
+            idx, val = top_k(res.scores, pc_cfg.top_k)
+            k = idx.shape[0]
+            table = pa.table({
+                "seed_set": pa.array(np.repeat(np.array(seeds.names[lo:hi], dtype=object), k), pa.string()),
+                "paper_id": ids.output_ids(idx.T.reshape(-1)),
+                "score": pa.array(val.T.reshape(-1), pa.float64()),
+                "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int64), hi - lo)),
+            })
+            iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
+            write_parquet_atomic(table, part, {"iterations": iters[lo:hi].tolist(), "residuals": resid[lo:hi].tolist()})
+            adv(1, iterations=int(iters[lo:hi].max()))
+    if resumed:
+        log.info("resumed: %d of %d batch(es) taken from checkpoints in %s", resumed, n_batches, ckpt)
+    facts = {"seed_sets": n_sets, "batch_size": batch, "batches": n_batches, "resumed_batches": resumed,
+             "top_k": pc_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
+             "residuals": dict(zip(seeds.names, resid.tolist()))}
+    table = pa.concat_tables([pq.read_table(p).replace_schema_metadata(None) for p in parts])
+    write_parquet_atomic(table, out_dir / "personalized.parquet", {"personalized": facts, "config": cfg.to_dict(), "versions": _versions()})
+    shutil.rmtree(ckpt, ignore_errors=True)
+    try:
+        (out_dir / ".checkpoint").rmdir()
+    except OSError:
+        pass
+    log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
+             float(resid.max()))
+    return facts
+
+
+__all__ = ["RunResult", "run_job", "resolve_device", "top_k", "check_output_dir"]

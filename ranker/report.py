@@ -1,0 +1,73 @@
+"""Logging, progress bars and per-stage timings for long runs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+log = logging.getLogger("ranker")
+_console = Console(stderr=True)
+
+
+def setup_logging(*, quiet: bool = False, debug: bool = False) -> None:
+    """Send the ``ranker`` log to stderr through rich (INFO, DEBUG with ``debug``, WARNING with ``quiet``)."""
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    log.handlers.clear()
+    handler: logging.Handler
+    if _console.is_terminal:
+        handler = RichHandler(console=_console, show_path=debug, rich_tracebacks=debug, markup=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:  # batch logs: one plain line per record, never wrapped
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(level)
+    log.propagate = False
+
+
+class Stages:
+    """Times named stages and keeps the seconds for the run metadata."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        log.debug("stage %s: start", name)
+        try:
+            yield
+        finally:
+            took = time.perf_counter() - start
+            self.seconds[name] = self.seconds.get(name, 0.0) + took
+            log.info("stage %s: %.3f s", name, took)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None, *, enabled: bool = True) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on stderr; yields ``advance(n=1, **fields)``.
+
+    Hidden when ``enabled`` is false, when the log level is above INFO, or when stderr is not
+    a terminal (batch jobs keep a clean log; stage lines still report sizes and times).
+    """
+    show = enabled and log.isEnabledFor(logging.INFO) and _console.is_terminal
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=_console, transient=True, disable=not show,
+    )
+    with progress:
+        task = progress.add_task(description, total=total, info="")
+
+        def advance(n: int = 1, **fields: object) -> None:
+            progress.update(task, advance=n, **({"info": " ".join(f"{k}={v}" for k, v in fields.items())}
+                                                if fields else {}))
+
+        yield advance
