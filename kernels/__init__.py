@@ -4,6 +4,6 @@ Each kernel has a plain-torch reference here (:mod:`ranker.kernels.step`) that r
 device; faster implementations (Triton) must match it and are tested against it.
 """
 
-from .step import pagerank_step
+from .step import column_sums, pagerank_step
 
-__all__ = ["pagerank_step"]
+__all__ = ["column_sums", "pagerank_step"]

@@ -5,6 +5,25 @@ from __future__ import annotations
 import torch
 
 
+_BLOCK = 4096
+
+
+def column_sums(x: torch.Tensor) -> torch.Tensor:
+    """``float64 [B]`` column sums of ``x [m, B]``, bit-identical whatever ``B`` and the thread count.
+
+    ``x.sum(0)`` picks its summation order from the tensor's shape and the thread count, so a
+    column would sum differently in a batch of 5 than alone. Here every column is summed alone:
+    a contiguous row in fixed blocks of 4096, then the block sums the same way.
+    """
+    t = x.t().to(torch.float64).contiguous()
+    while t.shape[1] > 1:
+        pad = (-t.shape[1]) % _BLOCK
+        if pad:
+            t = torch.nn.functional.pad(t, (0, pad))
+        t = t.view(t.shape[0], -1, _BLOCK).sum(-1)
+    return t.reshape(-1) if t.shape[1] == 1 else t.new_zeros(t.shape[0])
+
+
 def pagerank_step(
     transition: torch.Tensor,
     x: torch.Tensor,
@@ -41,8 +60,8 @@ def pagerank_step(
     """
     assert x.dim() == 2 and x.shape == teleport.shape and x.dtype == teleport.dtype
     y = torch.sparse.mm(transition, x) if transition._nnz() else torch.zeros_like(x)
-    dangling_mass = x.index_select(0, dangling).sum(0) if dangling.numel() else x.new_zeros(x.shape[1])
+    dangling_mass = column_sums(x.index_select(0, dangling)).to(x.dtype)
     y.mul_(alpha)
     y.addcmul_(teleport, (alpha * dangling_mass + (1.0 - alpha)).unsqueeze(0))
-    residual = (y - x).abs().sum(0, dtype=torch.float64)
+    residual = column_sums((y - x).abs_())
     return y, residual

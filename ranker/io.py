@@ -181,7 +181,7 @@ def check_weights(arr: pa.Array, path: str, column: str, first_row: int) -> np.n
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():
         i = _first_true(bad)
-        raise InputError(f"{where(path, column, first_row + i)}: bad weight {w[i]!r} "
+        raise InputError(f"{where(path, column, first_row + i)}: bad weight {float(w[i])!r} "
                          "(weights must be finite and >= 0)")
     return w
 
@@ -301,7 +301,7 @@ def read_citations(
             if kind is None:
                 kind, kind_from = src_kind, src.path
             else:
-                _check_kind(src_kind, kind, src.path, col, kind_from)
+                _check_kind(kind, src_kind, src.path, col, kind_from)
     total = sum(s.num_rows for s in sources)
     if total == 0:
         raise GraphError(f"{', '.join(files)}: no citations (0 rows)")

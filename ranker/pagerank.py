@@ -51,11 +51,14 @@ def seed_teleport(n: int, set_index: torch.Tensor, paper_index: torch.Tensor, we
                   dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> torch.Tensor:
     """Dense ``[n, n_sets]`` teleport matrix from seed triplets, each column normalized to sum 1.
 
-    Repeated (set, paper) rows add up. Weights are summed in float64 before the cast.
+    Repeated (set, paper) rows add up. Each set's total comes from its own rows only, so a
+    column is bit-identical whatever other sets share its batch.
     """
+    set_index, paper_index = set_index.to(device), paper_index.to(device)
+    weight = weight.to(device, torch.float64)
+    totals = torch.zeros(n_sets, dtype=torch.float64, device=device).index_add_(0, set_index, weight)
     t = torch.zeros((n, n_sets), dtype=torch.float64, device=device)
-    t.index_put_((paper_index.to(device), set_index.to(device)), weight.to(device, torch.float64), accumulate=True)
-    t /= t.sum(0, keepdim=True)
+    t.index_put_((paper_index, set_index), weight / totals[set_index], accumulate=True)
     return t.to(dtype)
 
 

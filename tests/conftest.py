@@ -1,0 +1,13 @@
+"""Fixtures shared by the tests."""
+
+import pytest
+
+from oracles import HEPTH
+
+
+@pytest.fixture
+def hepth():
+    """The shared hep-th data folder; the test is skipped (with the reason) when it is absent."""
+    if not (HEPTH / "citations.parquet").is_file():
+        pytest.skip(f"shared hep-th data not found at {HEPTH} (see ../shared/data/README.md)")
+    return HEPTH

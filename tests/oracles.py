@@ -1,0 +1,39 @@
+"""Oracles and helpers shared by the tests (imported as ``from oracles import ...``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+HEPTH = SHARED / "hepth"
+
+
+def nx_pagerank(edges, n, *, weights=None, alpha=0.85, personalization=None, multi=False):
+    """networkx.pagerank run to the tightest tolerance, as an array over nodes 0..n-1.
+
+    ``multi=True`` builds a MultiDiGraph, whose parallel edges add their weights (our
+    ``duplicates = "sum"``); a DiGraph keeps one edge per pair (the last row's weight).
+    """
+    g = nx.MultiDiGraph() if multi else nx.DiGraph()
+    g.add_nodes_from(range(n))
+    for k, (u, v) in enumerate(edges):
+        g.add_edge(int(u), int(v), weight=1.0 if weights is None else float(weights[k]))
+    pers = None if personalization is None else {i: float(personalization[i]) for i in range(n)}
+    r = nx.pagerank(g, alpha=alpha, personalization=pers, tol=1e-15, max_iter=100_000, weight="weight")
+    return np.array([r[i] for i in range(n)])
+
+
+def write_parquet(path, columns: dict, schema: pa.Schema | None = None) -> str:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns, schema=schema), path)
+    return str(path)
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)

@@ -1,0 +1,140 @@
+"""End to end: job file and parquet in tmp_path, the CLI, outputs checked against networkx."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from oracles import nx_pagerank, write_parquet
+from ranker.cli import app
+
+runner = CliRunner()
+
+EDGES = [("0001001", "1001"), ("1001", "0000007"), ("0000007", "0001001"), ("0000042", "1001"),
+         ("0000042", "0000042"), ("0000042", "1001"), ("0000099", "0000007")]
+PAPERS = ["0001001", "1001", "0000007", "0000042", "0000099", "0000500"]  # 0000500: no citations at all
+
+
+def make_job(tmp_path, *, extra="", seeds=True):
+    write_parquet(tmp_path / "data" / "cit" / "part-0.parquet",
+                  {"citing": [e[0] for e in EDGES[:4]], "cited": [e[1] for e in EDGES[:4]]})
+    write_parquet(tmp_path / "data" / "cit" / "part-1.parquet",
+                  {"citing": [e[0] for e in EDGES[4:]], "cited": [e[1] for e in EDGES[4:]]})
+    write_parquet(tmp_path / "data" / "papers.parquet", {"paper_id": PAPERS})
+    write_parquet(tmp_path / "data" / "seeds.parquet", {"seed_set": ["s1", "s2", "s2", "s3"],
+                                                        "paper_id": ["0000042", "0000099", "1001", "0000500"],
+                                                        "weight": [1.0, 3.0, 1.0, 1.0]})
+    text = f"""
+[input]
+citations = "data/cit"
+papers = "data/papers.parquet"
+[rank]
+alpha = 0.85
+tol = 1e-14
+device = "cpu"
+{"[personalize]" + chr(10) + 'seeds = "data/seeds.parquet"' + chr(10) + "top_k = 3" if seeds else ""}
+[output]
+dir = "out"
+{extra}
+"""
+    p = tmp_path / "job.toml"
+    p.write_text(text)
+    return p
+
+
+def oracle(personalization=None):
+    idx = {p: i for i, p in enumerate(PAPERS)}
+    edges = list(dict.fromkeys((idx[a], idx[b]) for a, b in EDGES))
+    return nx_pagerank(edges, len(PAPERS), personalization=personalization)
+
+
+def test_end_to_end_matches_networkx(tmp_path):
+    job = make_job(tmp_path)
+    r = runner.invoke(app, ["--config", str(job), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    papers = pq.read_table(tmp_path / "out" / "papers.parquet")
+    assert papers.schema.field("paper_id").type == pa.string()
+    assert papers.column_names == ["paper_id", "score", "rank"]
+    got = dict(zip(papers.column("paper_id").to_pylist(), papers.column("score").to_pylist()))
+    want = oracle()
+    assert set(got) == set(PAPERS)
+    for i, p in enumerate(PAPERS):
+        assert abs(got[p] - want[i]) < 1e-12
+    assert papers.column("rank").to_pylist() == list(range(1, 7))
+    scores = papers.column("score").to_pylist()
+    assert scores == sorted(scores, reverse=True)
+
+    pers = pq.read_table(tmp_path / "out" / "personalized.parquet")
+    assert pers.column_names == ["seed_set", "paper_id", "score", "rank"]
+    assert pers.column("seed_set").to_pylist() == ["s1"] * 3 + ["s2"] * 3 + ["s3"] * 3
+    for name, v in [("s2", {"0000099": 0.75, "1001": 0.25}), ("s3", {"0000500": 1.0})]:
+        vec = np.array([v.get(p, 0.0) for p in PAPERS])
+        want = oracle(vec)
+        rows = pers.filter(pa.compute.equal(pers.column("seed_set"), name)).to_pylist()
+        top = np.argsort(-want, kind="stable")[:3]
+        if name == "s2":  # s3's seed is isolated: its other scores are exact zeros (ties), ordered by index
+            assert [r["paper_id"] for r in rows] == [PAPERS[i] for i in top]
+        else:
+            assert [r["paper_id"] for r in rows] == ["0000500", "0001001", "1001"]
+        for r in rows:
+            assert abs(r["score"] - want[PAPERS.index(r["paper_id"])]) < 1e-12
+
+    meta = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert meta["papers"] == 6 and meta["citations"] == 6 and meta["graph"]["duplicate_rows"] == 1
+    assert meta["graph"]["self_citations"] == 1 and meta["device"] == "cpu"
+    assert meta["global"]["converged"] and meta["personalized"]["seed_sets"] == 3
+    assert set(meta["seconds"]) >= {"ingest", "build", "pagerank", "total"}
+    kv = json.loads(papers.schema.metadata[b"rank_citations"])
+    assert kv["papers"] == 6 and kv["config"]["rank"]["alpha"] == 0.85
+    assert not list((tmp_path / "out").glob(".*"))  # no temp files or checkpoints left
+
+
+def test_integer_ids_stay_integers(tmp_path):
+    write_parquet(tmp_path / "c.parquet", {"citing": [5, 6, 7], "cited": [6, 7, 5]})
+    (tmp_path / "job.toml").write_text('[input]\ncitations = "c.parquet"\n[output]\ndir = "o"\n')
+    assert runner.invoke(app, ["--config", str(tmp_path / "job.toml")]).exit_code == 0
+    t = pq.read_table(tmp_path / "o" / "papers.parquet")
+    assert t.schema.field("paper_id").type == pa.int64()
+    assert sorted(t.column("paper_id").to_pylist()) == [5, 6, 7]
+    np.testing.assert_allclose(t.column("score").to_numpy(), 1 / 3, atol=1e-12)
+
+
+def test_known_errors_are_one_line_and_exit_1(tmp_path):
+    job = make_job(tmp_path, seeds=False)
+    job.write_text(job.read_text().replace("alpha = 0.85", "alpha = 1.5"))
+    r = runner.invoke(app, ["--config", str(job)])
+    assert r.exit_code == 1
+    assert r.output.strip() == "error: [rank] alpha must be in (0, 1), got 1.5"
+    write_parquet(tmp_path / "data" / "cit" / "part-1.parquet", {"citing": ["a", None], "cited": ["b", "c"]})
+    job.write_text(job.read_text().replace("alpha = 1.5", "alpha = 0.5"))
+    r = runner.invoke(app, ["--config", str(job), "--quiet"])
+    assert r.exit_code == 1 and r.output.count("\n") == 1
+    assert "part-1.parquet, column 'citing', row 1: null id" in r.output
+
+
+def test_nonconvergence_error_and_warn(tmp_path):
+    job = make_job(tmp_path, seeds=False)
+    job.write_text(job.read_text().replace("tol = 1e-14", "tol = 1e-14\nmax_iter = 2"))
+    r = runner.invoke(app, ["--config", str(job)])
+    assert r.exit_code == 1 and "did not converge" in r.output and "'global'" in r.output
+    assert not (tmp_path / "out" / "papers.parquet").exists()
+    job.write_text(job.read_text().replace("max_iter = 2", 'max_iter = 2\non_nonconvergence = "warn"'))
+    r = runner.invoke(app, ["--config", str(job)])
+    assert r.exit_code == 0 and (tmp_path / "out" / "papers.parquet").exists()
+
+
+def test_console_script_runs(tmp_path):
+    job = make_job(tmp_path, seeds=False)
+    r = subprocess.run([sys.executable, "-m", "ranker.cli", "--config", str(job), "--quiet"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "papers.parquet").exists()
+    r = subprocess.run([sys.executable, "-m", "ranker.cli", "--config", str(tmp_path / "nope.toml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip().startswith("error: job file not found")
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,100 @@
+"""Job-file validation: each bad job names the key or path."""
+
+from pathlib import Path
+
+import pytest
+
+from oracles import write_parquet
+from ranker.config import load_config, parse_config
+from ranker.errors import ConfigError
+from ranker.pipeline import check_output_dir
+
+
+@pytest.fixture
+def cit(tmp_path):
+    return write_parquet(tmp_path / "c.parquet", {"citing": ["a"], "cited": ["b"]})
+
+
+def job(cit, **sections):
+    d = {"input": {"citations": cit}}
+    for k, v in sections.items():
+        d.setdefault(k, {}).update(v)
+    return d
+
+
+def test_defaults_and_relative_paths(tmp_path, cit):
+    (tmp_path / "job.toml").write_text('[input]\ncitations = "c.parquet"\n[output]\ndir = "o"\n')
+    cfg = load_config(tmp_path / "job.toml")
+    assert cfg.input.citations == str(tmp_path / "c.parquet")
+    assert cfg.output.dir == str(tmp_path / "o")
+    assert cfg.rank.alpha == 0.85 and cfg.rank.tol == 1e-10 and cfg.rank.max_iter == 1000
+    assert cfg.rank.device == "auto" and cfg.rank.dtype == "float64" and cfg.personalize is None
+
+
+@pytest.mark.parametrize("sections,msg", [
+    ({"rank": {"alpah": 0.5}}, r"unknown key \[rank\] alpah"),
+    ({"rank": {"alpha": "high"}}, r"\[rank\] alpha must be a number"),
+    ({"rank": {"alpha": 1.0}}, r"\[rank\] alpha must be in \(0, 1\)"),
+    ({"rank": {"alpha": 0}}, r"\[rank\] alpha must be in \(0, 1\)"),
+    ({"rank": {"tol": 0.0}}, r"\[rank\] tol must be > 0"),
+    ({"rank": {"tol": -1e-9}}, r"\[rank\] tol must be > 0"),
+    ({"rank": {"max_iter": 0}}, r"\[rank\] max_iter must be >= 1"),
+    ({"rank": {"max_iter": 1.5}}, r"\[rank\] max_iter must be an integer"),
+    ({"rank": {"max_iter": True}}, r"\[rank\] max_iter must be an integer"),
+    ({"rank": {"device": "tpu"}}, r"\[rank\] device must be one of auto, cuda, cpu"),
+    ({"rank": {"dtype": "float16"}}, r"\[rank\] dtype must be one of"),
+    ({"input": {"duplicates": "twice"}}, r"\[input\] duplicates must be one of once, sum"),
+    ({"personalize": {"top_k": 0, "seeds": "x"}}, r"\[personalize\] top_k must be >= 1"),
+    ({"output": {"dir": 3}}, r"\[output\] dir must be a string"),
+    ({"extra": {}}, r"unknown section \[extra\]"),
+])
+def test_bad_values_name_the_key(cit, sections, msg):
+    with pytest.raises(ConfigError, match=msg):
+        parse_config(job(cit, **sections))
+
+
+def test_missing_paths(tmp_path, cit):
+    with pytest.raises(ConfigError, match=r"\[input\] citations: no such file or directory .*nope.parquet"):
+        parse_config({"input": {"citations": str(tmp_path / "nope.parquet")}})
+    with pytest.raises(ConfigError, match=r"\[input\] citations: the glob .*\*.pq matches no file"):
+        parse_config({"input": {"citations": str(tmp_path / "*.pq")}})
+    with pytest.raises(ConfigError, match=r"\[input\] papers: no such file"):
+        parse_config(job(cit, input={"papers": str(tmp_path / "p.parquet")}))
+    with pytest.raises(ConfigError, match=r"\[personalize\] seeds: no such file"):
+        parse_config(job(cit, personalize={"seeds": str(tmp_path / "s.parquet")}))
+    with pytest.raises(ConfigError, match=r"\[input\] citations is required"):
+        parse_config({"input": {}})
+    with pytest.raises(ConfigError, match=r"job file not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_bad_toml(tmp_path):
+    p = tmp_path / "job.toml"
+    p.write_text("[input\ncitations = ")
+    with pytest.raises(ConfigError, match=r"job.toml: not valid TOML"):
+        load_config(p)
+
+
+def test_glob_and_directory_inputs_are_sorted(tmp_path):
+    for name in ("b.parquet", "a.parquet", "sub/c.parquet"):
+        write_parquet(tmp_path / "d" / name, {"citing": ["a"], "cited": ["b"]})
+    from ranker.config import citation_files
+
+    assert [Path(f).name for f in citation_files(str(tmp_path / "d"))] == ["a.parquet", "b.parquet", "c.parquet"]
+    assert [Path(f).name for f in citation_files(str(tmp_path / "d" / "*.parquet"))] == ["a.parquet", "b.parquet"]
+
+
+def test_output_dir_not_writable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match=r"\[output\] dir .*file/out is not writable"):
+        check_output_dir(str(blocker / "out"))
+
+
+def test_synthetic_section_sets_paths(tmp_path):
+    cfg = parse_config({"input": {"synthetic": {"papers": 100}}, "personalize": {}, "output": {"dir": "o"}},
+                       base=tmp_path)
+    assert cfg.input.citations == str(tmp_path / "o" / "data" / "citations")
+    assert cfg.personalize.seeds == str(tmp_path / "o" / "data" / "seeds.parquet")
+    with pytest.raises(ConfigError, match=r"unknown key \[input.synthetic\] size"):
+        parse_config({"input": {"synthetic": {"size": 1}}})

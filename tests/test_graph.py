@@ -1,0 +1,58 @@
+"""Graph construction: CSR structure against scipy, counts of self-citations and duplicates."""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ranker import build_graph
+
+
+def test_csr_matches_scipy_transpose():
+    rng = np.random.default_rng(0)
+    n = 50
+    e = rng.integers(0, n, size=(400, 2))
+    w = rng.uniform(0.5, 2, 400)
+    g = build_graph(e[:, 0], e[:, 1], n, w, duplicates="sum")
+    a = sp.coo_matrix((w, (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
+    a.sum_duplicates()
+    out = np.asarray(a.sum(1)).ravel()
+    pt = sp.diags(np.divide(1, out, out=np.zeros(n), where=out > 0)) @ a
+    ref = pt.T.tocsr()
+    ref.sort_indices()
+    t = g.transition(torch.float64)
+    np.testing.assert_array_equal(t.crow_indices().numpy(), ref.indptr)
+    np.testing.assert_array_equal(t.col_indices().numpy(), ref.indices)
+    np.testing.assert_allclose(t.values().numpy(), ref.data, rtol=1e-15)
+    np.testing.assert_allclose(g.out_weight.numpy(), out)
+
+
+def test_counts_self_citations_and_duplicates():
+    citing = np.array([0, 0, 0, 1, 1, 2, 2])
+    cited = np.array([1, 1, 1, 1, 2, 0, 0])
+    g = build_graph(citing, cited, 4)
+    assert g.stats["self_citations"] == 1
+    assert g.stats["duplicate_rows"] == 3
+    assert g.nnz == 4 and g.stats["dangling_papers"] == 1  # paper 3 cites nothing
+    assert g.weight is None and g.out_weight.tolist() == [1.0, 2.0, 1.0, 0.0]
+    d = build_graph(citing, cited, 4, self_citations="drop")
+    assert d.nnz == 3 and d.out_weight.tolist() == [1.0, 1.0, 1.0, 0.0]
+    s = build_graph(citing, cited, 4, duplicates="sum")
+    assert s.weight is not None and sorted(s.weight.tolist()) == [1.0, 1.0, 2.0, 3.0]
+
+
+def test_duplicates_once_keep_first_rows_weight():
+    g = build_graph(np.array([0, 0, 1]), np.array([1, 1, 0]), 2, np.array([5.0, 7.0, 1.0]))
+    assert g.out_weight.tolist() == [5.0, 1.0]
+
+
+def test_index_dtype_choice():
+    g = build_graph(np.array([0]), np.array([1]), 2)
+    assert g.col.dtype == torch.int32 and g.crow.dtype == torch.int32
+    g = build_graph(np.array([0]), np.array([1]), 2, index_dtype="int64")
+    assert g.col.dtype == torch.int64 and g.crow.dtype == torch.int64
+
+
+def test_empty_graph():
+    g = build_graph(np.array([], np.int64), np.array([], np.int64), 3)
+    assert g.nnz == 0 and g.dangling.tolist() == [0, 1, 2]
+    assert g.transition().to_dense().abs().sum() == 0

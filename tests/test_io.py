@@ -1,0 +1,170 @@
+"""Ingest from parquet: ids keep their type, papers without citations, and every input error."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from oracles import write_parquet
+from ranker.errors import GraphError, InputError
+from ranker.io import IdMap, read_citations, read_seeds, write_parquet_atomic
+
+
+def cit(tmp_path, citing, cited, name="c.parquet", **extra):
+    return write_parquet(tmp_path / name, {"citing": citing, "cited": cited, **extra})
+
+
+def test_string_ids_keep_leading_zeros(tmp_path):
+    f = cit(tmp_path, ["0001001", "1001", "0001001"], ["1001", "0000001", "0000001"])
+    e = read_citations([f])
+    assert e.ids.kind == "string"
+    assert e.ids.ids.to_pylist() == ["0001001", "1001", "0000001"]  # first appearance; "0001001" != "1001"
+    assert e.citing.tolist() == [0, 1, 0] and e.cited.tolist() == [1, 2, 2]
+    assert e.citing.dtype == np.int32
+
+
+def test_integer_ids_stay_integers(tmp_path):
+    f = cit(tmp_path, pa.array([10, 20], pa.int32()), pa.array([20, 30], pa.int32()))
+    e = read_citations([f])
+    assert e.ids.kind == "integer" and e.ids.output_ids().type == pa.int64()
+    assert e.ids.ids.to_pylist() == [10, 20, 30]
+
+
+def test_many_files_and_batches_give_global_indices(tmp_path):
+    f1 = cit(tmp_path, ["a", "b", "c"], ["b", "c", "a"], name="1.parquet")
+    f2 = cit(tmp_path, ["d", "a"], ["a", "d"], name="2.parquet")
+    e = read_citations([f1, f2], batch_rows=2)
+    ids = e.ids.ids.to_pylist()
+    pairs = [(ids[i], ids[j]) for i, j in zip(e.citing, e.cited)]
+    assert pairs == [("a", "b"), ("b", "c"), ("c", "a"), ("d", "a"), ("a", "d")]
+
+
+def test_papers_file_adds_uncited_papers_first(tmp_path):
+    f = cit(tmp_path, ["x", "y"], ["y", "z"])
+    p = write_parquet(tmp_path / "p.parquet", {"paper_id": ["lonely", "y", "x", "z"]})
+    e = read_citations([f], papers=p)
+    assert e.ids.ids.to_pylist() == ["lonely", "y", "x", "z"] and e.ids.n_known == 4
+
+
+def test_unknown_papers_policies(tmp_path):
+    f = cit(tmp_path, ["x", "y", "q"], ["y", "ghost", "x"])
+    p = write_parquet(tmp_path / "p.parquet", {"paper_id": ["x", "y"]})
+    keep = read_citations([f], papers=p)
+    assert len(keep.ids) == 4 and keep.stats["unknown_paper_rows"] == 2
+    drop = read_citations([f], papers=p, unknown_papers="drop")
+    assert len(drop.ids) == 2 and drop.citing.tolist() == [0] and drop.cited.tolist() == [1]
+    with pytest.raises(InputError, match=r"c.parquet, column 'cited', row 1: paper 'ghost' is not in"):
+        read_citations([f], papers=p, unknown_papers="error")
+
+
+def test_weights_are_read(tmp_path):
+    f = cit(tmp_path, ["a", "b"], ["b", "a"], w=pa.array([2, 3], pa.int64()))
+    e = read_citations([f], weight_column="w")
+    assert e.weight.tolist() == [2.0, 3.0]
+
+
+@pytest.mark.parametrize("bad,msg", [
+    ([1.0, float("nan")], "row 1: bad weight nan"),
+    ([1.0, -2.0], "row 1: bad weight -2.0"),
+    ([float("inf"), 1.0], "row 0: bad weight inf"),
+    ([1.0, None], "row 1: null weight"),
+])
+def test_bad_weights(tmp_path, bad, msg):
+    f = cit(tmp_path, ["a", "b"], ["b", "a"], w=pa.array(bad, pa.float64()))
+    with pytest.raises(InputError, match=f"c.parquet, column 'w', {msg}"):
+        read_citations([f], weight_column="w", batch_rows=1)
+
+
+def test_null_id_names_file_column_row(tmp_path):
+    f = cit(tmp_path, ["a", "b", "c"], ["b", None, "a"])
+    with pytest.raises(InputError, match=r"c.parquet, column 'cited', row 1: null id"):
+        read_citations([f], batch_rows=1)
+
+
+def test_missing_column(tmp_path):
+    f = write_parquet(tmp_path / "c.parquet", {"src": ["a"], "cited": ["b"]})
+    with pytest.raises(InputError, match=r"c.parquet: missing column 'citing'"):
+        read_citations([f])
+
+
+def test_float_id_column(tmp_path):
+    f = cit(tmp_path, [1.0, 2.0], [2.0, 1.0])
+    with pytest.raises(InputError, match=r"column 'citing': has type double, expected string or integer ids"):
+        read_citations([f])
+
+
+def test_mixed_id_types_across_files(tmp_path):
+    f1 = cit(tmp_path, ["a"], ["b"], name="1.parquet")
+    f2 = cit(tmp_path, [1], [2], name="2.parquet")
+    with pytest.raises(InputError, match=r"2.parquet, column 'citing': integer ids, but .*1.parquet has string"):
+        read_citations([f1, f2])
+
+
+def test_corrupt_and_truncated_files(tmp_path):
+    junk = tmp_path / "junk.parquet"
+    junk.write_bytes(b"this is not parquet at all")
+    with pytest.raises(InputError, match=r"junk.parquet: not a readable parquet file"):
+        read_citations([str(junk)])
+    good = cit(tmp_path, ["a"] * 1000, ["b"] * 1000)
+    data = open(good, "rb").read()
+    trunc = tmp_path / "trunc.parquet"
+    trunc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"trunc.parquet: not a readable parquet file"):
+        read_citations([str(trunc)])
+
+
+def test_empty_input_is_a_graph_error(tmp_path):
+    f = write_parquet(tmp_path / "c.parquet", {"citing": pa.array([], pa.string()), "cited": pa.array([], pa.string())})
+    with pytest.raises(GraphError, match=r"no citations \(0 rows\)"):
+        read_citations([f])
+
+
+def test_empty_file_among_others_is_skipped(tmp_path):
+    f1 = write_parquet(tmp_path / "1.parquet", {"citing": pa.array([], pa.string()), "cited": pa.array([], pa.string())})
+    f2 = cit(tmp_path, ["a"], ["b"], name="2.parquet")
+    assert read_citations([f1, f2]).citing.tolist() == [0]
+
+
+def test_duplicate_paper_ids(tmp_path):
+    f = cit(tmp_path, ["a"], ["b"])
+    p = write_parquet(tmp_path / "p.parquet", {"paper_id": ["a", "b", "c", "b"]})
+    with pytest.raises(InputError, match=r"p.parquet, column 'paper_id', row 3: duplicate paper id 'b'"):
+        read_citations([f], papers=p)
+
+
+def _ids(values):
+    return IdMap(ids=pa.array(values, pa.large_string()), kind="string")
+
+
+def test_seeds(tmp_path):
+    s = write_parquet(tmp_path / "s.parquet", {"seed_set": ["q", "p", "q"], "paper_id": ["b", "a", "c"],
+                                               "weight": [1.0, 2.0, 3.0]})
+    seeds = read_seeds(s, _ids(["a", "b", "c"]))
+    assert seeds.names == ["q", "p"]
+    assert seeds.set_index.tolist() == [0, 1, 0] and seeds.paper_index.tolist() == [1, 0, 2]
+    assert seeds.weight.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_seed_errors(tmp_path):
+    ids = _ids(["a", "b"])
+    s = write_parquet(tmp_path / "s.parquet", {"seed_set": ["q", "r"], "paper_id": ["a", "zz"]})
+    with pytest.raises(InputError, match=r"s.parquet, column 'paper_id', row 1: seed set 'r' names paper 'zz'"):
+        read_seeds(s, ids)
+    s = write_parquet(tmp_path / "z.parquet", {"seed_set": ["q", "r"], "paper_id": ["a", "b"], "weight": [1.0, 0.0]})
+    with pytest.raises(GraphError, match=r"seed set 'r' has zero total weight"):
+        read_seeds(s, ids)
+    s = write_parquet(tmp_path / "i.parquet", {"seed_set": ["q"], "paper_id": [1]})
+    with pytest.raises(InputError, match=r"integer ids, but the citations have string ids"):
+        read_seeds(s, ids)
+
+
+def test_atomic_write_leaves_no_temp_on_failure(tmp_path, monkeypatch):
+    t = pa.table({"a": [1]})
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pq, "write_table", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_parquet_atomic(t, tmp_path / "x.parquet")
+    assert list(tmp_path.iterdir()) == []

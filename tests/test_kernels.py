@@ -1,0 +1,49 @@
+"""The fused power-iteration step against a dense computation, on odd sizes."""
+
+import numpy as np
+import pytest
+import torch
+
+from ranker import build_graph
+from ranker.kernels import pagerank_step
+from ranker.reference import dense_transition
+
+
+@pytest.mark.parametrize("n,nnz,cols", [(1, 0, 1), (5, 0, 3), (7, 1, 1), (33, 100, 5), (64, 300, 17)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_step_matches_dense(n, nnz, cols, dtype):
+    rng = np.random.default_rng(n * 1000 + nnz)
+    e = rng.integers(0, n, size=(nnz, 2))
+    g = build_graph(e[:, 0], e[:, 1], n)
+    p = dense_transition(*np.unique(e, axis=0).T, n) if nnz else np.zeros((n, n))
+    x = rng.random((n, cols))
+    x /= x.sum(0)
+    v = rng.random((n, cols))
+    v /= v.sum(0)
+    a = 0.8
+    dangling = (p.sum(1) == 0)
+    want = a * p.T @ x + (a * x[dangling].sum(0) + 1 - a) * v
+    got, res = pagerank_step(g.transition(dtype), torch.from_numpy(x).to(dtype), torch.from_numpy(v).to(dtype),
+                             g.dangling, a)
+    tol = 1e-14 if dtype == torch.float64 else 1e-6
+    np.testing.assert_allclose(got.double().numpy(), want, atol=tol)
+    assert res.dtype == torch.float64
+    np.testing.assert_allclose(res.numpy(), np.abs(got.double().numpy() - x).sum(0), atol=tol)
+
+
+@pytest.mark.parametrize("m", [0, 1, 4095, 4096, 4097, 50_000])
+def test_column_sums_exact_and_independent_of_batch(m):
+    from ranker.kernels import column_sums
+
+    x = torch.from_numpy(np.random.default_rng(m).random((m, 5)))
+    s = column_sums(x)
+    assert s.dtype == torch.float64 and s.shape == (5,)
+    np.testing.assert_allclose(s.numpy(), x.numpy().sum(0), rtol=1e-13, atol=0)
+    for j in range(5):  # a column alone sums to the same bits
+        assert column_sums(x[:, j:j + 1]).item() == s[j].item()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert torch.equal(column_sums(x), s)
+    finally:
+        torch.set_num_threads(threads)

@@ -1,0 +1,177 @@
+"""The batched power-iteration solver against networkx, igraph and the dense reference."""
+
+import igraph
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oracles import nx_pagerank
+from ranker import build_graph, pagerank, personalized_pagerank, seed_teleport
+from ranker.reference import dense_pagerank, dense_transition
+
+TIGHT = dict(tol=1e-15, max_iter=20_000)
+
+
+def solve(edges, n, *, weights=None, alpha=0.85, dtype=torch.float64, **build):
+    e = np.array(edges, dtype=np.int64).reshape(-1, 2)
+    g = build_graph(e[:, 0], e[:, 1], n, None if weights is None else np.array(weights, float), **build)
+    return pagerank(g, alpha=alpha, dtype=dtype, **TIGHT).scores[:, 0].numpy()
+
+
+def test_cycle_is_uniform():
+    np.testing.assert_allclose(solve([(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)], 5), 0.2, atol=1e-15)
+
+
+def test_star_by_hand():
+    # 1 and 2 cite 0; 0 cites nothing (dangling). With teleport uniform and dangling mass
+    # uniform, x1 = x2 = (1 - a)/3 + a x0/3 and x0 = x1 + x2 scaled: solve by hand.
+    a = 0.85
+    x0 = (1 - a) / 3 * (1 + 2 * a) / (1 - a / 3 - 2 * a * a / 3)
+    x1 = (1 - a) / 3 + a * x0 / 3
+    np.testing.assert_allclose(solve([(1, 0), (2, 0)], 3, alpha=a), [x0, x1, x1], atol=1e-14)
+
+
+HAND = {
+    "dangling": ([(0, 1), (1, 2), (0, 2), (3, 2)], 5),
+    "self_loops": ([(0, 0), (0, 1), (1, 1), (2, 0), (2, 2)], 3),
+    "duplicates": ([(0, 1), (0, 1), (0, 2), (1, 2), (2, 0), (2, 0)], 3),
+    "disconnected": ([(0, 1), (1, 0), (2, 3), (4, 2), (4, 3), (5, 5)], 7),
+    "single_node": ([], 1),
+    "isolated_only": ([], 4),
+    "dag": ([(1, 0), (2, 0), (2, 1), (3, 1), (3, 2), (4, 3), (4, 0)], 5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND))
+@pytest.mark.parametrize("alpha", [0.5, 0.85, 0.99])
+def test_hand_graphs_match_networkx(name, alpha):
+    edges, n = HAND[name]
+    np.testing.assert_allclose(solve(edges, n, alpha=alpha), nx_pagerank(edges, n, alpha=alpha), atol=1e-12, rtol=0)
+
+
+def test_duplicates_summed_match_networkx_multigraph():
+    edges, n = HAND["duplicates"]
+    w = [1.0, 2.0, 1.0, 1.0, 0.5, 0.5]
+    got = solve(edges, n, weights=w, duplicates="sum")
+    np.testing.assert_allclose(got, nx_pagerank(edges, n, weights=w, multi=True), atol=1e-12)
+    # unweighted duplicates summed count twice
+    np.testing.assert_allclose(solve(edges, n, duplicates="sum"), nx_pagerank(edges, n, multi=True), atol=1e-12)
+
+
+def test_self_citations_dropped_match_networkx_without_loops():
+    edges, n = HAND["self_loops"]
+    kept = [e for e in edges if e[0] != e[1]]
+    np.testing.assert_allclose(solve(edges, n, self_citations="drop"), nx_pagerank(kept, n), atol=1e-12)
+
+
+def test_weighted_matches_networkx():
+    edges = [(0, 1), (0, 2), (1, 2), (2, 0), (3, 0), (3, 1), (3, 2)]
+    w = [3.0, 1.0, 0.5, 2.0, 0.0, 1.0, 4.0]
+    np.testing.assert_allclose(solve(edges, 5, weights=w), nx_pagerank(edges, 5, weights=w), atol=1e-12)
+
+
+def test_all_zero_out_weight_is_dangling():
+    # paper 0's only citation weighs 0: it behaves as a dangling paper (networkx agrees)
+    edges, w = [(0, 1), (1, 2)], [0.0, 1.0]
+    np.testing.assert_allclose(solve(edges, 3, weights=w), nx_pagerank(edges, 3, weights=w), atol=1e-12)
+
+
+graphs = st.integers(1, 25).flatmap(lambda n: st.tuples(
+    st.just(n),
+    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=80),
+    st.sampled_from([0.3, 0.5, 0.85, 0.95]),
+    st.booleans(),
+))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs, st.integers(0, 2**32 - 1))
+def test_random_graphs_match_networkx(case, seed):
+    n, edges, alpha, weighted = case
+    w = np.random.default_rng(seed).uniform(0.1, 5.0, len(edges)) if weighted else None
+    # networkx DiGraph keeps one edge per pair with the last row's weight; mirror that
+    last = {}
+    for k, e in enumerate(edges):
+        last[e] = k
+    uniq = sorted(last, key=last.get)
+    wu = None if w is None else [w[last[e]] for e in uniq]
+    got = solve(uniq, n, weights=wu, alpha=alpha)
+    np.testing.assert_allclose(got, nx_pagerank(uniq, n, weights=wu, alpha=alpha), atol=1e-12, rtol=0)
+    # duplicates summed: the multigraph oracle on the raw rows
+    got_sum = solve(edges, n, weights=w, alpha=alpha, duplicates="sum")
+    np.testing.assert_allclose(got_sum, nx_pagerank(edges, n, weights=w, alpha=alpha, multi=True), atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(graphs)
+def test_random_graphs_match_igraph(case):
+    n, edges, alpha, _ = case
+    g = igraph.Graph(n=n, edges=list(dict.fromkeys(edges)), directed=True)
+    ref = np.array(g.pagerank(damping=alpha, directed=True, implementation="prpack"))
+    np.testing.assert_allclose(solve(edges, n, alpha=alpha), ref, atol=1e-12, rtol=0)
+
+
+def test_batched_personalized_matches_networkx_per_seed_set():
+    rng = np.random.default_rng(3)
+    n = 40
+    e = rng.integers(0, n, size=(150, 2))
+    e = np.unique(e, axis=0)
+    g = build_graph(e[:, 0], e[:, 1], n)
+    # 5 seed sets (B not a power of two), one with a weighted pair, one with a dangling seed
+    sets = [[3], [7, 8], [0, 1, 2, 3], [39], [5, 5, 6]]
+    wts = [[1.0], [2.0, 1.0], [1, 1, 1, 1], [1.0], [1.0, 1.0, 2.0]]
+    si = np.concatenate([[j] * len(s) for j, s in enumerate(sets)])
+    pi = np.concatenate(sets)
+    wi = np.concatenate(wts).astype(float)
+    v = seed_teleport(n, torch.from_numpy(si), torch.from_numpy(pi), torch.from_numpy(wi), len(sets))
+    res = personalized_pagerank(g, v, alpha=0.85, **TIGHT)
+    assert res.converged.all()
+    for j in range(len(sets)):
+        np.testing.assert_allclose(res.scores[:, j].numpy(), nx_pagerank(e, n, personalization=v[:, j].numpy()),
+                                   atol=1e-12)
+
+
+def test_batched_equals_one_column_at_a_time():
+    rng = np.random.default_rng(5)
+    n = 300
+    e = rng.integers(0, n, size=(1500, 2))
+    g = build_graph(e[:, 0], e[:, 1], n)
+    v = torch.from_numpy(rng.random((n, 7)))
+    v /= v.sum(0)
+    v[:, 2] = 0
+    v[17, 2] = 1.0  # a column that converges at a different speed
+    batched = personalized_pagerank(g, v, tol=1e-13)
+    for j in range(7):
+        single = personalized_pagerank(g, v[:, j:j + 1].contiguous(), tol=1e-13)
+        assert single.iterations[0] == batched.iterations[j]
+        torch.testing.assert_close(single.scores[:, 0], batched.scores[:, j], atol=1e-15, rtol=0)
+
+
+def test_float32_close_to_float64_and_int64_indices_equal():
+    rng = np.random.default_rng(1)
+    n = 500
+    e = rng.integers(0, n, size=(4000, 2))
+    s64 = solve(e, n)
+    np.testing.assert_allclose(solve(e, n, dtype=torch.float32), s64, atol=1e-6)
+    g = build_graph(e[:, 0], e[:, 1], n, index_dtype="int64")
+    assert g.col.dtype == torch.int64 and g.crow.dtype == torch.int64
+    np.testing.assert_array_equal(pagerank(g, **TIGHT).scores[:, 0].numpy(), s64)
+
+
+def test_against_dense_reference_on_random_weighted_graph():
+    rng = np.random.default_rng(11)
+    n = 120
+    e = rng.integers(0, n, size=(700, 2))
+    w = rng.uniform(0, 3, 700)
+    got = solve(e, n, weights=w, duplicates="sum", alpha=0.6)
+    ref = dense_pagerank(dense_transition(e[:, 0], e[:, 1], n, w), np.full((n, 1), 1 / n), 0.6)[:, 0]
+    np.testing.assert_allclose(got, ref, atol=1e-13)
+
+
+def test_nonconvergence_is_reported_per_column():
+    e = np.array([(0, 1), (1, 2), (2, 0), (3, 0)])
+    g = build_graph(e[:, 0], e[:, 1], 4)
+    res = pagerank(g, alpha=0.99, tol=1e-14, max_iter=3)
+    assert not res.converged[0] and res.iterations[0] == 3 and res.residuals[0] > 1e-14
