@@ -84,6 +84,15 @@ class CitationGraph:
                     self.crow, self.col, values.to(dtype), size=(self.n, self.n), check_invariants=False)
         return self._transition[dtype]
 
+    def to(self, device: torch.device | str) -> "CitationGraph":
+        """The same graph on ``device`` (cached transitions are rebuilt there on demand)."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return CitationGraph(n=self.n, crow=mv(self.crow), col=mv(self.col), weight=mv(self.weight),
+                             out_weight=mv(self.out_weight), stats=dict(self.stats))
+
     def nbytes(self) -> int:
         """Bytes held by the graph's tensors, cached transitions included."""
         total = self.crow.nbytes + self.col.nbytes + self.out_weight.nbytes

@@ -246,6 +246,51 @@ def _file_meta(meta: dict[str, Any], stages: Stages) -> dict[str, Any]:
     return {**meta, "seconds": dict(stages.seconds)}
 
 
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
+
+
+def _solve_batch(graph: CitationGraph, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
+                 dtype: torch.dtype, rk: Any) -> tuple[PageRankResult, CitationGraph]:
+    """Solve seed columns ``0..n_cols-1``; on out-of-memory split the batch in halves, and when a
+    single column does not fit on a GPU move the graph to the CPU. Every step is logged.
+
+    Columns are independent (bit-identical whatever their batch), so splitting changes no number.
+    Returns the result (scores on the CPU) and the graph, which may now live on the CPU.
+    """
+    set_index, paper_index, weight = seeds
+    try:
+        teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
+                                 torch.from_numpy(weight), n_cols, dtype=dtype, device=graph.device)
+        res = personalized_pagerank(graph, teleport, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter)
+        del teleport
+        res.scores = res.scores.cpu()
+        return res, graph
+    except (RuntimeError, MemoryError) as exc:
+        if not _is_oom(exc):
+            raise
+        teleport = None
+        if graph.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if n_cols > 1:
+            half = n_cols // 2
+            log.warning("out of memory solving %d seed sets on %s: retrying as batches of %d and %d",
+                        n_cols, graph.device, half, n_cols - half)
+            parts = []
+            for a, b in ((0, half), (half, n_cols)):
+                m = (set_index >= a) & (set_index < b)
+                r, graph = _solve_batch(graph, (set_index[m] - a, paper_index[m], weight[m]), b - a, dtype, rk)
+                parts.append(r)
+            return PageRankResult(scores=torch.cat([p.scores for p in parts], 1),
+                                  iterations=torch.cat([p.iterations for p in parts]),
+                                  residuals=torch.cat([p.residuals for p in parts]),
+                                  converged=torch.cat([p.converged for p in parts])), graph
+        if graph.device.type != "cpu":
+            log.warning("out of memory on %s with a single seed set: falling back to the CPU", graph.device)
+            return _solve_batch(graph.to("cpu"), seeds, n_cols, dtype, rk)
+        raise
+
+
 def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[str], dtype: torch.dtype,
                  out_dir: Path, show_progress: bool) -> dict[str, Any]:
     """Solve every seed set in batches, checkpointing each finished batch; returns run facts."""
@@ -281,11 +326,8 @@ def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[s
                 continue
             a, b = np.searchsorted(set_sorted, [lo, hi])
             rows = order[a:b]
-            teleport = seed_teleport(graph.n, torch.from_numpy(seeds.set_index[rows] - lo),
-                                     torch.from_numpy(seeds.paper_index[rows]), torch.from_numpy(seeds.weight[rows]),
-                                     hi - lo, dtype=dtype, device=graph.device)
-            res = personalized_pagerank(graph, teleport, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter)
-            del teleport
+            sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
+            res, graph = _solve_batch(graph, sub, hi - lo, dtype, rk)
             _convergence_check(res, seeds.names[lo:hi], rk.tol, rk.on_nonconvergence)
             idx, val = top_k(res.scores, pc_cfg.top_k)
             k = idx.shape[0]

@@ -67,3 +67,37 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
     for x, y in zip(tables(tmp_path / "full"), tables(out)):
         assert x.replace_schema_metadata(None).equals(y.replace_schema_metadata(None))
     assert not (out / ".checkpoint").exists()
+
+
+def test_out_of_memory_splits_batches_without_changing_results(tmp_path, monkeypatch, caplog):
+    run_job(demo_cfg(tmp_path, "plain"), show_progress=False)
+    real = pipeline.personalized_pagerank
+
+    def small_only(graph, teleport, **k):
+        if teleport.shape[1] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return real(graph, teleport, **k)
+
+    monkeypatch.setattr(pipeline, "personalized_pagerank", small_only)
+    with caplog.at_level("WARNING", logger="ranker"):
+        run_job(demo_cfg(tmp_path, "split"), show_progress=False)
+    assert "retrying as batches of 2 and 3" in caplog.text
+    for x, y in zip(tables(tmp_path / "plain"), tables(tmp_path / "split")):
+        assert x.replace_schema_metadata(None).equals(y.replace_schema_metadata(None))
+
+    def always(graph, teleport, **k):
+        raise torch.OutOfMemoryError("out of memory")
+
+    monkeypatch.setattr(pipeline, "personalized_pagerank", always)
+    with pytest.raises(torch.OutOfMemoryError):  # a single column on the CPU: nothing left to try
+        run_job(demo_cfg(tmp_path, "none"), show_progress=False)
+    assert not (tmp_path / "none" / "personalized.parquet").exists()
+
+
+def test_other_runtime_errors_are_not_swallowed(tmp_path, monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(pipeline, "personalized_pagerank", broken)
+    with pytest.raises(RuntimeError, match="something else"):
+        run_job(demo_cfg(tmp_path, "x"), show_progress=False)

@@ -1,0 +1,104 @@
+"""Fuzzing ingest and the job-file parser: a documented error or networkx's scores, nothing else."""
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oracles import nx_pagerank
+from ranker import build_graph, pagerank, parse_config
+from ranker.errors import ConfigError, RankerError
+from ranker.io import read_citations
+
+ID_TYPES = {"string": pa.string(), "large_string": pa.large_string(), "int64": pa.int64(), "int16": pa.int16(),
+            "uint32": pa.uint32(), "float64": pa.float64()}
+WEIGHT_TYPES = {"float64": pa.float64(), "float32": pa.float32(), "int32": pa.int32(), "string": pa.string()}
+
+ids = st.one_of(st.none(), st.integers(0, 12))
+weights = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True, width=32), st.integers(-2, 5))
+
+
+def _column(values, typ):
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return pa.array([None if v is None else f"{v:03d}" for v in values], typ)
+    if pa.types.is_floating(typ):
+        return pa.array([None if v is None else float(v) for v in values], typ)
+    return pa.array(values, typ)
+
+
+def _weights(values, typ):
+    if pa.types.is_string(typ):
+        return pa.array([None if v is None else str(v) for v in values], typ)
+    if pa.types.is_integer(typ):
+        return pa.array([None if v is None or not math.isfinite(v) or abs(v) > 1e6 else int(v) for v in values], typ)
+    return pa.array([None if v is None else float(v) for v in values], typ)
+
+
+files = st.lists(st.tuples(
+    st.lists(st.tuples(ids, ids, weights), max_size=15),
+    st.sampled_from(sorted(ID_TYPES)),
+    st.sampled_from(sorted(WEIGHT_TYPES)),
+    st.sampled_from(["ok", "ok", "ok", "drop_cited", "rename", "truncate", "garbage"]),
+), min_size=1, max_size=3)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(files, st.booleans())
+def test_ingest_fuzz(tmp_path_factory, spec, weighted):
+    d = tmp_path_factory.mktemp("fuzz")
+    paths = []
+    for k, (rows, id_t, w_t, corruption) in enumerate(spec):
+        cols = {"citing": _column([r[0] for r in rows], ID_TYPES[id_t]),
+                "cited": _column([r[1] for r in rows], ID_TYPES[id_t]),
+                "w": _weights([r[2] for r in rows], WEIGHT_TYPES[w_t])}
+        if corruption == "drop_cited":
+            del cols["cited"]
+        if corruption == "rename":
+            cols["src"] = cols.pop("citing")
+        path = d / f"{k}.parquet"
+        pq.write_table(pa.table(cols), path)
+        if corruption == "truncate":
+            data = path.read_bytes()
+            path.write_bytes(data[: len(data) // 3])
+        if corruption == "garbage":
+            path.write_bytes(b"PAR1" + bytes(range(50)))
+        paths.append(str(path))
+    try:
+        e = read_citations(paths, weight_column="w" if weighted else "", batch_rows=4)
+    except RankerError as exc:
+        assert "\n" not in str(exc)
+        return
+    # success: everything was valid, and the scores must be networkx's
+    n = len(e.ids)
+    g = build_graph(e.citing, e.cited, n, e.weight, duplicates="sum")
+    got = pagerank(g, tol=1e-15, max_iter=10_000).scores[:, 0].numpy()
+    edges = list(zip(e.citing.tolist(), e.cited.tolist()))
+    want = nx_pagerank(edges, n, weights=None if e.weight is None else e.weight.tolist(), multi=True)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    for rows, id_t, w_t, corruption in spec:
+        assert corruption == "ok" and id_t != "float64"
+        assert all(r[0] is not None and r[1] is not None for r in rows)
+
+
+values = st.one_of(st.none(), st.booleans(), st.integers(-5, 2000), st.floats(allow_nan=True), st.text(max_size=6),
+                   st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+keys = st.sampled_from(["alpha", "tol", "max_iter", "device", "dtype", "citations", "top_k", "seeds", "dir",
+                        "duplicates", "self_citations", "weight_column", "batch_size", "bogus", "papers",
+                        "synthetic", "on_nonconvergence", "index_dtype", "batch_rows"])
+sections = st.sampled_from(["input", "rank", "personalize", "output", "other"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(sections, st.one_of(st.dictionaries(keys, values, max_size=4), values), max_size=4))
+def test_job_parser_fuzz(tmp_path_factory, data):
+    base = tmp_path_factory.getbasetemp()
+    try:
+        cfg = parse_config(data, base=base)
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert 0 < cfg.rank.alpha < 1 and cfg.rank.tol > 0 and cfg.rank.max_iter >= 1
