@@ -1,5 +1,7 @@
 """The job as a whole: determinism, resume after an interruption, no partial outputs."""
 
+import logging
+
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -79,8 +81,13 @@ def test_out_of_memory_splits_batches_without_changing_results(tmp_path, monkeyp
         return real(graph, teleport, **k)
 
     monkeypatch.setattr(pipeline, "personalized_pagerank", small_only)
-    with caplog.at_level("WARNING", logger="ranker"):
-        run_job(demo_cfg(tmp_path, "split"), show_progress=False)
+    ranker_log = logging.getLogger("ranker")  # the CLI's setup_logging may have stopped propagation
+    ranker_log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("WARNING", logger="ranker"):
+            run_job(demo_cfg(tmp_path, "split"), show_progress=False)
+    finally:
+        ranker_log.removeHandler(caplog.handler)
     assert "retrying as batches of 2 and 3" in caplog.text
     for x, y in zip(tables(tmp_path / "plain"), tables(tmp_path / "split")):
         assert x.replace_schema_metadata(None).equals(y.replace_schema_metadata(None))
