@@ -77,7 +77,9 @@ class CitationGraph:
         """
         if dtype not in self._transition:
             inv = torch.where(self.out_weight > 0, 1.0 / self.out_weight, torch.zeros_like(self.out_weight))
-            values = inv[self.col.long()] if self.weight is None else self.weight * inv[self.col.long()]
+            values = inv.to(dtype).index_select(0, self.col)
+            if self.weight is not None:
+                values = (self.weight * inv.index_select(0, self.col)).to(dtype)
             with warnings.catch_warnings():  # "sparse CSR support is in beta"
                 warnings.simplefilter("ignore", UserWarning)
                 self._transition[dtype] = torch.sparse_csr_tensor(
@@ -144,57 +146,60 @@ def build_graph(
     CitationGraph
     """
     device = torch.device(device)
-    citing_t = torch.as_tensor(citing).to(device=device, dtype=torch.int64)
-    cited_t = torch.as_tensor(cited).to(device=device, dtype=torch.int64)
+    citing_t = torch.as_tensor(citing).to(device)
+    cited_t = torch.as_tensor(cited).to(device)
     w = None if weight is None else torch.as_tensor(weight).to(device=device, dtype=torch.float64)
     assert citing_t.shape == cited_t.shape and citing_t.dim() == 1
-    rows_in = int(citing_t.numel())
-    stats: dict[str, Any] = {"citation_rows": rows_in}
+    stats: dict[str, Any] = {"citation_rows": int(citing_t.numel())}
 
-    loops = citing_t == cited_t
-    stats["self_citations"] = int(loops.sum())
+    stats["self_citations"] = int((citing_t == cited_t).sum())
     if self_citations == "drop" and stats["self_citations"]:
-        keep = ~loops
+        keep = citing_t != cited_t
         citing_t, cited_t = citing_t[keep], cited_t[keep]
         w = None if w is None else w[keep]
-    del loops
+        del keep
 
-    # Sort by (cited, citing): rows of the transposed matrix, columns sorted within a row.
-    key = cited_t * n + citing_t
+    # Sort by key = cited * n + citing: rows of the transposed matrix, columns sorted within a
+    # row, duplicates adjacent. Built in place from one int64 temporary (8 bytes per citation).
+    key = cited_t.to(torch.int64, copy=True)  # never write into the caller's array
+    key.mul_(n).add_(citing_t)
     del citing_t, cited_t
-    key, perm = torch.sort(key, stable=True)
+    need_perm = w is not None
+    if need_perm:
+        key, perm = torch.sort(key, stable=True)
+    else:
+        key = torch.sort(key).values
     first = torch.ones_like(key, dtype=torch.bool)
     if key.numel() > 1:
-        first[1:] = key[1:] != key[:-1]
+        torch.ne(key[1:], key[:-1], out=first[1:])
     n_unique = int(first.sum())
     stats["duplicate_rows"] = int(key.numel()) - n_unique
-    if duplicates == "sum" and stats["duplicate_rows"]:
-        group = torch.cumsum(first, 0) - 1
-        src = torch.ones(key.numel(), dtype=torch.float64, device=device) if w is None else w[perm]
-        w = torch.zeros(n_unique, dtype=torch.float64, device=device).index_add_(0, group, src)
+    if stats["duplicate_rows"]:
+        if duplicates == "sum":
+            group = torch.cumsum(first, 0) - 1
+            src = torch.ones(key.numel(), dtype=torch.float64, device=device) if w is None else w[perm]
+            w = torch.zeros(n_unique, dtype=torch.float64, device=device).index_add_(0, group, src)
+            del group, src
+        elif w is not None:
+            w = w[perm][first]  # stable sort: the first row of each group is its first in the input
         key = key[first]
-    else:
-        w = None if w is None else w[perm][first]
-        key = key[first]
-    del perm, first
+    elif w is not None:
+        w = w[perm]
+    if need_perm:
+        del perm
+    del first
 
     idt = choose_index_dtype(n, int(key.numel()), index_dtype)
-    row = torch.div(key, n, rounding_mode="floor")
-    col = (key - row * n).to(idt)
+    # keys are sorted: row j spans the keys in [j * n, (j + 1) * n)
+    crow = torch.searchsorted(key, torch.arange(n + 1, dtype=torch.int64, device=device) * n).to(idt)
+    col = key.remainder_(n).to(idt)
     del key
-    counts = torch.bincount(row, minlength=n)
-    del row
-    crow = torch.zeros(n + 1, dtype=torch.int64, device=device)
-    torch.cumsum(counts, 0, out=crow[1:])
-    crow = crow.to(idt)
-    colL = col.long()
     if w is None:
-        out_weight = torch.bincount(colL, minlength=n).to(torch.float64)
+        out_weight = torch.bincount(col, minlength=n).to(torch.float64)
     else:
-        out_weight = torch.zeros(n, dtype=torch.float64, device=device).index_add_(0, colL, w)
+        out_weight = torch.zeros(n, dtype=torch.float64, device=device).index_add_(0, col, w)
         if bool((w == 1).all()):
             w = None  # summed duplicates were absent or the weights are all one: structure-only
-    del colL
     stats["citations"] = int(col.numel())
     stats["papers"] = n
     stats["dangling_papers"] = int((out_weight == 0).sum())

@@ -56,3 +56,15 @@ def test_empty_graph():
     g = build_graph(np.array([], np.int64), np.array([], np.int64), 3)
     assert g.nnz == 0 and g.dangling.tolist() == [0, 1, 2]
     assert g.transition().to_dense().abs().sum() == 0
+
+
+def test_inputs_are_not_modified():
+    e = np.random.default_rng(2).integers(0, 30, size=(100, 2))
+    w = np.random.default_rng(3).uniform(0, 1, 100)
+    e0, w0 = e.copy(), w.copy()
+    for kw in ({}, {"duplicates": "sum"}, {"self_citations": "drop"}):
+        build_graph(e[:, 0], e[:, 1], 30, w, **kw)
+        build_graph(torch.from_numpy(e[:, 0].copy()), torch.from_numpy(e[:, 1].copy()), 30, **kw)
+        build_graph(e[:, 0], e[:, 1], 30, **kw)
+    np.testing.assert_array_equal(e, e0)
+    np.testing.assert_array_equal(w, w0)
