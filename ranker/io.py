@@ -18,7 +18,9 @@ import json
 import logging
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +221,11 @@ class EdgeList:
 
 
 def read_papers(path: str, id_column: str, batch_rows: int) -> tuple[pa.Array, str]:
-    """Read the paper id column of ``[input] papers``; rejects nulls and duplicate ids."""
+    """Read the paper id column of ``[input] papers``, rejecting nulls.
+
+    Duplicate ids are detected later, for free, when the ids are merged with the citations'
+    (:func:`read_citations`); see :func:`_duplicate_paper_error`.
+    """
     src = open_parquet(path, {id_column: "id"}, role="papers")
     kind = id_kind(src.file.schema_arrow.field(id_column).type)
     assert kind is not None
@@ -229,16 +235,16 @@ def read_papers(path: str, id_column: str, batch_rows: int) -> tuple[pa.Array, s
         check_no_nulls(col, path, id_column, first)
         chunks.append(_normalize_ids(col, kind))
     ids = pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string() if kind == "string" else pa.int64())
-    uniq = pc.unique(ids)
-    if len(uniq) != len(ids):
-        # the first row whose id already appeared on an earlier row (error path only)
-        codes = pc.index_in(ids, value_set=uniq).to_numpy()
-        order = np.arange(len(codes))
-        first_idx = np.full(len(uniq), len(codes))
-        np.minimum.at(first_idx, codes, order)
-        dup = int(np.flatnonzero(first_idx[codes] != order)[0])
-        raise InputError(f"{where(path, id_column, dup)}: duplicate paper id {ids[dup].as_py()!r}")
     return ids, kind
+
+
+def _duplicate_paper_error(path: str, id_column: str, ids: pa.Array, codes: np.ndarray) -> InputError:
+    """The error for the first row of ``papers`` whose id already appeared on an earlier row."""
+    order = np.arange(len(codes))
+    first_idx = np.full(int(codes.max()) + 1, len(codes))
+    np.minimum.at(first_idx, codes, order)
+    dup = int(np.flatnonzero(first_idx[codes] != order)[0])
+    return InputError(f"{where(path, id_column, dup)}: duplicate paper id {ids[dup].as_py()!r}")
 
 
 def read_citations(
@@ -311,46 +317,65 @@ def read_citations(
     weights = np.empty(total, dtype=np.float64) if weight_column else None
     dicts: list[pa.Array] = []
     spans: list[tuple[int, int, int]] = []  # (row start, row end, dictionary offset)
-    dict_offset = 0
-    row0 = 0
     columns = [citing_column, cited_column] + ([weight_column] if weight_column else [])
-    for src in sources:
-        if src.num_rows == 0:
-            log.warning("%s: empty citations file (0 rows), skipped", src.path)
-            continue
-        for first, batch in iter_batches(src, columns, batch_rows):
-            m = batch.num_rows
-            citing = batch.column(0)
-            cited = batch.column(1)
-            check_no_nulls(citing, src.path, citing_column, first)
-            check_no_nulls(cited, src.path, cited_column, first)
-            both = pa.concat_arrays([_normalize_ids(citing, kind), _normalize_ids(cited, kind)])
-            enc = pc.dictionary_encode(both)
-            local = enc.indices.to_numpy(zero_copy_only=False)
-            codes[0, row0:row0 + m] = local[:m]
-            codes[1, row0:row0 + m] = local[m:]
-            if weights is not None:
-                weights[row0:row0 + m] = check_weights(batch.column(2), src.path, weight_column, first)
-            dicts.append(enc.dictionary)
-            spans.append((row0, row0 + m, dict_offset))
-            dict_offset += len(enc.dictionary)
-            row0 += m
-            if advance is not None:
-                advance(m)
-    assert row0 == total
+
+    def encode(task: tuple[str, int, int, pa.RecordBatch]) -> tuple[int, int, pa.Array]:
+        """Validate one batch and write its local codes; runs on a worker thread (Arrow releases the GIL)."""
+        path, first, row0, batch = task
+        m = batch.num_rows
+        citing, cited = batch.column(0), batch.column(1)
+        check_no_nulls(citing, path, citing_column, first)
+        check_no_nulls(cited, path, cited_column, first)
+        if citing.type != cited.type:
+            citing, cited = _normalize_ids(citing, kind), _normalize_ids(cited, kind)
+        enc = pc.dictionary_encode(pa.chunked_array([citing, cited]))
+        codes[0, row0:row0 + m] = enc.chunk(0).indices.to_numpy(zero_copy_only=False)
+        codes[1, row0:row0 + m] = enc.chunk(1).indices.to_numpy(zero_copy_only=False)
+        if weights is not None:
+            weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first)
+        return row0, m, _normalize_ids(enc.chunk(0).dictionary, kind)
+
+    def tasks() -> Iterator[tuple[str, int, int, pa.RecordBatch]]:
+        row0 = 0
+        for src in sources:
+            if src.num_rows == 0:
+                log.warning("%s: empty citations file (0 rows), skipped", src.path)
+                continue
+            for first, batch in iter_batches(src, columns, batch_rows):
+                yield src.path, first, row0, batch
+                row0 += batch.num_rows
+
+    dict_offset = 0
+    workers = max(1, min(8, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        for task in tasks():
+            pending.append(pool.submit(encode, task))
+            while len(pending) > workers:  # bounded memory: at most workers + 1 batches in flight
+                dict_offset = _collect(pending.popleft().result(), dicts, spans, dict_offset, advance)
+        while pending:
+            dict_offset = _collect(pending.popleft().result(), dicts, spans, dict_offset, advance)
+    assert sum(end - start for start, end, _ in spans) == total
 
     # One global dictionary: papers first (indices 0..P-1 in file order), then the other ids
-    # in order of first appearance. Deterministic for a given (sorted) file list.
+    # in order of first appearance; one hash pass gives both the ids and every mapping.
+    # Deterministic for a given (sorted) file list.
+    n_known = len(known) if known is not None else 0
     parts = ([known] if known is not None else []) + dicts
     all_ids = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
-    uniq = pc.unique(all_ids)
+    merged = pc.dictionary_encode(all_ids)
+    del all_ids, dicts, parts
+    uniq = merged.dictionary
     n = len(uniq)
-    index_dtype = np.int32 if n < 2**31 else np.int64
-    global_of = pc.index_in(all_ids, value_set=uniq).to_numpy(zero_copy_only=False).astype(index_dtype, copy=False)
-    n_known = len(known) if known is not None else 0
+    global_of = merged.indices.to_numpy(zero_copy_only=False)
+    del merged
+    if n_known and not np.array_equal(global_of[:n_known], np.arange(n_known, dtype=global_of.dtype)):
+        assert known is not None
+        raise _duplicate_paper_error(papers, paper_id_column, known, global_of[:n_known])
     global_of = global_of[n_known:]
-    if index_dtype == np.int64:
+    if n >= 2**31:
         codes = codes.astype(np.int64)
+        global_of = global_of.astype(np.int64)
     for start, end, off in spans:
         seg = codes[:, start:end]
         np.take(global_of[off:], seg, out=seg)
@@ -381,6 +406,16 @@ def read_citations(
                 log.info("kept %d papers named by citations but absent from %s", n - n_known, papers)
     return EdgeList(citing=citing_idx, cited=cited_idx, weight=weights,
                     ids=IdMap(ids=uniq, kind=kind, n_known=n_known), stats=stats)
+
+
+def _collect(result: tuple[int, int, pa.Array], dicts: list[pa.Array], spans: list[tuple[int, int, int]],
+             dict_offset: int, advance: Advance | None) -> int:
+    row0, m, dictionary = result
+    dicts.append(dictionary)
+    spans.append((row0, row0 + m, dict_offset))
+    if advance is not None:
+        advance(m)
+    return dict_offset + len(dictionary)
 
 
 def _locate(sources: list[ParquetSource], row: int) -> tuple[str, int]:
