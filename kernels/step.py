@@ -21,7 +21,8 @@ def column_sums(x: torch.Tensor) -> torch.Tensor:
         if pad:
             t = torch.nn.functional.pad(t, (0, pad))
         t = t.view(t.shape[0], -1, _BLOCK).sum(-1)
-    return t.reshape(-1) if t.shape[1] == 1 else t.new_zeros(t.shape[0])
+    # a fresh tensor even when nothing was reduced (one row): never a view of the input
+    return t.reshape(-1).clone() if t.shape[1] == 1 else t.new_zeros(t.shape[0])
 
 
 def pagerank_step(

@@ -54,6 +54,7 @@ class RankConfig:
     dtype: str = "float64"  # float64 | float32
     on_nonconvergence: str = "error"  # error | warn
     index_dtype: str = "auto"  # auto | int32 | int64
+    method: str = "auto"  # auto | dag | power
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("rank", "dtype"): ("float64", "float32"),
     ("rank", "on_nonconvergence"): ("error", "warn"),
     ("rank", "index_dtype"): ("auto", "int32", "int64"),
+    ("rank", "method"): ("auto", "dag", "power"),
 }
 
 _PATH_KEYS = {("input", "citations"), ("input", "papers"), ("personalize", "seeds"),

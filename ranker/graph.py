@@ -38,6 +38,9 @@ class CitationGraph:
         ``float64 [n]`` total out-weight of each paper (its number of references when unweighted).
     stats : dict
         Counts seen while building (self-citations, duplicates, dangling papers).
+    segments : list of (kind, start, end), optional
+        Set when the papers are numbered in topological level order (:mod:`ranker.dag`):
+        the row ranges of each level and of the cyclic core, in solve order.
     """
 
     n: int
@@ -46,6 +49,7 @@ class CitationGraph:
     weight: torch.Tensor | None
     out_weight: torch.Tensor
     stats: dict[str, Any] = field(default_factory=dict)
+    segments: list[tuple[str, int, int]] | None = None
     _transition: dict[torch.dtype, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
@@ -94,6 +98,35 @@ class CitationGraph:
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
         return CitationGraph(n=self.n, crow=mv(self.crow), col=mv(self.col), weight=mv(self.weight),
                              out_weight=mv(self.out_weight), stats=dict(self.stats))
+
+    def permute(self, perm: torch.Tensor, *, segments: list[tuple[str, int, int]] | None = None) -> "CitationGraph":
+        """The same graph with paper ``perm[r]`` renumbered ``r``.
+
+        Parameters
+        ----------
+        perm : torch.Tensor
+            ``int64 [n]``, a permutation of ``0..n-1``.
+        segments : list, optional
+            Stored on the result (the level plan the permutation realizes).
+        """
+        n, device = self.n, self.device
+        perm = perm.to(device=device, dtype=torch.int64)
+        inv = torch.empty_like(perm)
+        inv[perm] = torch.arange(n, device=device)
+        crow = self.crow.long()
+        lengths = (crow[1:] - crow[:-1]).index_select(0, perm)
+        total = int(lengths.sum())
+        offsets = torch.cumsum(lengths, 0) - lengths
+        pos = torch.arange(total, device=device) + torch.repeat_interleave(crow[:-1].index_select(0, perm) - offsets,
+                                                                           lengths, output_size=total)
+        new_col = inv.index_select(0, self.col.long().index_select(0, pos)).to(self.col.dtype)
+        new_crow = torch.zeros(n + 1, dtype=torch.int64, device=device)
+        torch.cumsum(lengths, 0, out=new_crow[1:])
+        weight = None if self.weight is None else self.weight.index_select(0, pos)
+        # columns keep their old order within each row: the CSR kernels do not need them sorted
+        return CitationGraph(n=n, crow=new_crow.to(self.col.dtype), col=new_col, weight=weight,
+                             out_weight=self.out_weight.index_select(0, perm), stats=dict(self.stats),
+                             segments=segments)
 
     def nbytes(self) -> int:
         """Bytes held by the graph's tensors, cached transitions included."""

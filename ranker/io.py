@@ -71,6 +71,10 @@ class IdMap:
                 pass
         return arr
 
+    def permute(self, perm: np.ndarray) -> "IdMap":
+        """The map after renumbering: new index ``r`` is old index ``perm[r]``."""
+        return IdMap(ids=self.ids.take(pa.array(perm)), kind=self.kind, n_known=0)
+
     def lookup(self, values: pa.Array) -> pa.Array:
         """Index of each value, null where the id is unknown."""
         return pc.index_in(values, value_set=self.ids)

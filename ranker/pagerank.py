@@ -110,16 +110,24 @@ def personalized_pagerank(
     n, n_cols = teleport.shape
     assert n == graph.n, f"teleport has {n} rows, graph has {graph.n} papers"
     assert teleport.dtype in (torch.float32, torch.float64)
-    device = teleport.device
-    dtype = teleport.dtype
-    transition = graph.transition(dtype)
-    dangling = graph.dangling
+    return iterate(graph.transition(teleport.dtype), teleport, teleport, graph.dangling, alpha=alpha, tol=tol,
+                   max_iter=max_iter, callback=callback)
 
-    scores = teleport.clone()
+
+def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, dangling: torch.Tensor, *,
+            alpha: float, tol: float, max_iter: int, callback: IterationCallback | None = None) -> PageRankResult:
+    """Repeat :func:`ranker.kernels.pagerank_step` from ``x0``, each column until its L1 change < ``tol``.
+
+    A column leaves the batch as soon as it converges. Shared by the power solver and the
+    cyclic-core iteration of :mod:`ranker.dag`.
+    """
+    n_cols = x0.shape[1]
+    device = x0.device
+    scores = x0.clone()
     iterations = torch.zeros(n_cols, dtype=torch.int64)
     residuals = torch.full((n_cols,), float("inf"), dtype=torch.float64)
     active = torch.arange(n_cols)  # original column of each running column (CPU)
-    x = teleport.clone()
+    x = x0.clone()
     v = teleport
     for it in range(1, max_iter + 1):
         x, res = pagerank_step(transition, x, v, dangling, alpha)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
@@ -23,7 +24,8 @@ from .config import JobConfig, citation_files
 from .errors import ConfigError, ConvergenceError
 from .graph import CitationGraph, build_graph
 from .io import IdMap, SeedSets, read_citations, read_seeds, write_json_atomic, write_parquet_atomic
-from .pagerank import PageRankResult, pagerank, personalized_pagerank, seed_teleport
+from .pagerank import PageRankResult, seed_teleport, uniform_teleport
+from .solve import solve
 from .report import Stages, progress_bar
 
 log = logging.getLogger("ranker")
@@ -84,8 +86,8 @@ def _ranked_table(ids: IdMap, scores: np.ndarray) -> pa.Table:
     return table.append_column("rank", pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
 
 
-def top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` rows of each column, ties broken by the lower index.
+def top_k(scores: torch.Tensor, k: int, ids: IdMap | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` rows of each column, ties broken by paper id (by index when ``ids`` is None).
 
     Returns
     -------
@@ -94,16 +96,21 @@ def top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     """
     n, n_cols = scores.shape
     k = min(k, n)
-    s = scores.to(torch.float64)
-    # Exact tie-breaking: find the k-th value per column, keep every row >= it, stable-sort those.
+    s = scores.to(torch.float64).cpu()
+    # Exact tie-breaking: find the k-th value per column, keep every row >= it, sort those.
     kth = torch.topk(s, k, dim=0).values[-1]
     idx_out = np.empty((k, n_cols), np.int64)
     val_out = np.empty((k, n_cols), np.float64)
     for b in range(n_cols):
-        cand = torch.nonzero(s[:, b] >= kth[b]).flatten()
-        order = torch.sort(-s[cand, b], stable=True).indices[:k]
-        idx_out[:, b] = cand[order].cpu().numpy()
-        val_out[:, b] = s[cand[order], b].cpu().numpy()
+        cand = torch.nonzero(s[:, b] >= kth[b]).flatten().numpy()
+        vals = s[cand, b].numpy()
+        if ids is None:
+            order = np.lexsort((cand, -vals))[:k]
+        else:
+            t = pa.table({"i": cand, "s": vals, "id": ids.output_ids(cand)})
+            order = pc.sort_indices(t, [("s", "descending"), ("id", "ascending")]).to_numpy()[:k]
+        idx_out[:, b] = cand[order]
+        val_out[:, b] = vals[order]
     return idx_out, val_out
 
 
@@ -191,7 +198,15 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
         graph = build_graph(edges.citing, edges.cited, len(ids), edges.weight, self_citations=inp.self_citations,
                             duplicates=inp.duplicates, index_dtype=cfg.rank.index_dtype, device=device)
         del edges
-        graph.transition(dtype)
+    rk = cfg.rank
+    if rk.method != "power":
+        with stages("order"):
+            from .dag import leveled
+
+            graph, plan = leveled(graph)
+            ids = ids.permute(plan.perm.cpu().numpy())
+        log.info("topological order: %d levels, cyclic core of %d papers", plan.levels, plan.core_papers)
+    graph.transition(dtype)
     st = graph.stats
     log.info("graph: %d papers, %d citations (%s indices, %s), %d self-citations %s, %d duplicate rows %s, "
              "%d dangling papers, %.1f MB on %s", graph.n, graph.nnz, st["index_dtype"],
@@ -200,10 +215,10 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
              "summed" if inp.duplicates == "sum" else "counted once", st["dangling_papers"], graph.nbytes() / 1e6,
              device)
 
-    rk = cfg.rank
     with stages("pagerank"), progress_bar("pagerank", rk.max_iter, enabled=show_progress) as adv:
-        result = pagerank(graph, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter, dtype=dtype,
-                          callback=lambda it, res, act: adv(1, residual=f"{res:.2e}"))
+        result = solve(graph, uniform_teleport(graph.n, dtype=dtype, device=graph.device), method=rk.method,
+                       alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
+                       callback=lambda it, res, act: adv(1, residual=f"{res:.2e}"))
     log.info("global PageRank: %d iterations, L1 residual %.3e", result.iterations[0].item(),
              result.residuals[0].item())
     _convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)
@@ -212,7 +227,9 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
         "config": cfg.to_dict(), "versions": _versions(), "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "threads": torch.get_num_threads(), "input_files": files,
-        "papers": graph.n, "citations": graph.nnz, "graph": st, "ingest": ids_stats(ids),
+        "papers": graph.n, "citations": graph.nnz, "graph": st, "method": rk.method,
+        "levels": len([k for k, _, _ in graph.segments or [] if k == "level"]),
+        "core_papers": sum(e - s for k, s, e in graph.segments or [] if k == "core"), "ingest": ids_stats(ids),
         "global": {"iterations": int(result.iterations[0]), "residual": float(result.residuals[0]),
                    "converged": bool(result.converged[0])},
     }
@@ -262,7 +279,7 @@ def _solve_batch(graph: CitationGraph, seeds: tuple[np.ndarray, np.ndarray, np.n
     try:
         teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
                                  torch.from_numpy(weight), n_cols, dtype=dtype, device=graph.device)
-        res = personalized_pagerank(graph, teleport, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter)
+        res = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter)
         del teleport
         res.scores = res.scores.cpu()
         return res, graph
@@ -329,7 +346,7 @@ def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[s
             sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
             res, graph = _solve_batch(graph, sub, hi - lo, dtype, rk)
             _convergence_check(res, seeds.names[lo:hi], rk.tol, rk.on_nonconvergence)
-            idx, val = top_k(res.scores, pc_cfg.top_k)
+            idx, val = top_k(res.scores, pc_cfg.top_k, ids)
             k = idx.shape[0]
             table = pa.table({
                 "seed_set": pa.array(np.repeat(np.array(seeds.names[lo:hi], dtype=object), k), pa.string()),

@@ -40,15 +40,15 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
     assert full.metadata["personalized"]["batches"] == 5
 
     calls = []
-    real = pipeline.personalized_pagerank
+    real = pipeline.solve
 
-    def dies_on_third(*a, **k):
+    def dies_on_third(*a, **k):  # call 1 is the global solve, calls 2.. the seed batches
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 4:
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(pipeline, "personalized_pagerank", dies_on_third)
+    monkeypatch.setattr(pipeline, "solve", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_job(demo_cfg(tmp_path, "resume", batch_size=1), show_progress=False)
     out = tmp_path / "resume"
@@ -63,9 +63,9 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(pipeline, "personalized_pagerank", counts)
+    monkeypatch.setattr(pipeline, "solve", counts)
     again = run_job(demo_cfg(tmp_path, "resume", batch_size=1), show_progress=False)
-    assert len(calls) == 3 and again.metadata["personalized"]["resumed_batches"] == 2
+    assert len(calls) == 4 and again.metadata["personalized"]["resumed_batches"] == 2
     for x, y in zip(tables(tmp_path / "full"), tables(out)):
         assert x.replace_schema_metadata(None).equals(y.replace_schema_metadata(None))
     assert not (out / ".checkpoint").exists()
@@ -73,14 +73,14 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
 
 def test_out_of_memory_splits_batches_without_changing_results(tmp_path, monkeypatch, caplog):
     run_job(demo_cfg(tmp_path, "plain"), show_progress=False)
-    real = pipeline.personalized_pagerank
+    real = pipeline.solve
 
     def small_only(graph, teleport, **k):
         if teleport.shape[1] > 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
         return real(graph, teleport, **k)
 
-    monkeypatch.setattr(pipeline, "personalized_pagerank", small_only)
+    monkeypatch.setattr(pipeline, "solve", small_only)
     ranker_log = logging.getLogger("ranker")  # the CLI's setup_logging may have stopped propagation
     ranker_log.addHandler(caplog.handler)
     try:
@@ -95,7 +95,7 @@ def test_out_of_memory_splits_batches_without_changing_results(tmp_path, monkeyp
     def always(graph, teleport, **k):
         raise torch.OutOfMemoryError("out of memory")
 
-    monkeypatch.setattr(pipeline, "personalized_pagerank", always)
+    monkeypatch.setattr(pipeline, "solve", always)
     with pytest.raises(torch.OutOfMemoryError):  # a single column on the CPU: nothing left to try
         run_job(demo_cfg(tmp_path, "none"), show_progress=False)
     assert not (tmp_path / "none" / "personalized.parquet").exists()
@@ -105,6 +105,6 @@ def test_other_runtime_errors_are_not_swallowed(tmp_path, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("something else")
 
-    monkeypatch.setattr(pipeline, "personalized_pagerank", broken)
+    monkeypatch.setattr(pipeline, "solve", broken)
     with pytest.raises(RuntimeError, match="something else"):
         run_job(demo_cfg(tmp_path, "x"), show_progress=False)
