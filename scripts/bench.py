@@ -41,7 +41,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from ranker import build_graph, pagerank, parse_config, personalized_pagerank, run_job  # noqa: E402
+from ranker import build_graph, parse_config, run_job  # noqa: E402
+from ranker.dag import leveled  # noqa: E402
+from ranker.solve import solve  # noqa: E402
 from ranker.config import citation_files  # noqa: E402
 from ranker.io import read_citations  # noqa: E402
 
@@ -146,8 +148,14 @@ def main() -> None:
         return build_graph(e.citing, e.cited, len(e.ids)), e.ids
 
     sec, peak, (g, ids) = timed(ours_ingest, R)
-    final = g.crow.nbytes + g.col.nbytes + g.out_weight.nbytes
-    add("ingest", "ours (parquet->CSR)", sec, peak, f"{peak / g.nnz:.1f} B/citation peak, final {final / g.nnz:.1f}")
+    g.transition(torch.float64)
+    final = g.nbytes()
+    add("ingest", "ours (parquet->CSR)", sec, peak,
+        f"peak {peak / g.nnz:.1f} B/citation; final CSR incl. float64 values {final / g.nnz:.1f} B/citation")
+    sec_o, peak_o, (lg, plan) = timed(lambda: leveled(g), 1)
+    add("ingest", "ours: topological order", sec_o, peak_o,
+        f"{plan.levels} levels, core {plan.core_papers} papers; one-time, reused by every solve")
+    sec += sec_o
 
     def pandas_ingest():
         import pandas as pd
@@ -185,11 +193,16 @@ def main() -> None:
         top = np.argsort(-s, kind="stable")[:1000]
         return f"L1 err {l1:.1e}, top-1000 order {'same' if np.array_equal(top, top_ref) else 'differs'}"
 
-    for dt in (torch.float64, torch.float32):
-        g.transition(dt)
-        sec_o, peak_o, res = timed(lambda: pagerank(g, alpha=alpha, tol=tol, dtype=dt), R)
-        add("pagerank", f"ours {str(dt)[6:]} ({int(res.iterations[0])} it)", sec_o, peak_o,
-            f"ratio vs PRPACK {sec_o / sec_pr:.2f}; {accuracy(res.scores[:, 0].double().numpy())}")
+    inv = torch.empty_like(plan.perm)
+    inv[plan.perm] = torch.arange(g.n)
+    for method in ("dag", "power"):
+        for dt in (torch.float64, torch.float32):
+            lg.transition(dt)
+            u = torch.full((g.n, 1), 1.0 / g.n, dtype=dt)
+            sec_o, peak_o, res = timed(lambda: solve(lg, u, method=method, alpha=alpha, tol=tol), R)
+            sc = res.scores[:, 0].double()[inv].numpy()  # back to ingest order
+            add("pagerank", f"ours {method} {str(dt)[6:]} ({int(res.iterations[0])} it)", sec_o, peak_o,
+                f"ratio vs PRPACK {sec_o / sec_pr:.2f}; {accuracy(sc)}")
     a_t.sum_duplicates()
     a_t.data[:] = 1.0
     sec_s, peak_s, (xs, its) = timed(lambda: scipy_power(a_t, n, alpha, tol), R)
@@ -207,8 +220,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     seeds = rng.choice(np.arange(n // 2, n), size=args.seeds, replace=False)  # recent papers (ours' index)
     v = torch.zeros((g.n, args.seeds), dtype=torch.float64)
-    v[torch.from_numpy(seeds), torch.arange(args.seeds)] = 1.0
-    sec_b, peak_b, res = timed(lambda: personalized_pagerank(g, v, alpha=alpha, tol=tol), R)
+    v[inv[torch.from_numpy(seeds)], torch.arange(args.seeds)] = 1.0  # in the leveled numbering
+    sec_b, peak_b, res = timed(lambda: solve(lg, v, alpha=alpha, tol=tol), R)
     per_ours = sec_b / args.seeds
     k = min(8, args.seeds)
     ig_ids = order.argsort()  # our index -> igraph index
