@@ -209,7 +209,7 @@ class EdgeList:
     Attributes
     ----------
     citing, cited : numpy.ndarray
-        ``int32`` when the node count fits, else ``int64``; shape ``[E]``.
+        ``int32`` when the node count fits, else ``int64``; shape ``[E]``; columns of ``pairs``.
     weight : numpy.ndarray or None
         ``float64 [E]``, None when every citation weighs 1.
     ids : IdMap
@@ -222,6 +222,7 @@ class EdgeList:
     weight: np.ndarray | None
     ids: IdMap
     stats: dict[str, Any] = field(default_factory=dict)
+    pairs: np.ndarray | None = None  # [E, 2] buffer that citing/cited view; see ranker.graph.graph_from_edges
 
 
 def read_papers(path: str, id_column: str, batch_rows: int) -> tuple[pa.Array, str]:
@@ -317,7 +318,9 @@ def read_citations(
         raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
     assert kind is not None
 
-    codes = np.empty((2, total), dtype=np.int32)  # local dictionary codes, later global indices
+    # (citing, cited) pairs, interleaved: read as little-endian int64 a pair is cited * 2**32 + citing,
+    # the graph builder's sort key (see ranker.graph). Local dictionary codes, later global indices.
+    codes = np.empty((total, 2), dtype=np.int32)
     weights = np.empty(total, dtype=np.float64) if weight_column else None
     dicts: list[pa.Array] = []
     spans: list[tuple[int, int, int]] = []  # (row start, row end, dictionary offset)
@@ -333,8 +336,8 @@ def read_citations(
         if citing.type != cited.type:
             citing, cited = _normalize_ids(citing, kind), _normalize_ids(cited, kind)
         enc = pc.dictionary_encode(pa.chunked_array([citing, cited]))
-        codes[0, row0:row0 + m] = enc.chunk(0).indices.to_numpy(zero_copy_only=False)
-        codes[1, row0:row0 + m] = enc.chunk(1).indices.to_numpy(zero_copy_only=False)
+        codes[row0:row0 + m, 0] = enc.chunk(0).indices.to_numpy(zero_copy_only=False)
+        codes[row0:row0 + m, 1] = enc.chunk(1).indices.to_numpy(zero_copy_only=False)
         if weights is not None:
             weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first)
         return row0, m, _normalize_ids(enc.chunk(0).dictionary, kind)
@@ -381,11 +384,11 @@ def read_citations(
         codes = codes.astype(np.int64)
         global_of = global_of.astype(np.int64)
     for start, end, off in spans:
-        seg = codes[:, start:end]
+        seg = codes[start:end]
         np.take(global_of[off:], seg, out=seg)
 
     stats: dict[str, Any] = {"citation_rows": total, "files": len(files)}
-    citing_idx, cited_idx = codes[0], codes[1]
+    citing_idx, cited_idx = codes[:, 0], codes[:, 1]
     if known is not None:
         unknown = (citing_idx >= n_known) | (cited_idx >= n_known)
         n_unknown_rows = int(unknown.sum())
@@ -400,7 +403,8 @@ def read_citations(
                                  f"is not in {papers}")
             if unknown_papers == "drop":
                 keep = ~unknown
-                citing_idx, cited_idx = citing_idx[keep], cited_idx[keep]
+                codes = codes[keep]
+                citing_idx, cited_idx = codes[:, 0], codes[:, 1]
                 if weights is not None:
                     weights = weights[keep]
                 uniq = uniq.slice(0, n_known)
@@ -408,8 +412,9 @@ def read_citations(
                          n_unknown_rows, n - n_known, papers)
             else:
                 log.info("kept %d papers named by citations but absent from %s", n - n_known, papers)
+    pa.default_memory_pool().release_unused()  # hand the batches' cached memory back to the system
     return EdgeList(citing=citing_idx, cited=cited_idx, weight=weights,
-                    ids=IdMap(ids=uniq, kind=kind, n_known=n_known), stats=stats)
+                    ids=IdMap(ids=uniq, kind=kind, n_known=n_known), stats=stats, pairs=codes)
 
 
 def _collect(result: tuple[int, int, pa.Array], dicts: list[pa.Array], spans: list[tuple[int, int, int]],

@@ -22,7 +22,7 @@ import torch
 from . import __version__
 from .config import JobConfig, citation_files
 from .errors import ConfigError, ConvergenceError
-from .graph import CitationGraph, build_graph
+from .graph import CitationGraph, graph_from_edges
 from .io import IdMap, SeedSets, read_citations, read_seeds, write_json_atomic, write_parquet_atomic
 from .pagerank import PageRankResult, seed_teleport, uniform_teleport
 from .solve import solve
@@ -195,8 +195,8 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
              len(ids), ids.kind)
 
     with stages("build"):
-        graph = build_graph(edges.citing, edges.cited, len(ids), edges.weight, self_citations=inp.self_citations,
-                            duplicates=inp.duplicates, index_dtype=cfg.rank.index_dtype, device=device)
+        graph = graph_from_edges(edges, self_citations=inp.self_citations, duplicates=inp.duplicates,
+                                 index_dtype=cfg.rank.index_dtype, device=device)
         del edges
     rk = cfg.rank
     if rk.method != "power":

@@ -68,3 +68,26 @@ def test_inputs_are_not_modified():
         build_graph(e[:, 0], e[:, 1], 30, **kw)
     np.testing.assert_array_equal(e, e0)
     np.testing.assert_array_equal(w, w0)
+
+
+def test_inplace_pair_build_equals_general_build():
+    from ranker.graph import graph_from_edges
+    from ranker.io import EdgeList, IdMap
+    import pyarrow as pa
+
+    rng = np.random.default_rng(9)
+    n = 3000
+    for kw in ({}, {"self_citations": "drop"}, {"duplicates": "sum"}, {"duplicates": "sum", "self_citations": "drop"}):
+        pairs = rng.integers(0, n, size=(200_000, 2)).astype(np.int32)  # many duplicates and self-citations
+        pairs[:500, 1] = pairs[:500, 0]
+        ref = build_graph(pairs[:, 0].copy(), pairs[:, 1].copy(), n, **kw)
+        edges = EdgeList(citing=pairs[:, 0], cited=pairs[:, 1], weight=None,
+                         ids=IdMap(ids=pa.array(np.arange(n)), kind="integer"), pairs=pairs)
+        got = graph_from_edges(edges, **kw)
+        assert edges.pairs is None  # ownership taken
+        assert got.stats == ref.stats
+        for a, b in ((got.crow, ref.crow), (got.col, ref.col), (got.out_weight, ref.out_weight)):
+            assert a.dtype == b.dtype and torch.equal(a, b)
+        assert (got.weight is None) == (ref.weight is None)
+        if got.weight is not None:
+            assert torch.equal(got.weight, ref.weight)
