@@ -9,6 +9,7 @@ same from any working directory.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import glob
 import os
 import tomllib
@@ -42,6 +43,12 @@ class InputConfig:
     duplicates: str = "once"  # once | sum
     unknown_papers: str = "keep"  # keep | drop | error  (citations naming papers absent from `papers`)
     batch_rows: int = 1_000_000
+    date_column: str = "date"  # in `papers`: publication date (citerank, rescaled_pagerank)
+    year_column: str = "year"  # in `papers`: used where the date is missing
+    authorships: str = ""  # optional parquet: paper_id, author, optional position
+    authorship_paper_column: str = "paper_id"
+    author_column: str = "author"
+    position_column: str = "position"
     synthetic: SyntheticConfig | None = None
 
 
@@ -55,6 +62,10 @@ class RankConfig:
     on_nonconvergence: str = "error"  # error | warn
     index_dtype: str = "auto"  # auto | int32 | int64
     method: str = "auto"  # auto | dag | power
+    algorithm: str = "pagerank"  # pagerank | citerank | articlerank | rescaled_pagerank
+    tau: float = 2.6  # citerank: decay time in years
+    reference_date: str = ""  # citerank: ISO date the ages are measured at; default the newest paper's
+    window: int = 1000  # rescaled_pagerank: papers per time window
 
 
 @dataclass(frozen=True)
@@ -68,8 +79,14 @@ class PersonalizeConfig:
 
 
 @dataclass(frozen=True)
+class AuthorsConfig:
+    counting: str = "fractional"  # full | fractional | harmonic | first_last
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     dir: str = "out"
+    exclude_ids: tuple = ()  # paper or author ids left out of every output; shares renormalized
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,7 @@ class JobConfig:
     rank: RankConfig = field(default_factory=RankConfig)
     personalize: PersonalizeConfig | None = None
     output: OutputConfig = field(default_factory=OutputConfig)
+    authors: AuthorsConfig = field(default_factory=AuthorsConfig)
     source: str = "<dict>"  # the job file, for messages
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,9 +112,11 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("rank", "on_nonconvergence"): ("error", "warn"),
     ("rank", "index_dtype"): ("auto", "int32", "int64"),
     ("rank", "method"): ("auto", "dag", "power"),
+    ("rank", "algorithm"): ("pagerank", "citerank", "articlerank", "rescaled_pagerank"),
+    ("authors", "counting"): ("full", "fractional", "harmonic", "first_last"),
 }
 
-_PATH_KEYS = {("input", "citations"), ("input", "papers"), ("personalize", "seeds"),
+_PATH_KEYS = {("input", "citations"), ("input", "papers"), ("input", "authorships"), ("personalize", "seeds"),
               ("output", "dir"), ("input.synthetic", "dir")}
 
 
@@ -114,6 +134,11 @@ def _check_type(section: str, key: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name} must be a number, got {value!r}")
         return float(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                  for v in value):
+            raise ConfigError(f"{name} must be a list of ids (strings or integers), got {value!r}")
+        return tuple(value)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {value!r}")
@@ -169,7 +194,7 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
         Unknown section or key, wrong type, value out of range, missing input file.
     """
     base = Path(base)
-    known = {"input", "rank", "personalize", "output"}
+    known = {"input", "rank", "personalize", "output", "authors"}
     for section in data:
         if section not in known:
             raise ConfigError(f"unknown section [{section}] in {source}; known: {', '.join(sorted(known))}")
@@ -181,6 +206,7 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
     pers = (_parse_section(PersonalizeConfig, "personalize", data["personalize"], base=base)
             if "personalize" in data else None)
     out = _parse_section(OutputConfig, "output", data.get("output", {}), base=base)
+    authors = _parse_section(AuthorsConfig, "authors", data.get("authors", {}), base=base)
     if not os.path.isabs(out.dir):
         out = OutputConfig(dir=os.path.normpath(os.path.join(base, out.dir)))
 
@@ -190,6 +216,16 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
         raise ConfigError(f"[rank] tol must be > 0, got {rank.tol}")
     if rank.max_iter < 1:
         raise ConfigError(f"[rank] max_iter must be >= 1, got {rank.max_iter}")
+    if not rank.tau > 0:
+        raise ConfigError(f"[rank] tau must be > 0 (years), got {rank.tau}")
+    if rank.window < 2:
+        raise ConfigError(f"[rank] window must be >= 2 (papers), got {rank.window}")
+    if rank.reference_date:
+        try:
+            datetime.date.fromisoformat(rank.reference_date)
+        except ValueError:
+            raise ConfigError(f"[rank] reference_date must be an ISO date like 2003-04-30, "
+                              f"got {rank.reference_date!r}") from None
     if inp.batch_rows < 1:
         raise ConfigError(f"[input] batch_rows must be >= 1, got {inp.batch_rows}")
     for key in ("citing_column", "cited_column", "paper_id_column"):
@@ -214,7 +250,8 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
         data_dir = syn.dir or str(Path(out.dir) / "data")
         syn = dataclasses.replace(syn, dir=data_dir)
         inp = dataclasses.replace(inp, synthetic=syn, citations=str(Path(data_dir) / "citations"),
-                                  papers=str(Path(data_dir) / "papers.parquet"))
+                                  papers=str(Path(data_dir) / "papers.parquet"),
+                                  authorships=inp.authorships or str(Path(data_dir) / "authorships.parquet"))
         if pers is not None and not pers.seeds:
             pers = dataclasses.replace(pers, seeds=str(Path(data_dir) / "seeds.parquet"))
     else:
@@ -223,12 +260,17 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
         citation_files(inp.citations)  # raises when nothing matches
         if inp.papers and not Path(inp.papers).is_file():
             raise ConfigError(f"[input] papers: no such file {inp.papers}")
+        if inp.authorships and not Path(inp.authorships).is_file():
+            raise ConfigError(f"[input] authorships: no such file {inp.authorships}")
+        if rank.algorithm in ("citerank", "rescaled_pagerank") and not inp.papers:
+            raise ConfigError(f"[rank] algorithm = {rank.algorithm!r} needs [input] papers with a "
+                              f"{inp.date_column!r} or {inp.year_column!r} column")
         if pers is not None:
             if not pers.seeds:
                 raise ConfigError("[personalize] seeds is required")
             if not Path(pers.seeds).is_file():
                 raise ConfigError(f"[personalize] seeds: no such file {pers.seeds}")
-    return JobConfig(input=inp, rank=rank, personalize=pers, output=out, source=source)
+    return JobConfig(input=inp, rank=rank, personalize=pers, output=out, authors=authors, source=source)
 
 
 def load_config(path: str | os.PathLike[str]) -> JobConfig:

@@ -563,3 +563,132 @@ def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# --------------------------------------------------------------------------- paper metadata and authors
+
+
+def read_paper_days(path: str, id_column: str = "paper_id", date_column: str = "date",
+                    year_column: str = "year") -> np.ndarray:
+    """Publication time of each row of ``[input] papers``, in days since 1970-01-01.
+
+    Uses ``date_column`` (a date or timestamp) where present and not null, else
+    ``year_column`` (the middle of that year). ``NaN`` where neither is known.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64 [P]`` in the file's row order (the papers' node order at ingest).
+
+    Raises
+    ------
+    InputError
+        Neither column exists, or one has an unusable type.
+    """
+    f = open_parquet(path, {id_column: "id"}, role="papers")
+    names = f.file.schema_arrow.names
+    cols = [c for c in (date_column, year_column) if c and c in names]
+    if not cols:
+        raise InputError(f"{path}: needs a {date_column!r} or {year_column!r} column for this ranking; "
+                         f"columns are {', '.join(names)}")
+    out = np.full(f.num_rows, np.nan)
+    table = pq.read_table(path, columns=cols)
+    if year_column in cols:
+        y = table.column(year_column)
+        if not pa.types.is_integer(y.type) and not pa.types.is_floating(y.type):
+            raise InputError(f"{where(path, year_column)}: has type {y.type}, expected years as numbers")
+        yv = y.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        out = (yv - 1970.0) * 365.25 + 182.625
+    if date_column in cols:
+        d = table.column(date_column)
+        if pa.types.is_timestamp(d.type) or pa.types.is_date64(d.type):
+            d = d.cast(pa.timestamp("ms")).cast(pa.int64())
+            dv = d.cast(pa.float64()).to_numpy(zero_copy_only=False) / 86_400_000.0
+        elif pa.types.is_date32(d.type):
+            dv = d.cast(pa.int32()).cast(pa.float64()).to_numpy(zero_copy_only=False)
+        else:
+            raise InputError(f"{where(path, date_column)}: has type {d.type}, expected a date or timestamp")
+        out = np.where(np.isnan(dv), out, dv)
+    return out
+
+
+@dataclass
+class Authorships:
+    """Who wrote which paper, as indices.
+
+    Attributes
+    ----------
+    paper, author, position : numpy.ndarray
+        ``int64 [m]``: each (paper, author) pair once (the first row of a repeated pair wins).
+    authors : pyarrow.Array
+        ``authors[a]`` is the author id of index ``a`` (its parquet type kept).
+    skipped_rows : int
+        Rows naming papers that are not in the citation graph (not counted).
+    """
+
+    paper: np.ndarray
+    author: np.ndarray
+    position: np.ndarray
+    authors: pa.Array
+    skipped_rows: int = 0
+
+
+def read_authorships(path: str, ids: IdMap, *, paper_column: str = "paper_id", author_column: str = "author",
+                     position_column: str = "position") -> Authorships:
+    """Read ``[input] authorships`` and map papers to graph indices.
+
+    ``position_column`` is optional in the file (0 = first author); without it the authors of
+    a paper are ranked in file order. Rows naming papers outside the graph are skipped and
+    counted.
+
+    Raises
+    ------
+    InputError
+        Missing columns, nulls, a paper id type unlike the citations', negative positions.
+    """
+    probe = open_parquet(path, {paper_column: "id", author_column: "id"}, role="authorships")
+    has_pos = bool(position_column) and position_column in probe.file.schema_arrow.names
+    if has_pos:
+        open_parquet(path, {position_column: "number"}, role="authorships")
+    pkind = id_kind(probe.file.schema_arrow.field(paper_column).type)
+    if pkind != ids.kind:
+        raise InputError(f"{where(path, paper_column)}: {pkind} ids, but the citations have {ids.kind} ids")
+    akind = id_kind(probe.file.schema_arrow.field(author_column).type)
+    assert akind is not None
+    cols = [paper_column, author_column] + ([position_column] if has_pos else [])
+    papers, authors, positions = [], [], []
+    for first, batch in iter_batches(probe, cols, 1_000_000):
+        check_no_nulls(batch.column(0), path, paper_column, first)
+        a = batch.column(1)
+        if a.null_count:
+            raise InputError(f"{where(path, author_column, first + _first_true(a.is_null()))}: null author")
+        papers.append(_normalize_ids(batch.column(0), ids.kind))
+        authors.append(_normalize_ids(a, akind))
+        if has_pos:
+            pcol = batch.column(2)
+            if pcol.null_count:
+                raise InputError(f"{where(path, position_column, first + _first_true(pcol.is_null()))}: null position")
+            pv = pcol.cast(pa.int64()).to_numpy(zero_copy_only=False)
+            if (pv < 0).any():
+                i = _first_true(pv < 0)
+                raise InputError(f"{where(path, position_column, first + i)}: negative position {int(pv[i])}")
+            positions.append(pv)
+    m = sum(len(p) for p in papers)
+    if m == 0:
+        empty = np.zeros(0, np.int64)
+        return Authorships(empty, empty, empty, pa.array([], pa.large_string() if akind == "string" else pa.int64()))
+    paper_idx = ids.lookup(pa.concat_arrays(papers))
+    enc = pc.dictionary_encode(pa.concat_arrays(authors))
+    author_idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    position = np.concatenate(positions) if has_pos else np.arange(m, dtype=np.int64)  # file order ranks
+    known = paper_idx.is_valid().to_numpy(zero_copy_only=False)
+    p = paper_idx.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)[known]
+    a, pos = author_idx[known], position[known]
+    # each (paper, author) once: keep the first row of a repeated pair
+    key = p * (int(author_idx.max()) + 1) + a
+    _, first_rows = np.unique(key, return_index=True)
+    first_rows.sort()
+    # authors with no paper in the graph are dropped; the rest keep their order of first appearance
+    used, author_local = np.unique(a[first_rows], return_inverse=True)
+    return Authorships(paper=p[first_rows], author=author_local.astype(np.int64), position=pos[first_rows],
+                       authors=enc.dictionary.take(pa.array(used)), skipped_rows=int(m - known.sum()))

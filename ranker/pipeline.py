@@ -21,9 +21,12 @@ import torch
 
 from . import __version__
 from .config import JobConfig, citation_files
-from .errors import ConfigError, ConvergenceError
+from .errors import ConfigError, ConvergenceError, GraphError
 from .graph import CitationGraph, graph_from_edges
-from .io import IdMap, SeedSets, read_citations, read_seeds, write_json_atomic, write_parquet_atomic
+from .authors import author_scores, counting_weights
+from .io import (IdMap, SeedSets, id_kind, read_authorships, read_citations, read_paper_days, read_seeds,
+                 write_json_atomic, write_parquet_atomic)
+from .rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .pagerank import PageRankResult, seed_teleport, uniform_teleport
 from .solve import solve
 from .report import Stages, progress_bar
@@ -79,11 +82,91 @@ def _convergence_check(result: PageRankResult, names: list[str], tol: float, pol
     log.warning(msg)
 
 
-def _ranked_table(ids: IdMap, scores: np.ndarray) -> pa.Table:
-    """All papers sorted by score (descending), ties by paper id; rank 1 is the highest."""
-    table = pa.table({"paper_id": ids.output_ids(), "score": pa.array(scores, pa.float64())})
+def _ranked_table(ids: pa.Array, scores: np.ndarray, mass: np.ndarray, excluded: np.ndarray | None = None,
+                  extra: dict[str, np.ndarray] | None = None) -> pa.Table:
+    """Rows sorted by score (descending), ties by id; rank 1 is the highest.
+
+    ``share`` is ``mass`` over its sum across the rows kept; rows whose index is in
+    ``excluded`` are left out (and do not count in the shares).
+    """
+    cols = {"paper_id": ids, "score": pa.array(scores, pa.float64())}
+    share = mass.astype(np.float64)
+    keep = None
+    if excluded is not None and excluded.size:
+        keep = np.ones(len(scores), dtype=bool)
+        keep[excluded] = False
+    total = share[keep].sum() if keep is not None else share.sum()
+    cols["share"] = pa.array(share / total if total else np.zeros_like(share), pa.float64())
+    for k, v in (extra or {}).items():
+        cols[k] = pa.array(v, pa.float64())
+    table = pa.table(cols)
+    if keep is not None:
+        table = table.filter(pa.array(keep))
     table = table.sort_by([("score", "descending"), ("paper_id", "ascending")])
-    return table.append_column("rank", pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
+    table = table.append_column("rank", pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
+    order = ["paper_id", "score", "rank", "share"] + list(extra or {})
+    return table.select(order)
+
+
+def _paper_days(cfg: JobConfig, ids: IdMap) -> np.ndarray:
+    """Publication day of every node (ingest numbering: the papers file's rows come first)."""
+    inp = cfg.input
+    known = read_paper_days(inp.papers, inp.paper_id_column, inp.date_column, inp.year_column)
+    days = np.full(len(ids), np.nan)
+    days[:known.size] = known[:len(ids)]
+    missing = np.isnan(days)
+    if missing.any():
+        first = ids.output_ids(np.flatnonzero(missing)[:1])[0].as_py()
+        raise GraphError(f"[rank] algorithm = {cfg.rank.algorithm!r}: {int(missing.sum())} papers have no "
+                         f"{inp.date_column!r} or {inp.year_column!r} in {inp.papers} (first: {first!r}); "
+                         "add them or set [input] unknown_papers = 'drop'")
+    return days
+
+
+def _reference_day(reference_date: str, days: np.ndarray) -> float:
+    if not reference_date:
+        return float(days.max())
+    import datetime
+
+    return float((datetime.date.fromisoformat(reference_date) - datetime.date(1970, 1, 1)).days)
+
+
+def _exclude_index(values: tuple, dictionary: pa.Array, kind: str) -> np.ndarray:
+    """Indices in ``dictionary`` of the ``[output] exclude_ids`` of its kind (the list may mix
+    paper and author ids: the other kind's and unknown ids are skipped)."""
+    want = int if kind == "integer" else str
+    mine = [v for v in values if isinstance(v, want)]
+    if not mine:
+        return np.zeros(0, np.int64)
+    arr = pa.array(mine, pa.int64() if kind == "integer" else pa.large_string()).cast(dictionary.type)
+    idx = pc.index_in(arr, value_set=dictionary).to_numpy(zero_copy_only=False)
+    return idx[~np.isnan(idx)].astype(np.int64) if idx.dtype.kind == "f" else idx.astype(np.int64)
+
+
+def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, out_dir: Path, meta: dict[str, Any],
+             stages: Stages) -> dict[str, Any]:
+    """Author credit under ``[authors] counting``; writes authors.parquet and returns run facts."""
+    inp = cfg.input
+    auth = read_authorships(inp.authorships, ids, paper_column=inp.authorship_paper_column,
+                            author_column=inp.author_column, position_column=inp.position_column)
+    rule = cfg.authors.counting
+    weight = counting_weights(auth.paper, auth.position, rule)
+    n_authors = len(auth.authors)
+    scores = author_scores(auth.paper, auth.author, weight, paper_scores.to(torch.float64), n_authors)[:, 0]
+    scores_np = scores.cpu().numpy()
+    papers = np.bincount(auth.author, minlength=n_authors)
+    kind = id_kind(auth.authors.type) or "string"
+    excl = _exclude_index(cfg.output.exclude_ids, auth.authors, kind)
+    authors_out = auth.authors.cast(pa.string()) if kind == "string" else auth.authors
+    table = _ranked_table(authors_out, scores_np, scores_np, excl, {"papers": papers.astype(np.float64)})
+    table = table.rename_columns(["author", "score", "rank", "share", "papers"])
+    table = table.set_column(4, "papers", table.column("papers").cast(pa.int64()))
+    facts = {"counting": rule, "authors": n_authors, "authorships": int(auth.paper.size),
+             "skipped_rows": auth.skipped_rows}
+    log.info("authors: %d authors over %d authorships (%s counting), %d rows naming papers outside the graph "
+             "skipped", n_authors, auth.paper.size, rule, auth.skipped_rows)
+    write_parquet_atomic(table, out_dir / "authors.parquet", {**_file_meta(meta, stages), "authors": facts})
+    return facts
 
 
 def top_k(scores: torch.Tensor, k: int, ids: IdMap | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -199,12 +282,15 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
                                  index_dtype=cfg.rank.index_dtype, device=device)
         del edges
     rk = cfg.rank
+    days = _paper_days(cfg, ids) if rk.algorithm in ("citerank", "rescaled_pagerank") else None
     if rk.method != "power":
         with stages("order"):
             from .dag import leveled
 
             graph, plan = leveled(graph)
-            ids = ids.permute(plan.perm.cpu().numpy())
+            perm_np = plan.perm.cpu().numpy()
+            ids = ids.permute(perm_np)
+            days = None if days is None else days[perm_np]
         log.info("topological order: %d levels, cyclic core of %d papers", plan.levels, plan.core_papers)
     graph.transition(dtype)
     st = graph.stats
@@ -215,11 +301,22 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
              "summed" if inp.duplicates == "sum" else "counted once", st["dangling_papers"], graph.nbytes() / 1e6,
              device)
 
-    with stages("pagerank"), progress_bar("pagerank", rk.max_iter, enabled=show_progress) as adv:
-        result = solve(graph, uniform_teleport(graph.n, dtype=dtype, device=graph.device), method=rk.method,
-                       alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
-                       callback=lambda it, res, act: adv(1, residual=f"{res:.2e}"))
-    log.info("global PageRank: %d iterations, L1 residual %.3e", result.iterations[0].item(),
+    with stages(rk.algorithm), progress_bar(rk.algorithm, rk.max_iter, enabled=show_progress) as adv:
+        progress = lambda it, res, act: adv(1, residual=f"{res:.2e}")  # noqa: E731
+        if rk.algorithm == "articlerank":
+            result = articlerank(graph, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter, dtype=dtype,
+                                 callback=progress)
+        else:
+            if rk.algorithm == "citerank":
+                assert days is not None
+                ref = _reference_day(rk.reference_date, days)
+                teleport = citerank_teleport(torch.from_numpy((ref - days) / DAYS_PER_YEAR), rk.tau, dtype=dtype)
+                teleport = teleport.to(graph.device)
+            else:
+                teleport = uniform_teleport(graph.n, dtype=dtype, device=graph.device)
+            result = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
+                           callback=progress)
+    log.info("%s: %d iterations, L1 residual %.3e", rk.algorithm, result.iterations[0].item(),
              result.residuals[0].item())
     _convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)
 
@@ -236,10 +333,23 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     outputs: dict[str, str] = {}
 
     scores = result.scores[:, 0].to(torch.float64).cpu().numpy()
+    excluded = _exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind)
     with stages("write papers"):
+        extra = {}
+        mass = scores
+        if rk.algorithm == "rescaled_pagerank":
+            assert days is not None
+            extra["pagerank"] = scores
+            scores = rescale_by_time(scores, days, rk.window)
         path = out_dir / "papers.parquet"
-        write_parquet_atomic(_ranked_table(ids, scores), path, _file_meta(meta, stages))
+        write_parquet_atomic(_ranked_table(ids.output_ids(), scores, mass, excluded, extra), path,
+                             _file_meta(meta, stages))
         outputs["papers"] = str(path)
+
+    if cfg.input.authorships:
+        with stages("authors"):
+            meta["authors"] = _authors(cfg, ids, result.scores[:, :1], out_dir, meta, stages)
+        outputs["authors"] = str(out_dir / "authors.parquet")
 
     if cfg.personalize is not None:
         with stages("personalize"):

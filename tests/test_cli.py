@@ -59,7 +59,8 @@ def test_end_to_end_matches_networkx(tmp_path):
     assert r.exit_code == 0, r.output
     papers = pq.read_table(tmp_path / "out" / "papers.parquet")
     assert papers.schema.field("paper_id").type == pa.string()
-    assert papers.column_names == ["paper_id", "score", "rank"]
+    assert papers.column_names == ["paper_id", "score", "rank", "share"]
+    np.testing.assert_allclose(papers.column("share").to_numpy(), papers.column("score").to_numpy(), rtol=1e-12)
     got = dict(zip(papers.column("paper_id").to_pylist(), papers.column("score").to_pylist()))
     want = oracle()
     assert set(got) == set(PAPERS)

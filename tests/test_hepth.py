@@ -42,3 +42,40 @@ def test_hepth_edge_list_independent_of_ours(hepth):
     assert [ids[i] for i in e.citing[:1000]] == raw.column("citing").to_pylist()[:1000]
     assert [ids[i] for i in e.cited[-1000:]] == raw.column("cited").to_pylist()[-1000:]
     assert len(ids) == 27_770
+
+
+def test_hepth_authors_citerank_and_rescaled(hepth, tmp_path):
+    def job(out, **rank):
+        cfg = parse_config({"input": {"citations": str(hepth / "citations.parquet"),
+                                      "papers": str(hepth / "papers.parquet"),
+                                      "authorships": str(hepth / "authorships.parquet")},
+                            "rank": {"device": "cpu", "tol": 1e-12, **rank}, "authors": {"counting": "harmonic"},
+                            "output": {"dir": str(tmp_path / out)}})
+        return run_job(cfg, show_progress=False)
+
+    plain = job("plain")
+    authors = pq.read_table(tmp_path / "plain" / "authors.parquet")
+    assert abs(sum(authors.column("share").to_pylist()) - 1) < 1e-9
+    # harmonic counting conserves mass: authors hold the score of every paper that has authors
+    papers = pq.read_table(tmp_path / "plain" / "papers.parquet")
+    auth = pq.read_table(hepth / "authorships.parquet")
+    with_authors = set(auth.column("paper_id").to_pylist())
+    covered = sum(s for p, s in zip(papers.column("paper_id").to_pylist(), papers.column("score").to_pylist())
+                  if p in with_authors)
+    assert abs(sum(authors.column("score").to_pylist()) - covered) < 1e-9
+    assert plain.metadata["authors"]["authors"] > 10_000
+
+    job("rescaled", algorithm="rescaled_pagerank", window=1000)
+    meta = pq.read_table(hepth / "papers.parquet", columns=["paper_id", "year"])
+    year = dict(zip(meta.column("paper_id").to_pylist(), meta.column("year").to_pylist()))
+
+    def mean_top_year(path):
+        ids = pq.read_table(path).column("paper_id").to_pylist()[:100]
+        return np.mean([year[i] for i in ids])
+
+    # plain PageRank favours the earliest papers; rescaling by age removes that bias
+    assert mean_top_year(tmp_path / "rescaled" / "papers.parquet") > mean_top_year(tmp_path / "plain" / "papers.parquet") + 2
+
+    cr = job("citerank", algorithm="citerank", tau=2.6)
+    assert cr.metadata["global"]["converged"]
+    assert mean_top_year(tmp_path / "citerank" / "papers.parquet") > mean_top_year(tmp_path / "plain" / "papers.parquet")
