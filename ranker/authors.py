@@ -84,3 +84,70 @@ def author_scores(paper: np.ndarray, author: np.ndarray, weight: np.ndarray, pap
     contrib = contrib * torch.from_numpy(weight).to(dev, paper_scores.dtype).unsqueeze(1)
     out = torch.zeros((n_authors, paper_scores.shape[1]), dtype=paper_scores.dtype, device=dev)
     return out.index_add_(0, torch.from_numpy(author).to(dev), contrib)
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int],
+         device: torch.device | str = "cpu") -> torch.Tensor:
+    import warnings
+
+    coo = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, cols])), torch.from_numpy(vals.astype(np.float64)),
+                                  size=shape).coalesce()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.to_sparse_csr().to(device)
+
+
+def _coo_edges(m: torch.Tensor, *, drop_diagonal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, col, value) of a sparse CSR matrix's nonzero entries, as numpy arrays."""
+    crow, col, val = m.crow_indices().cpu(), m.col_indices().cpu(), m.values().cpu()
+    rows = torch.repeat_interleave(torch.arange(m.shape[0]), crow[1:] - crow[:-1])
+    keep = val != 0
+    if drop_diagonal:
+        keep &= rows != col
+    return rows[keep].numpy(), col[keep].numpy(), val[keep].numpy()
+
+
+def author_citation_edges(cited_t: torch.Tensor, paper: np.ndarray, author: np.ndarray, weight: np.ndarray,
+                          n_authors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges of the author citation graph: author ``A`` cites author ``B`` through their papers.
+
+    Parameters
+    ----------
+    cited_t : torch.Tensor
+        Sparse CSR ``E^T [n_papers, n_papers]``: row = cited paper, column = citing paper,
+        value = the citation's weight.
+    paper, author, weight : numpy.ndarray
+        Authorships and their counting weights ``C[p, a]``.
+    n_authors : int
+
+    Returns
+    -------
+    citing, cited, weight : numpy.ndarray
+        ``W[A, B] = sum_{p cites q} C[p, A] E[p, q] C[q, B]``, nonzero entries only (author
+        self-citations included), computed as two sparse products ``C^T (E^T C)``.
+    """
+    n_papers = cited_t.shape[0]
+    c = _csr(paper, author, weight, (n_papers, n_authors), cited_t.device)
+    ct = _csr(author, paper, weight, (n_authors, n_papers), cited_t.device)
+    m1 = torch.sparse.mm(cited_t, c)  # [cited paper q, citing author A]
+    wt = torch.sparse.mm(ct, m1)  # [cited author B, citing author A]
+    cited_a, citing_a, w = _coo_edges(wt, drop_diagonal=False)
+    return citing_a, cited_a, w
+
+
+def coauthor_edges(paper: np.ndarray, author: np.ndarray, n_papers: int, n_authors: int,
+                   rule: str = "joint_papers") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges (both directions) of the coauthorship graph from authorships.
+
+    ``joint_papers``: each shared paper adds 1 to a pair; ``fractional``: a paper with ``k``
+    authors adds ``1 / (k - 1)`` to each of its pairs (so each author spreads 1 per paper).
+    Computed as ``C^T D C`` without its diagonal, ``D`` the per-paper weight.
+    """
+    if rule not in ("joint_papers", "fractional"):
+        raise ValueError(f"coauthor weight must be joint_papers or fractional, got {rule!r}")
+    k = np.bincount(paper, minlength=n_papers).astype(np.float64)
+    d = np.ones(n_papers) if rule == "joint_papers" else np.divide(1.0, k - 1, out=np.zeros(n_papers), where=k > 1)
+    ct = _csr(author, paper, d[paper], (n_authors, n_papers))
+    c = _csr(paper, author, np.ones(paper.size), (n_papers, n_authors))
+    w = torch.sparse.mm(ct, c)
+    return _coo_edges(w, drop_diagonal=True)

@@ -80,7 +80,16 @@ class PersonalizeConfig:
 
 @dataclass(frozen=True)
 class AuthorsConfig:
+    algorithm: str = "paper_scores"  # paper_scores | author_pagerank | coauthor_pagerank
     counting: str = "fractional"  # full | fractional | harmonic | first_last
+    coauthor_weight: str = "joint_papers"  # joint_papers | fractional
+
+
+@dataclass(frozen=True)
+class CreditConfig:
+    targets: str = ""  # parquet of target papers
+    target_column: str = "target"
+    top_k: int = 100
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,7 @@ class JobConfig:
     personalize: PersonalizeConfig | None = None
     output: OutputConfig = field(default_factory=OutputConfig)
     authors: AuthorsConfig = field(default_factory=AuthorsConfig)
+    credit: CreditConfig | None = None
     source: str = "<dict>"  # the job file, for messages
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,9 +124,11 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("rank", "method"): ("auto", "dag", "power"),
     ("rank", "algorithm"): ("pagerank", "citerank", "articlerank", "rescaled_pagerank"),
     ("authors", "counting"): ("full", "fractional", "harmonic", "first_last"),
+    ("authors", "algorithm"): ("paper_scores", "author_pagerank", "coauthor_pagerank"),
+    ("authors", "coauthor_weight"): ("joint_papers", "fractional"),
 }
 
-_PATH_KEYS = {("input", "citations"), ("input", "papers"), ("input", "authorships"), ("personalize", "seeds"),
+_PATH_KEYS = {("credit", "targets"), ("input", "citations"), ("input", "papers"), ("input", "authorships"), ("personalize", "seeds"),
               ("output", "dir"), ("input.synthetic", "dir")}
 
 
@@ -194,7 +206,7 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
         Unknown section or key, wrong type, value out of range, missing input file.
     """
     base = Path(base)
-    known = {"input", "rank", "personalize", "output", "authors"}
+    known = {"input", "rank", "personalize", "output", "authors", "credit"}
     for section in data:
         if section not in known:
             raise ConfigError(f"unknown section [{section}] in {source}; known: {', '.join(sorted(known))}")
@@ -207,6 +219,14 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
             if "personalize" in data else None)
     out = _parse_section(OutputConfig, "output", data.get("output", {}), base=base)
     authors = _parse_section(AuthorsConfig, "authors", data.get("authors", {}), base=base)
+    credit = _parse_section(CreditConfig, "credit", data["credit"], base=base) if "credit" in data else None
+    if credit is not None:
+        if not credit.targets:
+            raise ConfigError("[credit] targets is required")
+        if not Path(credit.targets).is_file():
+            raise ConfigError(f"[credit] targets: no such file {credit.targets}")
+        if credit.top_k < 1:
+            raise ConfigError(f"[credit] top_k must be >= 1, got {credit.top_k}")
     if not os.path.isabs(out.dir):
         out = OutputConfig(dir=os.path.normpath(os.path.join(base, out.dir)))
 
@@ -270,7 +290,10 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
                 raise ConfigError("[personalize] seeds is required")
             if not Path(pers.seeds).is_file():
                 raise ConfigError(f"[personalize] seeds: no such file {pers.seeds}")
-    return JobConfig(input=inp, rank=rank, personalize=pers, output=out, authors=authors, source=source)
+    if authors.algorithm != "paper_scores" and not inp.authorships:
+        raise ConfigError(f"[authors] algorithm = {authors.algorithm!r} needs [input] authorships")
+    return JobConfig(input=inp, rank=rank, personalize=pers, output=out, authors=authors, credit=credit,
+                     source=source)
 
 
 def load_config(path: str | os.PathLike[str]) -> JobConfig:

@@ -21,10 +21,10 @@ import torch
 
 from . import __version__
 from .config import JobConfig, citation_files
-from .errors import ConfigError, ConvergenceError, GraphError
-from .graph import CitationGraph, graph_from_edges
-from .authors import author_scores, counting_weights
-from .io import (IdMap, SeedSets, id_kind, read_authorships, read_citations, read_paper_days, read_seeds,
+from .errors import ConfigError, ConvergenceError, GraphError, InputError
+from .graph import CitationGraph, build_graph, graph_from_edges
+from .authors import author_citation_edges, author_scores, coauthor_edges, counting_weights
+from .io import (IdMap, SeedSets, id_kind, open_parquet, read_authorships, read_citations, read_paper_days, read_seeds,
                  write_json_atomic, write_parquet_atomic)
 from .rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .pagerank import PageRankResult, seed_teleport, uniform_teleport
@@ -143,8 +143,8 @@ def _exclude_index(values: tuple, dictionary: pa.Array, kind: str) -> np.ndarray
     return idx[~np.isnan(idx)].astype(np.int64) if idx.dtype.kind == "f" else idx.astype(np.int64)
 
 
-def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, out_dir: Path, meta: dict[str, Any],
-             stages: Stages) -> dict[str, Any]:
+def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, paper_graph: CitationGraph, out_dir: Path,
+             meta: dict[str, Any], stages: Stages) -> dict[str, Any]:
     """Author credit under ``[authors] counting``; writes authors.parquet and returns run facts."""
     inp = cfg.input
     auth = read_authorships(inp.authorships, ids, paper_column=inp.authorship_paper_column,
@@ -152,7 +152,29 @@ def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, out_dir: Pa
     rule = cfg.authors.counting
     weight = counting_weights(auth.paper, auth.position, rule)
     n_authors = len(auth.authors)
-    scores = author_scores(auth.paper, auth.author, weight, paper_scores.to(torch.float64), n_authors)[:, 0]
+    algo = cfg.authors.algorithm
+    facts: dict[str, Any] = {"algorithm": algo, "counting": rule}
+    if algo == "paper_scores":
+        scores = author_scores(auth.paper, auth.author, weight, paper_scores.to(torch.float64), n_authors)[:, 0]
+    else:
+        graph = paper_graph
+        if algo == "author_pagerank":
+            values = (torch.ones(graph.nnz, dtype=torch.float64, device=graph.device) if graph.weight is None
+                      else graph.weight)
+            cited_t = torch.sparse_csr_tensor(graph.crow.long(), graph.col.long(), values, size=(graph.n, graph.n))
+            citing, cited, w = author_citation_edges(cited_t, auth.paper, auth.author, weight, n_authors)
+        else:
+            cited, citing, w = coauthor_edges(auth.paper, auth.author, graph.n, n_authors,
+                                             cfg.authors.coauthor_weight)
+            facts["coauthor_weight"] = cfg.authors.coauthor_weight
+        ag = build_graph(citing, cited, n_authors, w, duplicates="sum", device=graph.device)
+        rk = cfg.rank
+        res = solve(ag, uniform_teleport(n_authors, device=graph.device), method=rk.method, alpha=rk.alpha,
+                    tol=rk.tol, max_iter=rk.max_iter)
+        _convergence_check(res, [algo], rk.tol, rk.on_nonconvergence)
+        scores = res.scores[:, 0]
+        facts.update(author_edges=ag.nnz, iterations=int(res.iterations[0]), residual=float(res.residuals[0]))
+        log.info("%s: %d authors, %d author edges, %d iterations", algo, n_authors, ag.nnz, int(res.iterations[0]))
     scores_np = scores.cpu().numpy()
     papers = np.bincount(auth.author, minlength=n_authors)
     kind = id_kind(auth.authors.type) or "string"
@@ -161,8 +183,7 @@ def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, out_dir: Pa
     table = _ranked_table(authors_out, scores_np, scores_np, excl, {"papers": papers.astype(np.float64)})
     table = table.rename_columns(["author", "score", "rank", "share", "papers"])
     table = table.set_column(4, "papers", table.column("papers").cast(pa.int64()))
-    facts = {"counting": rule, "authors": n_authors, "authorships": int(auth.paper.size),
-             "skipped_rows": auth.skipped_rows}
+    facts.update(authors=n_authors, authorships=int(auth.paper.size), skipped_rows=auth.skipped_rows)
     log.info("authors: %d authors over %d authorships (%s counting), %d rows naming papers outside the graph "
              "skipped", n_authors, auth.paper.size, rule, auth.skipped_rows)
     write_parquet_atomic(table, out_dir / "authors.parquet", {**_file_meta(meta, stages), "authors": facts})
@@ -348,13 +369,18 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
 
     if cfg.input.authorships:
         with stages("authors"):
-            meta["authors"] = _authors(cfg, ids, result.scores[:, :1], out_dir, meta, stages)
+            meta["authors"] = _authors(cfg, ids, result.scores[:, :1], graph, out_dir, meta, stages)
         outputs["authors"] = str(out_dir / "authors.parquet")
 
     if cfg.personalize is not None:
         with stages("personalize"):
             meta["personalized"] = _personalize(cfg, graph, ids, files, dtype, out_dir, show_progress)
         outputs["personalized"] = str(out_dir / "personalized.parquet")
+
+    if cfg.credit is not None:
+        with stages("credit"):
+            meta["credit"] = _credit(cfg, graph, ids, dtype, out_dir, meta, stages, show_progress)
+        outputs["credit"] = str(out_dir / "credit.parquet")
 
     meta["seconds"] = dict(stages.seconds)
     meta["seconds"]["total"] = time.perf_counter() - t_start
@@ -371,6 +397,92 @@ def ids_stats(ids: IdMap) -> dict[str, Any]:
 
 def _file_meta(meta: dict[str, Any], stages: Stages) -> dict[str, Any]:
     return {**meta, "seconds": dict(stages.seconds)}
+
+
+def _credit(cfg: JobConfig, graph: CitationGraph, ids: IdMap, dtype: torch.dtype, out_dir: Path,
+            meta: dict[str, Any], stages: Stages, show_progress: bool) -> dict[str, Any]:
+    """Credit for each target's impact, owed to the papers it builds on and to their authors.
+
+    A personalized walk restarting at the target and following its references (batched over
+    targets). The target's own score and excluded ids are set aside; each remaining paper's
+    share is its score over the credit that left the target, and authors share their papers'
+    credit under ``[authors] counting``.
+    """
+    cr = cfg.credit
+    assert cr is not None
+    src = open_parquet(cr.targets, {cr.target_column: "id"}, role="targets")
+    raw = pq.read_table(cr.targets, columns=[cr.target_column]).column(0).combine_chunks()
+    if raw.null_count:
+        raise InputError(f"{cr.targets}, column {cr.target_column!r}, row {raw.is_null().to_pylist().index(True)}: "
+                         "null target")
+    tkind = id_kind(raw.type)
+    if tkind != ids.kind:
+        raise InputError(f"{cr.targets}, column {cr.target_column!r}: {tkind} ids, but the citations have "
+                         f"{ids.kind} ids")
+    idx = ids.lookup(raw.cast(ids.ids.type))
+    if idx.null_count:
+        i = idx.is_null().to_pylist().index(True)
+        raise InputError(f"{cr.targets}, column {cr.target_column!r}, row {i}: target {raw[i].as_py()!r} is not a "
+                         "paper of the citation graph")
+    targets = np.unique(idx.to_numpy(zero_copy_only=False).astype(np.int64), return_index=True)
+    targets = idx.to_numpy(zero_copy_only=False).astype(np.int64)[np.sort(targets[1])]  # first appearance order
+    del src
+    auth = None
+    if cfg.input.authorships:
+        auth = read_authorships(cfg.input.authorships, ids, paper_column=cfg.input.authorship_paper_column,
+                                author_column=cfg.input.author_column, position_column=cfg.input.position_column)
+        a_weight = counting_weights(auth.paper, auth.position, cfg.authors.counting)
+        a_kind = id_kind(auth.authors.type) or "string"
+        a_excl = _exclude_index(cfg.output.exclude_ids, auth.authors, a_kind)
+    p_excl = torch.from_numpy(_exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind))
+    same_kind = auth is None or a_kind == ids.kind
+    id_type = (pa.int64() if ids.kind == "integer" else pa.string()) if same_kind else pa.string()
+    rk = cfg.rank
+    batch = _auto_batch(graph.n, dtype, graph.device, len(targets))
+    tables, no_credit = [], 0
+    n_batches = (len(targets) + batch - 1) // batch
+    with progress_bar("credit", n_batches, enabled=show_progress) as adv:
+        for lo in range(0, len(targets), batch):
+            t = targets[lo:lo + batch]
+            b = len(t)
+            res, graph = _solve_batch(graph, (np.arange(b), t, np.ones(b)), b, dtype, rk)
+            _convergence_check(res, [str(x) for x in ids.output_ids(t).to_pylist()], rk.tol, rk.on_nonconvergence)
+            x = res.scores.to(torch.float64)
+            x[torch.from_numpy(t), torch.arange(b)] = 0.0
+            if p_excl.numel():
+                x[p_excl] = 0.0
+            total = x.sum(0)
+            for kind, scores, dictionary, excl in [("paper", x, ids, None)] + (
+                    [("author", author_scores(auth.paper, auth.author, a_weight, x, len(auth.authors)),
+                      IdMap(auth.authors, a_kind), a_excl)] if auth is not None else []):
+                if excl is not None and excl.size:
+                    scores[torch.from_numpy(excl)] = 0.0
+                tot = scores.sum(0) if kind == "author" else total
+                top, val = top_k(scores, cr.top_k, dictionary)
+                for j in range(b):
+                    keep = val[:, j] > 0
+                    if not keep.any() or tot[j] <= 0:
+                        no_credit += kind == "paper"
+                        continue
+                    m = int(keep.sum())
+                    tables.append(pa.table({
+                        "target": ids.output_ids(np.repeat(t[j], m)).cast(id_type),
+                        "credited": dictionary.output_ids(top[keep, j]).cast(id_type),
+                        "kind": pa.array([kind] * m, pa.string()),
+                        "score": pa.array(val[keep, j], pa.float64()),
+                        "share": pa.array(val[keep, j] / float(tot[j]), pa.float64()),
+                        "rank": pa.array(np.arange(1, m + 1, dtype=np.int64)),
+                    }))
+            adv(1)
+    schema = pa.schema([("target", id_type), ("credited", id_type), ("kind", pa.string()), ("score", pa.float64()),
+                        ("share", pa.float64()), ("rank", pa.int64())])
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    facts = {"targets": int(len(targets)), "targets_without_references": int(no_credit), "top_k": cr.top_k,
+             "authors": auth is not None}
+    if no_credit:
+        log.info("credit: %d target(s) cite nothing reachable, so owe no credit", no_credit)
+    write_parquet_atomic(table, out_dir / "credit.parquet", {**_file_meta(meta, stages), "credit": facts})
+    return facts
 
 
 def _is_oom(exc: BaseException) -> bool:

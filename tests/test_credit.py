@@ -1,0 +1,130 @@
+"""Credit for an idea, author PageRank and coauthor PageRank against networkx constructions."""
+
+import networkx as nx
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from oracles import write_parquet
+from ranker import parse_config, run_job
+
+CIT = [("t", "a"), ("t", "b"), ("a", "c"), ("b", "c"), ("u", "t"), ("d", "e"), ("b", "b")]
+AUTH = [("t", "x", 0), ("t", "y", 1), ("a", "y", 0), ("b", "z", 0), ("c", "w", 0), ("c", "z", 1),
+        ("d", "v", 0), ("e", "v", 0), ("u", "x", 0)]
+
+
+def make(tmp_path, authors=None, credit=True, exclude=()):
+    write_parquet(tmp_path / "c.parquet", {"citing": [a for a, _ in CIT], "cited": [b for _, b in CIT]})
+    write_parquet(tmp_path / "a.parquet", {"paper_id": [r[0] for r in AUTH], "author": [r[1] for r in AUTH],
+                                           "position": [r[2] for r in AUTH]})
+    write_parquet(tmp_path / "targets.parquet", {"target": ["t", "u", "d"]})
+    job = {"input": {"citations": "c.parquet", "authorships": "a.parquet"},
+           "rank": {"tol": 1e-14, "device": "cpu"}, "authors": authors or {},
+           "output": {"dir": "out", "exclude_ids": list(exclude)}}
+    if credit:
+        job["credit"] = {"targets": "targets.parquet", "top_k": 10}
+    return run_job(parse_config(job, base=tmp_path), show_progress=False)
+
+
+def nx_graph():
+    g = nx.DiGraph()
+    g.add_nodes_from({p for e in CIT for p in e})
+    g.add_edges_from(CIT)
+    return g
+
+
+def test_credit_matches_networkx_and_stays_among_ancestors(tmp_path):
+    make(tmp_path)
+    credit = pq.read_table(tmp_path / "out" / "credit.parquet").to_pylist()
+    g = nx_graph()
+    for target in ("t", "u", "d"):
+        pr = nx.pagerank(g, alpha=0.85, personalization={target: 1.0}, tol=1e-15, max_iter=10_000)
+        pr.pop(target)
+        total = sum(pr.values())
+        rows = [r for r in credit if r["target"] == target and r["kind"] == "paper"]
+        assert {r["credited"] for r in rows} <= nx.descendants(g, target)  # only what it builds on
+        assert abs(sum(r["share"] for r in rows) - 1) < 1e-12
+        for r in rows:
+            assert abs(r["share"] - pr[r["credited"]] / total) < 1e-9
+        assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    # u builds on t, which builds on a, b, c: the bridge t earns the most of u's credit
+    u_rows = [r for r in credit if r["target"] == "u" and r["kind"] == "paper"]
+    assert u_rows[0]["credited"] == "t"
+
+
+def test_author_credit_follows_paper_credit(tmp_path):
+    make(tmp_path, authors={"counting": "fractional"})
+    credit = pq.read_table(tmp_path / "out" / "credit.parquet").to_pylist()
+    paper = {r["credited"]: r["share"] for r in credit if r["target"] == "t" and r["kind"] == "paper"}
+    author = {r["credited"]: r["share"] for r in credit if r["target"] == "t" and r["kind"] == "author"}
+    want = {"y": paper["a"], "z": paper["b"] + paper["c"] / 2, "w": paper["c"] / 2}
+    assert set(author) == set(want)
+    for k, v in want.items():
+        assert abs(author[k] - v) < 1e-12
+
+
+def test_excluded_papers_get_no_credit(tmp_path):
+    make(tmp_path, exclude=["a"])
+    credit = pq.read_table(tmp_path / "out" / "credit.parquet").to_pylist()
+    rows = [r for r in credit if r["target"] == "t" and r["kind"] == "paper"]
+    assert "a" not in {r["credited"] for r in rows} and abs(sum(r["share"] for r in rows) - 1) < 1e-12
+
+
+def _author_graph_oracle(rule):
+    # explicit construction: for each citation p -> q, each author A of p cites each author B of q
+    from ranker.authors import counting_weights
+
+    papers = sorted({r[0] for r in AUTH})
+    pi = {p: i for i, p in enumerate(papers)}
+    w = counting_weights(np.array([pi[r[0]] for r in AUTH]), np.array([r[2] for r in AUTH]), rule)
+    credit = {}
+    for (p, a, _), x in zip(AUTH, w):
+        credit.setdefault(p, []).append((a, x))
+    g = nx.MultiDiGraph()
+    g.add_nodes_from({r[1] for r in AUTH})
+    for p, q in CIT:
+        for a, xa in credit.get(p, []):
+            for b, xb in credit.get(q, []):
+                g.add_edge(a, b, weight=xa * xb)
+    return nx.pagerank(g, alpha=0.85, weight="weight", tol=1e-15, max_iter=10_000)
+
+
+@pytest.mark.parametrize("rule", ["fractional", "full", "harmonic"])
+def test_author_pagerank_matches_networkx(tmp_path, rule):
+    make(tmp_path, authors={"algorithm": "author_pagerank", "counting": rule}, credit=False)
+    got = {r["author"]: r["score"] for r in pq.read_table(tmp_path / "out" / "authors.parquet").to_pylist()}
+    want = _author_graph_oracle(rule)
+    assert set(got) == set(want)
+    for k in want:
+        assert abs(got[k] - want[k]) < 1e-12
+
+
+@pytest.mark.parametrize("weight", ["joint_papers", "fractional"])
+def test_coauthor_pagerank_matches_networkx(tmp_path, weight):
+    make(tmp_path, authors={"algorithm": "coauthor_pagerank", "coauthor_weight": weight}, credit=False)
+    got = {r["author"]: r["score"] for r in pq.read_table(tmp_path / "out" / "authors.parquet").to_pylist()}
+    by_paper = {}
+    for p, a, _ in AUTH:
+        by_paper.setdefault(p, []).append(a)
+    g = nx.Graph()
+    g.add_nodes_from({r[1] for r in AUTH})
+    for p, names in by_paper.items():
+        k = len(names)
+        for i in range(k):
+            for j in range(i + 1, k):
+                add = 1.0 if weight == "joint_papers" else 1.0 / (k - 1)
+                old = g.get_edge_data(names[i], names[j], {"weight": 0.0})["weight"]
+                g.add_edge(names[i], names[j], weight=old + add)
+    want = nx.pagerank(g, alpha=0.85, weight="weight", tol=1e-15, max_iter=10_000)
+    for k in want:
+        assert abs(got[k] - want[k]) < 1e-12
+
+
+def test_credit_errors(tmp_path):
+    make(tmp_path, credit=False)
+    write_parquet(tmp_path / "bad.parquet", {"target": ["t", "nope"]})
+    job = {"input": {"citations": "c.parquet"}, "credit": {"targets": "bad.parquet"}, "output": {"dir": "o"}}
+    from ranker.errors import InputError
+
+    with pytest.raises(InputError, match=r"bad.parquet, column 'target', row 1: target 'nope' is not a paper"):
+        run_job(parse_config(job, base=tmp_path), show_progress=False)
