@@ -80,7 +80,8 @@ class PersonalizeConfig:
 
 @dataclass(frozen=True)
 class AuthorsConfig:
-    algorithm: str = "paper_scores"  # paper_scores | author_pagerank | coauthor_pagerank
+    algorithm: str = "paper_scores"  # paper_scores | author_pagerank | coauthor_pagerank | coranking
+    jump: float = 0.2  # coranking: probability of crossing between papers and authors per step
     counting: str = "fractional"  # full | fractional | harmonic | first_last
     coauthor_weight: str = "joint_papers"  # joint_papers | fractional
 
@@ -124,7 +125,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("rank", "method"): ("auto", "dag", "power"),
     ("rank", "algorithm"): ("pagerank", "citerank", "articlerank", "rescaled_pagerank"),
     ("authors", "counting"): ("full", "fractional", "harmonic", "first_last"),
-    ("authors", "algorithm"): ("paper_scores", "author_pagerank", "coauthor_pagerank"),
+    ("authors", "algorithm"): ("paper_scores", "author_pagerank", "coauthor_pagerank", "coranking"),
     ("authors", "coauthor_weight"): ("joint_papers", "fractional"),
 }
 
@@ -290,6 +291,8 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
                 raise ConfigError("[personalize] seeds is required")
             if not Path(pers.seeds).is_file():
                 raise ConfigError(f"[personalize] seeds: no such file {pers.seeds}")
+    if not 0.0 < authors.jump < 1.0:  # 0 decouples the two walks, 1 can make the chain periodic
+        raise ConfigError(f"[authors] jump must be in (0, 1), got {authors.jump}")
     if authors.algorithm != "paper_scores" and not inp.authorships:
         raise ConfigError(f"[authors] algorithm = {authors.algorithm!r} needs [input] authorships")
     return JobConfig(input=inp, rank=rank, personalize=pers, output=out, authors=authors, credit=credit,

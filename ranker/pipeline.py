@@ -23,7 +23,7 @@ from . import __version__
 from .config import JobConfig, citation_files
 from .errors import ConfigError, ConvergenceError, GraphError, InputError
 from .graph import CitationGraph, build_graph, graph_from_edges
-from .authors import author_citation_edges, author_scores, coauthor_edges, counting_weights
+from .authors import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
 from .io import (IdMap, SeedSets, id_kind, open_parquet, read_authorships, read_citations, read_paper_days, read_seeds,
                  write_json_atomic, write_parquet_atomic)
 from .rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
@@ -158,7 +158,7 @@ def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, paper_graph
         scores = author_scores(auth.paper, auth.author, weight, paper_scores.to(torch.float64), n_authors)[:, 0]
     else:
         graph = paper_graph
-        if algo == "author_pagerank":
+        if algo == "author_pagerank":  # coauthor_pagerank and coranking use the coauthorship graph
             values = (torch.ones(graph.nnz, dtype=torch.float64, device=graph.device) if graph.weight is None
                       else graph.weight)
             cited_t = torch.sparse_csr_tensor(graph.crow.long(), graph.col.long(), values, size=(graph.n, graph.n))
@@ -169,9 +169,25 @@ def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, paper_graph
             facts["coauthor_weight"] = cfg.authors.coauthor_weight
         ag = build_graph(citing, cited, n_authors, w, duplicates="sum", device=graph.device)
         rk = cfg.rank
-        res = solve(ag, uniform_teleport(n_authors, device=graph.device), method=rk.method, alpha=rk.alpha,
-                    tol=rk.tol, max_iter=rk.max_iter)
-        _convergence_check(res, [algo], rk.tol, rk.on_nonconvergence)
+        if algo == "coranking":
+            p_scores, scores, it, resid = coranking(graph.transition(torch.float64), graph.dangling,
+                                                    ag.transition(torch.float64), ag.dangling, auth.paper,
+                                                    auth.author, jump=cfg.authors.jump, alpha=rk.alpha, tol=rk.tol,
+                                                    max_iter=rk.max_iter)
+            res = PageRankResult(scores=scores[:, None], iterations=torch.tensor([it]),
+                                 residuals=torch.tensor([resid], dtype=torch.float64),
+                                 converged=torch.tensor([resid < rk.tol]))
+            _convergence_check(res, [algo], rk.tol, rk.on_nonconvergence)
+            p_np = p_scores.cpu().numpy()
+            write_parquet_atomic(_ranked_table(ids.output_ids(), p_np, p_np,
+                                               _exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind)),
+                                 out_dir / "coranking_papers.parquet", {**_file_meta(meta, stages), "authors": facts})
+            facts["paper_output"] = str(out_dir / "coranking_papers.parquet")
+            facts["jump"] = cfg.authors.jump
+        else:
+            res = solve(ag, uniform_teleport(n_authors, device=graph.device), method=rk.method, alpha=rk.alpha,
+                        tol=rk.tol, max_iter=rk.max_iter)
+            _convergence_check(res, [algo], rk.tol, rk.on_nonconvergence)
         scores = res.scores[:, 0]
         facts.update(author_edges=ag.nnz, iterations=int(res.iterations[0]), residual=float(res.residuals[0]))
         log.info("%s: %d authors, %d author edges, %d iterations", algo, n_authors, ag.nnz, int(res.iterations[0]))

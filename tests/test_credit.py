@@ -128,3 +128,64 @@ def test_credit_errors(tmp_path):
 
     with pytest.raises(InputError, match=r"bad.parquet, column 'target', row 1: target 'nope' is not a paper"):
         run_job(parse_config(job, base=tmp_path), show_progress=False)
+
+
+@pytest.mark.parametrize("jump", [0.05, 0.2, 0.7])
+def test_coranking_matches_dense_joint_chain(tmp_path, jump):
+    make(tmp_path, authors={"algorithm": "coranking", "jump": jump}, credit=False)
+    got_a = {r["author"]: r["score"] for r in pq.read_table(tmp_path / "out" / "authors.parquet").to_pylist()}
+    got_p = {r["paper_id"]: r["score"] for r in
+             pq.read_table(tmp_path / "out" / "coranking_papers.parquet").to_pylist()}
+    # the joint chain written out as one dense column-stochastic matrix, solved by eigenvector
+    papers = sorted({p for e in CIT for p in e})
+    authors = sorted({r[1] for r in AUTH})
+    n_p, n_a, a = len(papers), len(authors), 0.85
+    pi = {p: i for i, p in enumerate(papers)}
+    ai = {x: n_p + i for i, x in enumerate(authors)}
+
+    def google(nodes, edges):
+        n = len(nodes)
+        m = np.zeros((n, n))
+        out = {}
+        for u, v in edges:
+            out.setdefault(u, set()).add(v)
+        for u in range(n):
+            if out.get(u):
+                for v in out[u]:
+                    m[v, u] += a / len(out[u])
+                m[:, u] += (1 - a) / n
+            else:
+                m[:, u] += 1.0 / n
+        return m
+
+    gd = google(papers, {(pi[u], pi[v]) for u, v in CIT})
+    co = set()
+    by_paper = {}
+    for p, x, _ in AUTH:
+        by_paper.setdefault(p, []).append(x)
+    for names in by_paper.values():
+        for u in names:
+            for v in names:
+                if u != v:
+                    co.add((ai[u] - n_p, ai[v] - n_p))
+    ga = google(authors, co)
+    links = {(pi[p], ai[x]) for p, x, _ in AUTH if p in pi}
+    m = np.zeros((n_p + n_a, n_p + n_a))
+    deg = {}
+    for u, v in links:
+        deg[u] = deg.get(u, 0) + 1
+        deg[v] = deg.get(v, 0) + 1
+    lam = np.array([jump if deg.get(i) else 0.0 for i in range(n_p + n_a)])
+    m[:n_p, :n_p] = gd * (1 - lam[:n_p])
+    m[n_p:, n_p:] = ga * (1 - lam[n_p:])
+    for u, v in links:
+        m[v, u] += lam[u] / deg[u]
+        m[u, v] += lam[v] / deg[v]
+    np.testing.assert_allclose(m.sum(0), 1.0)
+    w, vecs = np.linalg.eig(m)
+    x = np.real(vecs[:, np.argmin(np.abs(w - 1))])
+    x /= x.sum()
+    for p in papers:
+        assert abs(got_p[p] - x[pi[p]]) < 1e-9
+    for name in authors:
+        assert abs(got_a[name] - x[ai[name]]) < 1e-9
