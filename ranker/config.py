@@ -49,6 +49,7 @@ class InputConfig:
     authorship_paper_column: str = "paper_id"
     author_column: str = "author"
     position_column: str = "position"
+    coauthorships: str = ""  # optional parquet: author_a, author_b, optional weight (coauthor_pagerank, coranking)
     synthetic: SyntheticConfig | None = None
 
 
@@ -129,7 +130,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("authors", "coauthor_weight"): ("joint_papers", "fractional"),
 }
 
-_PATH_KEYS = {("credit", "targets"), ("input", "citations"), ("input", "papers"), ("input", "authorships"), ("personalize", "seeds"),
+_PATH_KEYS = {("credit", "targets"), ("input", "coauthorships"), ("input", "citations"), ("input", "papers"), ("input", "authorships"), ("personalize", "seeds"),
               ("output", "dir"), ("input.synthetic", "dir")}
 
 
@@ -293,7 +294,12 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
                 raise ConfigError(f"[personalize] seeds: no such file {pers.seeds}")
     if not 0.0 < authors.jump < 1.0:  # 0 decouples the two walks, 1 can make the chain periodic
         raise ConfigError(f"[authors] jump must be in (0, 1), got {authors.jump}")
-    if authors.algorithm != "paper_scores" and not inp.authorships:
+    if inp.coauthorships and not Path(inp.coauthorships).is_file():
+        raise ConfigError(f"[input] coauthorships: no such file {inp.coauthorships}")
+    if authors.algorithm == "coauthor_pagerank":
+        if not (inp.authorships or inp.coauthorships):
+            raise ConfigError("[authors] algorithm = 'coauthor_pagerank' needs [input] authorships or coauthorships")
+    elif authors.algorithm != "paper_scores" and not inp.authorships:
         raise ConfigError(f"[authors] algorithm = {authors.algorithm!r} needs [input] authorships")
     return JobConfig(input=inp, rank=rank, personalize=pers, output=out, authors=authors, credit=credit,
                      source=source)

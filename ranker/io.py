@@ -692,3 +692,45 @@ def read_authorships(path: str, ids: IdMap, *, paper_column: str = "paper_id", a
     used, author_local = np.unique(a[first_rows], return_inverse=True)
     return Authorships(paper=p[first_rows], author=author_local.astype(np.int64), position=pos[first_rows],
                        authors=enc.dictionary.take(pa.array(used)), skipped_rows=int(m - known.sum()))
+
+
+def read_coauthorships(path: str, *, column_a: str = "author_a", column_b: str = "author_b",
+                       weight_column: str = "") -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """Read ``[input] coauthorships``: undirected author pairs with an optional weight.
+
+    Returns
+    -------
+    author_a, author_b : pyarrow.Array
+        Author ids (``large_string`` or ``int64``).
+    weight : numpy.ndarray
+        ``float64``; 1 where the file has no weight column (``weight`` is used when present).
+
+    Raises
+    ------
+    InputError
+        Missing columns, nulls, bad weights, the two columns of different id types.
+    """
+    probe = open_parquet(path, {column_a: "id", column_b: "id"}, role="coauthorships")
+    if not weight_column and "weight" in probe.file.schema_arrow.names:
+        weight_column = "weight"
+    if weight_column:
+        open_parquet(path, {weight_column: "number"}, role="coauthorships")
+    ka = id_kind(probe.file.schema_arrow.field(column_a).type)
+    kb = id_kind(probe.file.schema_arrow.field(column_b).type)
+    if ka != kb:
+        raise InputError(f"{where(path, column_b)}: {kb} ids, but {column_a!r} has {ka} ids")
+    assert ka is not None
+    a_chunks, b_chunks, w_chunks = [], [], []
+    cols = [column_a, column_b] + ([weight_column] if weight_column else [])
+    for first, batch in iter_batches(probe, cols, 1_000_000):
+        for k, name in ((0, column_a), (1, column_b)):
+            c = batch.column(k)
+            if c.null_count:
+                raise InputError(f"{where(path, name, first + _first_true(c.is_null()))}: null author")
+        a_chunks.append(_normalize_ids(batch.column(0), ka))
+        b_chunks.append(_normalize_ids(batch.column(1), ka))
+        w_chunks.append(check_weights(batch.column(2), path, weight_column, first) if weight_column
+                        else np.ones(batch.num_rows))
+    empty = pa.array([], pa.large_string() if ka == "string" else pa.int64())
+    return (pa.concat_arrays(a_chunks) if a_chunks else empty, pa.concat_arrays(b_chunks) if b_chunks else empty,
+            np.concatenate(w_chunks) if w_chunks else np.zeros(0))

@@ -24,7 +24,7 @@ from .config import JobConfig, citation_files
 from .errors import ConfigError, ConvergenceError, GraphError, InputError
 from .graph import CitationGraph, build_graph, graph_from_edges
 from .authors import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
-from .io import (IdMap, SeedSets, id_kind, open_parquet, read_authorships, read_citations, read_paper_days, read_seeds,
+from .io import (Authorships, IdMap, SeedSets, id_kind, open_parquet, read_authorships, read_coauthorships, read_citations, read_paper_days, read_seeds,
                  write_json_atomic, write_parquet_atomic)
 from .rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .pagerank import PageRankResult, seed_teleport, uniform_teleport
@@ -143,16 +143,42 @@ def _exclude_index(values: tuple, dictionary: pa.Array, kind: str) -> np.ndarray
     return idx[~np.isnan(idx)].astype(np.int64) if idx.dtype.kind == "f" else idx.astype(np.int64)
 
 
+def _merge_coauthorships(path: str, auth: Authorships, have_authorships: bool):
+    """Authors of ``auth`` plus those of the coauthorships file in one dictionary (``auth``'s
+    first, indices unchanged), and the coauthorship edges in both directions, self-pairs dropped."""
+    a, b, w = read_coauthorships(path)
+    if have_authorships:
+        ka, kb = id_kind(auth.authors.type), id_kind(a.type)
+        if len(a) and ka != kb:
+            raise InputError(f"{path}: {kb} author ids, but the authorships have {ka} ids")
+    base = auth.authors if len(auth.authors) else pa.array([], a.type)
+    merged = pc.dictionary_encode(pa.concat_arrays([base.cast(a.type), a, b]))
+    codes = merged.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    k, m = len(base), len(a)
+    ca, cb = codes[k:k + m], codes[k + m:]
+    keep = ca != cb
+    ca, cb, w = ca[keep], cb[keep], w[keep]
+    auth = Authorships(auth.paper, auth.author, auth.position, merged.dictionary, auth.skipped_rows)
+    return auth, (np.concatenate([ca, cb]), np.concatenate([cb, ca]), np.concatenate([w, w]))
+
+
 def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, paper_graph: CitationGraph, out_dir: Path,
              meta: dict[str, Any], stages: Stages) -> dict[str, Any]:
     """Author credit under ``[authors] counting``; writes authors.parquet and returns run facts."""
     inp = cfg.input
-    auth = read_authorships(inp.authorships, ids, paper_column=inp.authorship_paper_column,
-                            author_column=inp.author_column, position_column=inp.position_column)
+    algo = cfg.authors.algorithm
+    co_edges = None
+    if inp.authorships:
+        auth = read_authorships(inp.authorships, ids, paper_column=inp.authorship_paper_column,
+                                author_column=inp.author_column, position_column=inp.position_column)
+    else:
+        none = np.zeros(0, np.int64)
+        auth = Authorships(none, none, none, pa.array([], pa.large_string()))
+    if inp.coauthorships and algo in ("coauthor_pagerank", "coranking"):
+        auth, co_edges = _merge_coauthorships(inp.coauthorships, auth, bool(inp.authorships))
     rule = cfg.authors.counting
     weight = counting_weights(auth.paper, auth.position, rule)
     n_authors = len(auth.authors)
-    algo = cfg.authors.algorithm
     facts: dict[str, Any] = {"algorithm": algo, "counting": rule}
     if algo == "paper_scores":
         scores = author_scores(auth.paper, auth.author, weight, paper_scores.to(torch.float64), n_authors)[:, 0]
@@ -163,6 +189,9 @@ def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, paper_graph
                       else graph.weight)
             cited_t = torch.sparse_csr_tensor(graph.crow.long(), graph.col.long(), values, size=(graph.n, graph.n))
             citing, cited, w = author_citation_edges(cited_t, auth.paper, auth.author, weight, n_authors)
+        elif co_edges is not None:
+            citing, cited, w = co_edges
+            facts["coauthorships"] = inp.coauthorships
         else:
             cited, citing, w = coauthor_edges(auth.paper, auth.author, graph.n, n_authors,
                                              cfg.authors.coauthor_weight)
@@ -383,7 +412,7 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
                              _file_meta(meta, stages))
         outputs["papers"] = str(path)
 
-    if cfg.input.authorships:
+    if cfg.input.authorships or cfg.input.coauthorships:
         with stages("authors"):
             meta["authors"] = _authors(cfg, ids, result.scores[:, :1], graph, out_dir, meta, stages)
         outputs["authors"] = str(out_dir / "authors.parquet")
@@ -415,74 +444,104 @@ def _file_meta(meta: dict[str, Any], stages: Stages) -> dict[str, Any]:
     return {**meta, "seconds": dict(stages.seconds)}
 
 
+def _read_targets(cfg: JobConfig, ids: IdMap, auth: Authorships | None, a_weight: np.ndarray | None):
+    """Targets as (kind, index, seed papers, seed weights), in file order, each target once."""
+    cr = cfg.credit
+    assert cr is not None
+    src = open_parquet(cr.targets, {cr.target_column: "id"}, role="targets")
+    has_kind = "kind" in src.file.schema_arrow.names
+    table = pq.read_table(cr.targets, columns=[cr.target_column] + (["kind"] if has_kind else []))
+    raw = table.column(0).combine_chunks()
+    kinds = table.column(1).to_pylist() if has_kind else ["paper"] * len(raw)
+    out, seen = [], set()
+    for i, (value, kind) in enumerate(zip(raw.to_pylist(), kinds)):
+        at = f"{cr.targets}, column {cr.target_column!r}, row {i}"
+        if value is None:
+            raise InputError(f"{at}: null target")
+        if kind not in ("paper", "author"):
+            raise InputError(f"{cr.targets}, column 'kind', row {i}: must be 'paper' or 'author', got {kind!r}")
+        if kind == "author" and auth is None:
+            raise InputError(f"{at}: author target {value!r} needs [input] authorships")
+        dictionary = ids.ids if kind == "paper" else auth.authors
+        want = str if (id_kind(dictionary.type) or "string") == "string" else int
+        idx = (pc.index_in(pa.array([value], dictionary.type), value_set=dictionary)[0].as_py()
+               if isinstance(value, want) else None)
+        if idx is None:
+            raise InputError(f"{at}: target {value!r} is not {'a paper of the citation graph' if kind == 'paper' else 'an author'}")
+        if (kind, idx) in seen:
+            continue
+        seen.add((kind, idx))
+        if kind == "paper":
+            out.append((kind, idx, np.array([idx]), np.ones(1)))
+        else:
+            rows = np.flatnonzero(auth.author == idx)
+            out.append((kind, idx, auth.paper[rows], a_weight[rows]))
+    return out
+
+
 def _credit(cfg: JobConfig, graph: CitationGraph, ids: IdMap, dtype: torch.dtype, out_dir: Path,
             meta: dict[str, Any], stages: Stages, show_progress: bool) -> dict[str, Any]:
     """Credit for each target's impact, owed to the papers it builds on and to their authors.
 
-    A personalized walk restarting at the target and following its references (batched over
-    targets). The target's own score and excluded ids are set aside; each remaining paper's
-    share is its score over the credit that left the target, and authors share their papers'
-    credit under ``[authors] counting``.
+    A personalized walk restarting at the target paper (or at an author's papers, by their
+    counting-rule share) and following references, batched over targets. The target's own
+    papers (and, for an author target, the author) and excluded ids are set aside; each
+    remaining paper's share is its score over the credit that left the target, and authors
+    share their papers' credit under ``[authors] counting``.
     """
     cr = cfg.credit
     assert cr is not None
-    src = open_parquet(cr.targets, {cr.target_column: "id"}, role="targets")
-    raw = pq.read_table(cr.targets, columns=[cr.target_column]).column(0).combine_chunks()
-    if raw.null_count:
-        raise InputError(f"{cr.targets}, column {cr.target_column!r}, row {raw.is_null().to_pylist().index(True)}: "
-                         "null target")
-    tkind = id_kind(raw.type)
-    if tkind != ids.kind:
-        raise InputError(f"{cr.targets}, column {cr.target_column!r}: {tkind} ids, but the citations have "
-                         f"{ids.kind} ids")
-    idx = ids.lookup(raw.cast(ids.ids.type))
-    if idx.null_count:
-        i = idx.is_null().to_pylist().index(True)
-        raise InputError(f"{cr.targets}, column {cr.target_column!r}, row {i}: target {raw[i].as_py()!r} is not a "
-                         "paper of the citation graph")
-    targets = np.unique(idx.to_numpy(zero_copy_only=False).astype(np.int64), return_index=True)
-    targets = idx.to_numpy(zero_copy_only=False).astype(np.int64)[np.sort(targets[1])]  # first appearance order
-    del src
-    auth = None
+    auth, a_weight, a_kind, a_excl = None, None, ids.kind, np.zeros(0, np.int64)
     if cfg.input.authorships:
         auth = read_authorships(cfg.input.authorships, ids, paper_column=cfg.input.authorship_paper_column,
                                 author_column=cfg.input.author_column, position_column=cfg.input.position_column)
         a_weight = counting_weights(auth.paper, auth.position, cfg.authors.counting)
         a_kind = id_kind(auth.authors.type) or "string"
         a_excl = _exclude_index(cfg.output.exclude_ids, auth.authors, a_kind)
+    targets = _read_targets(cfg, ids, auth, a_weight)
     p_excl = torch.from_numpy(_exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind))
-    same_kind = auth is None or a_kind == ids.kind
-    id_type = (pa.int64() if ids.kind == "integer" else pa.string()) if same_kind else pa.string()
+    id_type = (pa.int64() if ids.kind == "integer" else pa.string()) if a_kind == ids.kind else pa.string()
     rk = cfg.rank
     batch = _auto_batch(graph.n, dtype, graph.device, len(targets))
     tables, no_credit = [], 0
     n_batches = (len(targets) + batch - 1) // batch
     with progress_bar("credit", n_batches, enabled=show_progress) as adv:
         for lo in range(0, len(targets), batch):
-            t = targets[lo:lo + batch]
-            b = len(t)
-            res, graph = _solve_batch(graph, (np.arange(b), t, np.ones(b)), b, dtype, rk)
-            _convergence_check(res, [str(x) for x in ids.output_ids(t).to_pylist()], rk.tol, rk.on_nonconvergence)
+            chunk = targets[lo:lo + batch]
+            b = len(chunk)
+            set_idx = np.concatenate([np.full(len(t[2]), j) for j, t in enumerate(chunk)])
+            seeds = (set_idx, np.concatenate([t[2] for t in chunk]), np.concatenate([t[3] for t in chunk]))
+            res, graph = _solve_batch(graph, seeds, b, dtype, rk)
+            names = [str((ids.output_ids(np.array([t[1]])) if t[0] == "paper" else auth.authors.take([t[1]]))[0])
+                     for t in chunk]
+            _convergence_check(res, names, rk.tol, rk.on_nonconvergence)
             x = res.scores.to(torch.float64)
-            x[torch.from_numpy(t), torch.arange(b)] = 0.0
+            x[torch.from_numpy(seeds[1]), torch.from_numpy(set_idx)] = 0.0  # the target's own papers
             if p_excl.numel():
                 x[p_excl] = 0.0
-            total = x.sum(0)
-            for kind, scores, dictionary, excl in [("paper", x, ids, None)] + (
-                    [("author", author_scores(auth.paper, auth.author, a_weight, x, len(auth.authors)),
-                      IdMap(auth.authors, a_kind), a_excl)] if auth is not None else []):
-                if excl is not None and excl.size:
-                    scores[torch.from_numpy(excl)] = 0.0
-                tot = scores.sum(0) if kind == "author" else total
+            views = [("paper", x, ids)]
+            if auth is not None:
+                ax = author_scores(auth.paper, auth.author, a_weight, x, len(auth.authors))
+                for j, t in enumerate(chunk):
+                    if t[0] == "author":
+                        ax[t[1], j] = 0.0  # an author owes nothing to themself
+                if a_excl.size:
+                    ax[torch.from_numpy(a_excl)] = 0.0
+                views.append(("author", ax, IdMap(auth.authors, a_kind)))
+            for kind, scores, dictionary in views:
+                tot = scores.sum(0)
                 top, val = top_k(scores, cr.top_k, dictionary)
-                for j in range(b):
+                for j, t in enumerate(chunk):
                     keep = val[:, j] > 0
                     if not keep.any() or tot[j] <= 0:
                         no_credit += kind == "paper"
                         continue
                     m = int(keep.sum())
+                    target_id = (ids.output_ids(np.array([t[1]])) if t[0] == "paper"
+                                 else auth.authors.take([t[1]]))
                     tables.append(pa.table({
-                        "target": ids.output_ids(np.repeat(t[j], m)).cast(id_type),
+                        "target": pa.concat_arrays([target_id.cast(id_type)] * m),
+                        "target_kind": pa.array([t[0]] * m, pa.string()),
                         "credited": dictionary.output_ids(top[keep, j]).cast(id_type),
                         "kind": pa.array([kind] * m, pa.string()),
                         "score": pa.array(val[keep, j], pa.float64()),
@@ -490,10 +549,10 @@ def _credit(cfg: JobConfig, graph: CitationGraph, ids: IdMap, dtype: torch.dtype
                         "rank": pa.array(np.arange(1, m + 1, dtype=np.int64)),
                     }))
             adv(1)
-    schema = pa.schema([("target", id_type), ("credited", id_type), ("kind", pa.string()), ("score", pa.float64()),
-                        ("share", pa.float64()), ("rank", pa.int64())])
+    schema = pa.schema([("target", id_type), ("target_kind", pa.string()), ("credited", id_type),
+                        ("kind", pa.string()), ("score", pa.float64()), ("share", pa.float64()), ("rank", pa.int64())])
     table = pa.concat_tables(tables) if tables else schema.empty_table()
-    facts = {"targets": int(len(targets)), "targets_without_references": int(no_credit), "top_k": cr.top_k,
+    facts = {"targets": len(targets), "targets_without_references": int(no_credit), "top_k": cr.top_k,
              "authors": auth is not None}
     if no_credit:
         log.info("credit: %d target(s) cite nothing reachable, so owe no credit", no_credit)

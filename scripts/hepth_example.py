@@ -45,10 +45,19 @@ def main() -> None:
             for r, i in enumerate(ids[:a.top], 1):
                 title = " ".join((info[i]["title"] or "").split())[:70]
                 print(f"{r}. {i} ({info[i]['year']}) {title}")
-            if algo == "pagerank" and not extra:
-                auth = pq.read_table(out / "authors.parquet").slice(0, a.top).to_pylist()
-                print("\n  top authors (harmonic counting): " + ", ".join(
-                    f"{x['author']} ({x['share']:.4f})" for x in auth))
+        print("\n**Authors**\n")
+        for algo, extra in [("paper_scores", {"counting": "harmonic"}), ("paper_scores", {"counting": "full"}),
+                            ("author_pagerank", {"counting": "fractional"}), ("coauthor_pagerank", {}),
+                            ("coranking", {"jump": 0.2})]:
+            out = Path(tmp) / f"authors-{algo}-{len(extra)}"
+            cfg = parse_config({"input": {"citations": str(d / "citations.parquet"), "papers": str(d / "papers.parquet"),
+                                          "authorships": str(d / "authorships.parquet")},
+                                "rank": {"device": "cpu"}, "authors": {"algorithm": algo, **extra},
+                                "output": {"dir": str(out)}})
+            run_job(cfg, show_progress=False)
+            auth = pq.read_table(out / "authors.parquet").slice(0, a.top).to_pylist()
+            label = algo + "".join(f", {k} = {v}" for k, v in extra.items())
+            print(f"- {label}: " + ", ".join(f"{x['author']} ({x['share']:.4f})" for x in auth))
 
 
 if __name__ == "__main__":

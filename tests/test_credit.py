@@ -189,3 +189,46 @@ def test_coranking_matches_dense_joint_chain(tmp_path, jump):
         assert abs(got_p[p] - x[pi[p]]) < 1e-9
     for name in authors:
         assert abs(got_a[name] - x[ai[name]]) < 1e-9
+
+
+def test_coauthor_pagerank_from_a_coauthorships_file(tmp_path):
+    write_parquet(tmp_path / "c.parquet", {"citing": ["p"], "cited": ["q"]})
+    pairs = [("ann", "bob", 2.0), ("bob", "cat", 1.0), ("cat", "ann", 0.5), ("dan", "dan", 3.0), ("bob", "ann", 1.0)]
+    write_parquet(tmp_path / "co.parquet", {"author_a": [p[0] for p in pairs], "author_b": [p[1] for p in pairs],
+                                            "weight": [p[2] for p in pairs]})
+    job = {"input": {"citations": "c.parquet", "coauthorships": "co.parquet"}, "rank": {"tol": 1e-14},
+           "authors": {"algorithm": "coauthor_pagerank"}, "output": {"dir": "out"}}
+    run_job(parse_config(job, base=tmp_path), show_progress=False)
+    got = {r["author"]: r for r in pq.read_table(tmp_path / "out" / "authors.parquet").to_pylist()}
+    g = nx.Graph()
+    g.add_nodes_from(["ann", "bob", "cat", "dan"])  # dan only coauthors with himself: isolated
+    for a, b, w in pairs:
+        if a != b:
+            g.add_edge(a, b, weight=g.get_edge_data(a, b, {"weight": 0.0})["weight"] + w)
+    want = nx.pagerank(g, weight="weight", tol=1e-15, max_iter=10_000)
+    for k in want:
+        assert abs(got[k]["score"] - want[k]) < 1e-12
+    assert got["ann"]["papers"] == 0  # no authorships given
+
+
+def test_author_targets(tmp_path):
+    make(tmp_path, authors={"counting": "fractional"})
+    write_parquet(tmp_path / "targets.parquet", {"target": ["x", "t"], "kind": ["author", "paper"]})
+    job = {"input": {"citations": "c.parquet", "authorships": "a.parquet"}, "rank": {"tol": 1e-14},
+           "credit": {"targets": "targets.parquet"}, "output": {"dir": "out2"}}
+    run_job(parse_config(job, base=tmp_path), show_progress=False)
+    rows = pq.read_table(tmp_path / "out2" / "credit.parquet").to_pylist()
+    # author x wrote t and u (fractional: 1/2 of t, all of u): the walk restarts there
+    g = nx_graph()
+    pers = {"t": 0.5 / 1.5, "u": 1.0 / 1.5}
+    pr = nx.pagerank(g, alpha=0.85, personalization=pers, tol=1e-15, max_iter=10_000)
+    for own in ("t", "u"):
+        pr.pop(own)
+    total = sum(pr.values())
+    papers = {r["credited"]: r["share"] for r in rows if r["target"] == "x" and r["kind"] == "paper"}
+    assert set(papers) <= {"a", "b", "c"}
+    for k, v in papers.items():
+        assert abs(v - pr[k] / total) < 1e-9
+    authors = {r["credited"] for r in rows if r["target"] == "x" and r["kind"] == "author"}
+    assert "x" not in authors and authors <= {"y", "z", "w"}
+    assert {r["target_kind"] for r in rows} == {"author", "paper"}
