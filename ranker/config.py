@@ -63,6 +63,7 @@ class RankConfig:
     on_nonconvergence: str = "error"  # error | warn
     index_dtype: str = "auto"  # auto | int32 | int64
     method: str = "auto"  # auto | dag | power
+    kernel: str = "torch"  # torch | triton (fused Triton step for the power method; CUDA)
     algorithm: str = "pagerank"  # pagerank | citerank | articlerank | rescaled_pagerank
     tau: float = 2.6  # citerank: decay time in years
     reference_date: str = ""  # citerank: ISO date the ages are measured at; default the newest paper's
@@ -124,6 +125,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("rank", "on_nonconvergence"): ("error", "warn"),
     ("rank", "index_dtype"): ("auto", "int32", "int64"),
     ("rank", "method"): ("auto", "dag", "power"),
+    ("rank", "kernel"): ("torch", "triton"),
     ("rank", "algorithm"): ("pagerank", "citerank", "articlerank", "rescaled_pagerank"),
     ("authors", "counting"): ("full", "fractional", "harmonic", "first_last"),
     ("authors", "algorithm"): ("paper_scores", "author_pagerank", "coauthor_pagerank", "coranking"),

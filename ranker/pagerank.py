@@ -70,6 +70,7 @@ def personalized_pagerank(
     tol: float = 1e-10,
     max_iter: int = 1000,
     callback: IterationCallback | None = None,
+    kernel: str = "torch",
 ) -> PageRankResult:
     """Batched personalized PageRank: one column per teleport distribution, solved together.
 
@@ -88,6 +89,9 @@ def personalized_pagerank(
         Most iterations per column.
     callback : callable, optional
         ``callback(iteration, max_residual, active_columns)`` after every iteration.
+    kernel : {"torch", "triton"}
+        The step: :func:`ranker.kernels.pagerank_step` (torch's CSR product) or the fused
+        Triton kernel (:mod:`ranker.kernels.triton_step`; CUDA, or the CPU interpreter).
 
     Returns
     -------
@@ -110,12 +114,30 @@ def personalized_pagerank(
     n, n_cols = teleport.shape
     assert n == graph.n, f"teleport has {n} rows, graph has {graph.n} papers"
     assert teleport.dtype in (torch.float32, torch.float64)
+    step = pagerank_step
+    if kernel == "triton":
+        step = _triton_step(graph, teleport.dtype)
     return iterate(graph.transition(teleport.dtype), teleport, teleport, graph.dangling, alpha=alpha, tol=tol,
-                   max_iter=max_iter, callback=callback)
+                   max_iter=max_iter, callback=callback, step=step)
+
+
+def _triton_step(graph: CitationGraph, dtype: torch.dtype):
+    """The fused Triton step bound to ``graph``: structure-only (no stored values) when unweighted."""
+    from .kernels.triton_step import pagerank_step_triton
+
+    inv = torch.where(graph.out_weight > 0, 1.0 / graph.out_weight, torch.zeros_like(graph.out_weight)).to(dtype)
+    weighted = graph.weight is not None
+
+    def step(transition, x, v, dangling, alpha):
+        return pagerank_step_triton(graph.crow, graph.col, transition.values() if weighted else None,
+                                    None if weighted else inv, x, v, dangling, alpha)
+
+    return step
 
 
 def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, dangling: torch.Tensor, *,
-            alpha: float, tol: float, max_iter: int, callback: IterationCallback | None = None) -> PageRankResult:
+            alpha: float, tol: float, max_iter: int, callback: IterationCallback | None = None,
+            step=pagerank_step) -> PageRankResult:
     """Repeat :func:`ranker.kernels.pagerank_step` from ``x0``, each column until its L1 change < ``tol``.
 
     A column leaves the batch as soon as it converges. Shared by the power solver and the
@@ -130,7 +152,7 @@ def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, 
     x = x0.clone()
     v = teleport
     for it in range(1, max_iter + 1):
-        x, res = pagerank_step(transition, x, v, dangling, alpha)
+        x, res = step(transition, x, v, dangling, alpha)
         res_cpu = res.cpu()
         iterations[active] = it
         residuals[active] = res_cpu

@@ -318,6 +318,12 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     stages = Stages()
     out_dir = check_output_dir(cfg.output.dir)
     device = resolve_device(cfg.rank.device)
+    if cfg.rank.kernel == "triton":
+        from .kernels.triton_step import available
+
+        if not available(device):
+            raise ConfigError(f"[rank] kernel = 'triton' cannot run on {device}: it needs triton and a CUDA device "
+                              "(or TRITON_INTERPRET=1 on the CPU, for testing)")
     dtype = DTYPES[cfg.rank.dtype]
     log.info("device: %s%s", device, f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     inp = cfg.input
@@ -381,7 +387,7 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
             else:
                 teleport = uniform_teleport(graph.n, dtype=dtype, device=graph.device)
             result = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
-                           callback=progress)
+                           callback=progress, kernel=rk.kernel)
     log.info("%s: %d iterations, L1 residual %.3e", rk.algorithm, result.iterations[0].item(),
              result.residuals[0].item())
     _convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)
@@ -576,7 +582,8 @@ def _solve_batch(graph: CitationGraph, seeds: tuple[np.ndarray, np.ndarray, np.n
     try:
         teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
                                  torch.from_numpy(weight), n_cols, dtype=dtype, device=graph.device)
-        res = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter)
+        res = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
+                    kernel=rk.kernel)
         del teleport
         res.scores = res.scores.cpu()
         return res, graph

@@ -12,7 +12,8 @@ METHODS = ("auto", "dag", "power")
 
 
 def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto", alpha: float = 0.85,
-          tol: float = 1e-10, max_iter: int = 1000, callback: IterationCallback | None = None) -> PageRankResult:
+          tol: float = 1e-10, max_iter: int = 1000, callback: IterationCallback | None = None,
+          kernel: str = "torch") -> PageRankResult:
     """Batched (personalized) PageRank with the chosen method; both give the same fixed point.
 
     Parameters
@@ -26,6 +27,8 @@ def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto",
         over the whole graph. ``auto`` is ``dag``.
     alpha, tol, max_iter, callback :
         See :func:`ranker.pagerank.personalized_pagerank`.
+    kernel : {"torch", "triton"}
+        ``triton`` runs the power method with the fused Triton step (whatever ``method`` says).
 
     Returns
     -------
@@ -33,6 +36,7 @@ def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto",
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if method == "power":
-        return personalized_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)
+    if method == "power" or kernel == "triton":
+        return personalized_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback,
+                                     kernel=kernel)
     return dag_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)[0]
