@@ -320,6 +320,7 @@ def read_citations(
 
     # (citing, cited) pairs, interleaved: read as little-endian int64 a pair is cited * 2**32 + citing,
     # the graph builder's sort key (see ranker.graph). Local dictionary codes, later global indices.
+    id_range = _dense_integer_range(sources, [citing_column, cited_column], known, total) if kind == "integer" else None
     codes = np.empty((total, 2), dtype=np.int32)
     weights = np.empty(total, dtype=np.float64) if weight_column else None
     dicts: list[pa.Array] = []
@@ -333,6 +334,17 @@ def read_citations(
         citing, cited = batch.column(0), batch.column(1)
         check_no_nulls(citing, path, citing_column, first)
         check_no_nulls(cited, path, cited_column, first)
+        if id_range is not None:  # compact integer ids: the code is the id minus the smallest id
+            lo, hi = id_range
+            for k, (arr, name) in enumerate(((citing, citing_column), (cited, cited_column))):
+                vals = arr.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+                if vals.size and (vals.min() < lo or vals.max() > hi):
+                    raise InputError(f"{where(path, name)}: values outside the range its parquet statistics "
+                                     f"state ({lo}..{hi}); the file's metadata is corrupt")
+                np.subtract(vals, lo, out=codes[row0:row0 + m, k], casting="unsafe")
+            if weights is not None:
+                weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first)
+            return row0, m, pa.array([], pa.int64())
         if citing.type != cited.type:
             citing, cited = _normalize_ids(citing, kind), _normalize_ids(cited, kind)
         enc = pc.dictionary_encode(pa.chunked_array([citing, cited]))
@@ -364,30 +376,15 @@ def read_citations(
             dict_offset = _collect(pending.popleft().result(), dicts, spans, dict_offset, advance)
     assert sum(end - start for start, end, _ in spans) == total
 
-    # One global dictionary: papers first (indices 0..P-1 in file order), then the other ids
-    # in order of first appearance; one hash pass gives both the ids and every mapping.
-    # Deterministic for a given (sorted) file list.
     n_known = len(known) if known is not None else 0
-    parts = ([known] if known is not None else []) + dicts
-    all_ids = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
-    merged = pc.dictionary_encode(all_ids)
-    del all_ids, dicts, parts
-    uniq = merged.dictionary
-    n = len(uniq)
-    global_of = merged.indices.to_numpy(zero_copy_only=False)
-    del merged
-    if n_known and not np.array_equal(global_of[:n_known], np.arange(n_known, dtype=global_of.dtype)):
-        assert known is not None
-        raise _duplicate_paper_error(papers, paper_id_column, known, global_of[:n_known])
-    global_of = global_of[n_known:]
-    if n >= 2**31:
-        codes = codes.astype(np.int64)
-        global_of = global_of.astype(np.int64)
-    for start, end, off in spans:
-        seg = codes[start:end]
-        np.take(global_of[off:], seg, out=seg)
-
-    stats: dict[str, Any] = {"citation_rows": total, "files": len(files)}
+    if id_range is not None:
+        uniq = _number_dense(codes, id_range, known, papers, paper_id_column)
+        n = len(uniq)
+    else:
+        codes, uniq = _number_hashed(codes, dicts, spans, known, papers, paper_id_column)
+        n = len(uniq)
+    stats: dict[str, Any] = {"citation_rows": total, "files": len(files),
+                             "id_numbering": "dense integer range" if id_range is not None else "hashed"}
     citing_idx, cited_idx = codes[:, 0], codes[:, 1]
     if known is not None:
         unknown = (citing_idx >= n_known) | (cited_idx >= n_known)
@@ -415,6 +412,88 @@ def read_citations(
     pa.default_memory_pool().release_unused()  # hand the batches' cached memory back to the system
     return EdgeList(citing=citing_idx, cited=cited_idx, weight=weights,
                     ids=IdMap(ids=uniq, kind=kind, n_known=n_known), stats=stats, pairs=codes)
+
+
+def _dense_integer_range(sources: list[ParquetSource], columns: list[str], known: pa.Array | None,
+                         total: int) -> tuple[int, int] | None:
+    """``(min, max)`` of the integer ids when every row group has statistics and the range is
+    compact enough for a lookup table (at most ``4 x`` the ids it could hold, and int32)."""
+    lo, hi = None, None
+    for src in sources:
+        md = src.file.metadata
+        names = src.file.schema_arrow.names
+        for g in range(md.num_row_groups):
+            rg = md.row_group(g)
+            for col in columns:
+                st = rg.column(names.index(col)).statistics
+                if st is None or not st.has_min_max or rg.num_rows == 0:
+                    if rg.num_rows == 0:
+                        continue
+                    return None
+                lo = st.min if lo is None else min(lo, st.min)
+                hi = st.max if hi is None else max(hi, st.max)
+    if known is not None and len(known):
+        kmin, kmax = pc.min_max(known).values()
+        lo = kmin.as_py() if lo is None else min(lo, kmin.as_py())
+        hi = kmax.as_py() if hi is None else max(hi, kmax.as_py())
+    if lo is None:
+        return None
+    span = hi - lo + 1
+    limit = max(1 << 24, 4 * (2 * total + (len(known) if known is not None else 0)))
+    return (int(lo), int(hi)) if span <= min(limit, 2**31 - 1) else None
+
+
+def _number_dense(codes: np.ndarray, id_range: tuple[int, int], known: pa.Array | None, papers: str,
+                  paper_id_column: str) -> pa.Array:
+    """Number compact integer ids with a lookup table: papers first (file order), then the
+    other ids by value. Remaps ``codes`` (id minus the smallest id) in place; returns the ids."""
+    lo, hi = id_range
+    table = np.full(hi - lo + 1, -1, dtype=np.int32)
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[codes.reshape(-1)] = True
+    parts = []
+    n_known = 0
+    if known is not None and len(known):
+        k = known.to_numpy(zero_copy_only=False).astype(np.int64) - lo
+        n_known = k.size
+        table[k] = np.arange(n_known, dtype=np.int32)
+        if not np.array_equal(table[k], np.arange(n_known, dtype=np.int32)):
+            raise _duplicate_paper_error(papers, paper_id_column, known, k)
+        present[k] = False
+        parts.append(known.to_numpy(zero_copy_only=False).astype(np.int64))
+    rest = np.flatnonzero(present)
+    table[rest] = np.arange(n_known, n_known + rest.size, dtype=np.int32)
+    parts.append(rest.astype(np.int64) + lo)
+    for s in range(0, codes.shape[0], 1 << 22):
+        seg = codes[s:s + (1 << 22)]
+        np.take(table, seg, out=seg)
+    return pa.array(np.concatenate(parts), pa.int64())
+
+
+def _number_hashed(codes: np.ndarray, dicts: list[pa.Array], spans: list[tuple[int, int, int]],
+                   known: pa.Array | None, papers: str, paper_id_column: str) -> tuple[np.ndarray, pa.Array]:
+    """One global dictionary: papers first (indices 0..P-1 in file order), then the other ids in
+    order of first appearance; one hash pass gives the ids and every batch's mapping. Remaps
+    ``codes`` (widened to int64 beyond 2**31 papers); deterministic for a sorted file list."""
+    n_known = len(known) if known is not None else 0
+    parts = ([known] if known is not None else []) + dicts
+    all_ids = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+    merged = pc.dictionary_encode(all_ids)
+    del all_ids, parts
+    uniq = merged.dictionary
+    global_of = merged.indices.to_numpy(zero_copy_only=False)
+    del merged
+    if n_known and not np.array_equal(global_of[:n_known], np.arange(n_known, dtype=global_of.dtype)):
+        assert known is not None
+        raise _duplicate_paper_error(papers, paper_id_column, known, global_of[:n_known])
+    global_of = global_of[n_known:]
+    if len(uniq) >= 2**31:
+        codes = codes.astype(np.int64)
+        global_of = global_of.astype(np.int64)
+    for start, end, off in spans:
+        seg = codes[start:end]
+        np.take(global_of[off:], seg, out=seg)
+    return codes, uniq
 
 
 def _collect(result: tuple[int, int, pa.Array], dicts: list[pa.Array], spans: list[tuple[int, int, int]],

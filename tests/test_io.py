@@ -168,3 +168,33 @@ def test_atomic_write_leaves_no_temp_on_failure(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_parquet_atomic(t, tmp_path / "x.parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_dense_integer_path_equals_hashed_path(tmp_path, monkeypatch):
+    import ranker.io as rio
+
+    rng = np.random.default_rng(4)
+    f1 = cit(tmp_path, pa.array(rng.integers(1000, 1400, 500), pa.int32()),
+             pa.array(rng.integers(1000, 1400, 500), pa.int32()), name="1.parquet")
+    f2 = cit(tmp_path, pa.array(rng.integers(1200, 1500, 300)), pa.array(rng.integers(900, 1300, 300)),
+             name="2.parquet")
+    p = write_parquet(tmp_path / "p.parquet", {"paper_id": [5000, 1001, 7]})
+    dense = read_citations([f1, f2], papers=p, batch_rows=128)
+    assert dense.stats["id_numbering"] == "dense integer range"
+    monkeypatch.setattr(rio, "_dense_integer_range", lambda *a, **k: None)
+    hashed = read_citations([f1, f2], papers=p, batch_rows=128)
+    assert hashed.stats["id_numbering"] == "hashed"
+    for e in (dense, hashed):
+        assert e.ids.ids.to_pylist()[:3] == [5000, 1001, 7] and e.ids.n_known == 3
+    ids_d, ids_h = dense.ids.ids.to_pylist(), hashed.ids.ids.to_pylist()
+    assert sorted(ids_d) == sorted(ids_h)
+    pairs_d = [(ids_d[a], ids_d[b]) for a, b in zip(dense.citing, dense.cited)]
+    pairs_h = [(ids_h[a], ids_h[b]) for a, b in zip(hashed.citing, hashed.cited)]
+    assert pairs_d == pairs_h
+
+
+def test_dense_integer_path_finds_duplicate_papers(tmp_path):
+    f = cit(tmp_path, [1, 2], [2, 3])
+    p = write_parquet(tmp_path / "p.parquet", {"paper_id": [3, 1, 3]})
+    with pytest.raises(InputError, match=r"p.parquet, column 'paper_id', row 2: duplicate paper id 3"):
+        read_citations([f], papers=p)
