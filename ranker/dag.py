@@ -105,28 +105,26 @@ def plan_levels(graph: CitationGraph) -> LevelPlan:
     parts: list[torch.Tensor] = []
     segments: list[tuple[str, int, int]] = []
     pos = 0
+
+    def settle(kind: str, nodes: torch.Tensor) -> torch.Tensor:
+        """Place ``nodes`` next in the order; return the papers whose citers are now all placed."""
+        nonlocal pos
+        parts.append(nodes)
+        segments.append((kind, pos, pos + int(nodes.numel())))
+        pos += int(nodes.numel())
+        solved[nodes] = True
+        p, _ = _ranges(f_crow, nodes)
+        tgt = f_col[p]
+        remaining.index_add_(0, tgt, torch.full_like(tgt, -1))
+        return _zeroed(tgt, remaining, solved)
+
     frontier = torch.nonzero(remaining == 0).flatten()
     while True:
         while frontier.numel():
-            parts.append(frontier)
-            segments.append(("level", pos, pos + int(frontier.numel())))
-            pos += int(frontier.numel())
-            solved[frontier] = True
-            p, _ = _ranges(f_crow, frontier)
-            tgt = f_col[p]
-            remaining.index_add_(0, tgt, torch.full_like(tgt, -1))
-            frontier = _zeroed(tgt, remaining, solved)
+            frontier = settle("level", frontier)
         if pos == n:
             break
-        core = _core(a_crow, a_col, f_crow, f_col, ~solved)
-        parts.append(core)
-        segments.append(("core", pos, pos + int(core.numel())))
-        pos += int(core.numel())
-        solved[core] = True
-        p, _ = _ranges(f_crow, core)
-        tgt = f_col[p]
-        remaining.index_add_(0, tgt, torch.full_like(tgt, -1))
-        frontier = _zeroed(tgt, remaining, solved)
+        frontier = settle("core", _core(a_crow, a_col, f_crow, f_col, ~solved))
     return LevelPlan(perm=torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64, device=device),
                      segments=segments)
 

@@ -29,6 +29,7 @@ from .io import (Authorships, IdMap, SeedSets, id_kind, open_parquet, read_autho
 from .rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .pagerank import PageRankResult, seed_teleport, uniform_teleport
 from .solve import solve
+from .kernels import column_sums
 from .report import Stages, progress_bar
 
 log = logging.getLogger("ranker")
@@ -629,6 +630,7 @@ def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[s
     ckpt.mkdir(parents=True, exist_ok=True)
     order = np.argsort(seeds.set_index, kind="stable")
     set_sorted = seeds.set_index[order]
+    excluded = _exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind)
     iters = np.zeros(n_sets, np.int64)
     resid = np.zeros(n_sets, np.float64)
     parts = []
@@ -650,13 +652,19 @@ def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[s
             sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
             res, graph = _solve_batch(graph, sub, hi - lo, dtype, rk)
             _convergence_check(res, seeds.names[lo:hi], rk.tol, rk.on_nonconvergence)
-            idx, val = top_k(res.scores, pc_cfg.top_k, ids)
+            scores = res.scores
+            if excluded.size:  # left out of the top k, and of the mass the shares divide
+                scores = scores.clone()
+                scores[torch.from_numpy(excluded)] = -1.0
+            remaining = column_sums(torch.where(scores > 0, scores, torch.zeros_like(scores))).numpy()
+            idx, val = top_k(scores, min(pc_cfg.top_k, graph.n - int(excluded.size)), ids)
             k = idx.shape[0]
             table = pa.table({
                 "seed_set": pa.array(np.repeat(np.array(seeds.names[lo:hi], dtype=object), k), pa.string()),
                 "paper_id": ids.output_ids(idx.T.reshape(-1)),
                 "score": pa.array(val.T.reshape(-1), pa.float64()),
                 "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int64), hi - lo)),
+                "share": pa.array((val / np.where(remaining > 0, remaining, 1.0)).T.reshape(-1), pa.float64()),
             })
             iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
             write_parquet_atomic(table, part, {"iterations": iters[lo:hi].tolist(), "residuals": resid[lo:hi].tolist()})

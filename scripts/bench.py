@@ -41,7 +41,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from ranker import build_graph, parse_config, run_job  # noqa: E402
+from ranker import parse_config, run_job  # noqa: E402
+from ranker.graph import graph_from_edges  # noqa: E402
 from ranker.dag import leveled  # noqa: E402
 from ranker.solve import solve  # noqa: E402
 from ranker.config import citation_files  # noqa: E402
@@ -145,7 +146,8 @@ def main() -> None:
     # ---------------------------------------------------------------- ingest
     def ours_ingest():
         e = read_citations(files, papers=papers)
-        return build_graph(e.citing, e.cited, len(e.ids)), e.ids
+        ids = e.ids
+        return graph_from_edges(e), ids
 
     sec, peak, (g, ids) = timed(ours_ingest, R)
     g.transition(torch.float64)
@@ -155,7 +157,7 @@ def main() -> None:
     sec_o, peak_o, (lg, plan) = timed(lambda: leveled(g), 1)
     add("ingest", "ours: topological order", sec_o, peak_o,
         f"{plan.levels} levels, core {plan.core_papers} papers; one-time, reused by every solve")
-    sec += sec_o
+    sec_with_order = sec + sec_o
 
     def pandas_ingest():
         import pandas as pd
@@ -173,7 +175,8 @@ def main() -> None:
         return a, src, dst, len(uniq)
 
     sec_p, peak_p, (a_t, src, dst, n) = timed(pandas_ingest, R)
-    add("ingest", "pandas+numpy+scipy CSR", sec_p, peak_p, f"ratio ours/peer {sec / sec_p:.2f}")
+    add("ingest", "pandas+numpy+scipy CSR", sec_p, peak_p,
+        f"ratio ours/peer {sec / sec_p:.2f} (with the topological order {sec_with_order / sec_p:.2f})")
     edges = np.stack([src, dst], 1)
     sec_ig, peak_ig, ig = timed(lambda: igraph.Graph(n=n, edges=edges, directed=True), 1)
     add("ingest", "igraph.Graph(edges)", sec_ig, peak_ig, f"ratio ours/peer {sec / sec_ig:.2f}")

@@ -75,3 +75,19 @@ def test_authors_parquet_and_exclusions(tmp_path):
     total = rows["ann"]["score"] + rows["bob"]["score"]
     assert abs(rows["ann"]["share"] - rows["ann"]["score"] / total) < 1e-14
     assert res.metadata["authors"]["skipped_rows"] == 1
+
+
+def test_personalized_shares_skip_excluded_papers(tmp_path):
+    write_parquet(tmp_path / "c.parquet", {"citing": ["s", "s", "a"], "cited": ["a", "world", "b"]})
+    write_parquet(tmp_path / "seeds.parquet", {"seed_set": ["q"], "paper_id": ["s"]})
+    cfg = parse_config({"input": {"citations": "c.parquet"}, "rank": {"tol": 1e-14},
+                        "personalize": {"seeds": "seeds.parquet", "top_k": 10},
+                        "output": {"dir": "out", "exclude_ids": ["world"]}}, base=tmp_path)
+    run_job(cfg, show_progress=False)
+    rows = pq.read_table(tmp_path / "out" / "personalized.parquet").to_pylist()
+    assert [r["paper_id"] for r in rows] == ["s", "a", "b"]
+    assert abs(sum(r["share"] for r in rows) - 1) < 1e-12
+    world = 1 - sum(r["score"] for r in rows)  # what the excluded node held
+    assert world > 0.01
+    for r in rows:
+        assert abs(r["share"] - r["score"] / (1 - world)) < 1e-12

@@ -71,7 +71,8 @@ def test_end_to_end_matches_networkx(tmp_path):
     assert scores == sorted(scores, reverse=True)
 
     pers = pq.read_table(tmp_path / "out" / "personalized.parquet")
-    assert pers.column_names == ["seed_set", "paper_id", "score", "rank"]
+    assert pers.column_names == ["seed_set", "paper_id", "score", "rank", "share"]
+    np.testing.assert_allclose(pers.column("share").to_numpy(), pers.column("score").to_numpy(), rtol=1e-12)
     assert pers.column("seed_set").to_pylist() == ["s1"] * 3 + ["s2"] * 3 + ["s3"] * 3
     for name, v in [("s2", {"0000099": 0.75, "1001": 0.25}), ("s3", {"0000500": 1.0})]:
         vec = np.array([v.get(p, 0.0) for p in PAPERS])
