@@ -73,7 +73,8 @@ if HAVE_TRITON:
 
 def pagerank_step_triton(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor | None,
                          inv_out_weight: torch.Tensor | None, x: torch.Tensor, teleport: torch.Tensor,
-                         dangling: torch.Tensor, alpha: float, *, block_e: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+                         dangling: torch.Tensor, alpha: float, *,
+                         block_e: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """The fused step; same results as :func:`ranker.kernels.pagerank_step`.
 
     Parameters
@@ -106,7 +107,8 @@ def pagerank_step_triton(crow: torch.Tensor, col: torch.Tensor, values: torch.Te
         Triton cannot run on this device (no CUDA and no ``TRITON_INTERPRET=1``).
     """
     if not available(x.device):
-        raise RuntimeError(f"the Triton kernel cannot run on {x.device} (install triton; on the CPU set TRITON_INTERPRET=1)")
+        raise RuntimeError(f"the Triton kernel cannot run on {x.device} "
+                           "(install triton; on the CPU set TRITON_INTERPRET=1)")
     n, b = x.shape
     assert crow.numel() == n + 1 and x.is_contiguous() and teleport.is_contiguous() and teleport.shape == x.shape
     assert x.dtype in (torch.float32, torch.float64) and teleport.dtype == x.dtype

@@ -155,7 +155,8 @@ def coauthor_edges(paper: np.ndarray, author: np.ndarray, n_papers: int, n_autho
 
 def coranking(paper_t: torch.Tensor, paper_dangling: torch.Tensor, author_t: torch.Tensor,
               author_dangling: torch.Tensor, paper: np.ndarray, author: np.ndarray, *, jump: float = 0.2,
-              alpha: float = 0.85, tol: float = 1e-10, max_iter: int = 1000) -> tuple[torch.Tensor, torch.Tensor, int, float]:
+              alpha: float = 0.85, tol: float = 1e-10,
+              max_iter: int = 1000) -> tuple[torch.Tensor, torch.Tensor, int, float]:
     """Co-ranking of papers and authors by coupled random walks (Zhou, Orshanskiy, Zha, Giles 2007).
 
     Parameters

@@ -132,8 +132,10 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("authors", "coauthor_weight"): ("joint_papers", "fractional"),
 }
 
-_PATH_KEYS = {("credit", "targets"), ("input", "coauthorships"), ("input", "citations"), ("input", "papers"), ("input", "authorships"), ("personalize", "seeds"),
-              ("output", "dir"), ("input.synthetic", "dir")}
+_PATH_KEYS = {
+    ("input", "citations"), ("input", "papers"), ("input", "authorships"), ("input", "coauthorships"),
+    ("input.synthetic", "dir"), ("personalize", "seeds"), ("credit", "targets"), ("output", "dir"),
+}
 
 
 def _check_type(section: str, key: str, value: Any, default: Any) -> Any:

@@ -174,6 +174,13 @@ def iter_batches(src: ParquetSource, columns: list[str], batch_rows: int) -> Ite
         row += batch.num_rows
 
 
+def read_columns(src: ParquetSource, columns: list[str]) -> pa.Table:
+    """The whole of some columns, read batch by batch so that a damaged page is an :class:`InputError`."""
+    batches = [b for _, b in iter_batches(src, columns, 1_000_000)]
+    schema = pa.schema([src.file.schema_arrow.field(c) for c in columns])
+    return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+
+
 def check_no_nulls(arr: pa.Array, path: str, column: str, first_row: int) -> None:
     if arr.null_count:
         raise InputError(f"{where(path, column, first_row + _first_true(arr.is_null()))}: null id")
@@ -396,7 +403,8 @@ def read_citations(
                 i = _first_true(unknown)
                 file, frow = _locate(sources, i)
                 bad = citing_column if citing_idx[i] >= n_known else cited_column
-                raise InputError(f"{where(file, bad, frow)}: paper {uniq[int(max(citing_idx[i], cited_idx[i]))].as_py()!r} "
+                missing = uniq[int(max(citing_idx[i], cited_idx[i]))].as_py()
+                raise InputError(f"{where(file, bad, frow)}: paper {missing!r} "
                                  f"is not in {papers}")
             if unknown_papers == "drop":
                 keep = ~unknown
@@ -588,7 +596,8 @@ def read_seeds(path: str, ids: IdMap, *, seed_set_column: str = "seed_set", pape
     totals = np.bincount(set_index, weights=weight, minlength=len(uniq))
     if (totals <= 0).any():
         j = _first_true(totals <= 0)
-        raise GraphError(f"{where(path, weight_column or 'weight')}: seed set {uniq[j].as_py()!r} has zero total weight")
+        raise GraphError(f"{where(path, weight_column or 'weight')}: seed set {uniq[j].as_py()!r} "
+                         "has zero total weight")
     return SeedSets(names=uniq.to_pylist(), set_index=set_index, paper_index=np.concatenate(paper_chunks),
                     weight=weight)
 
@@ -671,7 +680,7 @@ def read_paper_days(path: str, id_column: str = "paper_id", date_column: str = "
         raise InputError(f"{path}: needs a {date_column!r} or {year_column!r} column for this ranking; "
                          f"columns are {', '.join(names)}")
     out = np.full(f.num_rows, np.nan)
-    table = pq.read_table(path, columns=cols)
+    table = read_columns(f, cols)
     if year_column in cols:
         y = table.column(year_column)
         if not pa.types.is_integer(y.type) and not pa.types.is_floating(y.type):

@@ -24,8 +24,9 @@ from .config import JobConfig, citation_files
 from .errors import ConfigError, ConvergenceError, GraphError, InputError
 from .graph import CitationGraph, build_graph, graph_from_edges
 from .authors import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
-from .io import (Authorships, IdMap, SeedSets, id_kind, open_parquet, read_authorships, read_coauthorships, read_citations, read_paper_days, read_seeds,
-                 write_json_atomic, write_parquet_atomic)
+from .io import (Authorships, IdMap, SeedSets, id_kind, open_parquet, read_authorships, read_citations,
+                 read_coauthorships, read_columns, read_paper_days, read_seeds, write_json_atomic,
+                 write_parquet_atomic)
 from .rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .pagerank import PageRankResult, seed_teleport, uniform_teleport
 from .solve import solve
@@ -340,13 +341,17 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
         log.info("synthetic data in %s: %d papers, %d citations", syn.dir, manifest["papers"], manifest["citations"])
 
     files = citation_files(inp.citations)
-    total_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files) if len(files) < 10_000 else None
+    try:  # only for the progress bar: a bad file is reported, with its name, by read_citations
+        total_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files) if len(files) < 10_000 else None
+    except (pa.ArrowException, OSError):
+        total_rows = None
     with stages("ingest"), progress_bar("ingest", total_rows, enabled=show_progress) as adv:
         edges = read_citations(files, citing_column=inp.citing_column, cited_column=inp.cited_column,
                                weight_column=inp.weight_column, papers=inp.papers,
                                paper_id_column=inp.paper_id_column, unknown_papers=inp.unknown_papers,
                                batch_rows=inp.batch_rows, advance=adv)
     ids = edges.ids
+    ingest_stats = dict(edges.stats)
     log.info("read %d citation rows from %d file(s): %d papers (%s ids)", edges.stats["citation_rows"], len(files),
              len(ids), ids.kind)
 
@@ -399,7 +404,8 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
         "threads": torch.get_num_threads(), "input_files": files,
         "papers": graph.n, "citations": graph.nnz, "graph": st, "method": rk.method,
         "levels": len([k for k, _, _ in graph.segments or [] if k == "level"]),
-        "core_papers": sum(e - s for k, s, e in graph.segments or [] if k == "core"), "ingest": ids_stats(ids),
+        "core_papers": sum(e - s for k, s, e in graph.segments or [] if k == "core"),
+        "ingest": {**ids_stats(ids), **ingest_stats},
         "global": {"iterations": int(result.iterations[0]), "residual": float(result.residuals[0]),
                    "converged": bool(result.converged[0])},
     }
@@ -457,7 +463,7 @@ def _read_targets(cfg: JobConfig, ids: IdMap, auth: Authorships | None, a_weight
     assert cr is not None
     src = open_parquet(cr.targets, {cr.target_column: "id"}, role="targets")
     has_kind = "kind" in src.file.schema_arrow.names
-    table = pq.read_table(cr.targets, columns=[cr.target_column] + (["kind"] if has_kind else []))
+    table = read_columns(src, [cr.target_column] + (["kind"] if has_kind else []))
     raw = table.column(0).combine_chunks()
     kinds = table.column(1).to_pylist() if has_kind else ["paper"] * len(raw)
     out, seen = [], set()
@@ -474,7 +480,8 @@ def _read_targets(cfg: JobConfig, ids: IdMap, auth: Authorships | None, a_weight
         idx = (pc.index_in(pa.array([value], dictionary.type), value_set=dictionary)[0].as_py()
                if isinstance(value, want) else None)
         if idx is None:
-            raise InputError(f"{at}: target {value!r} is not {'a paper of the citation graph' if kind == 'paper' else 'an author'}")
+            what = "a paper of the citation graph" if kind == "paper" else "an author"
+            raise InputError(f"{at}: target {value!r} is not {what}")
         if (kind, idx) in seen:
             continue
         seen.add((kind, idx))
@@ -591,7 +598,6 @@ def _solve_batch(graph: CitationGraph, seeds: tuple[np.ndarray, np.ndarray, np.n
     except (RuntimeError, MemoryError) as exc:
         if not _is_oom(exc):
             raise
-        teleport = None
         if graph.device.type == "cuda":
             torch.cuda.empty_cache()
         if n_cols > 1:
@@ -675,7 +681,8 @@ def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[s
              "top_k": pc_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
              "residuals": dict(zip(seeds.names, resid.tolist()))}
     table = pa.concat_tables([pq.read_table(p).replace_schema_metadata(None) for p in parts])
-    write_parquet_atomic(table, out_dir / "personalized.parquet", {"personalized": facts, "config": cfg.to_dict(), "versions": _versions()})
+    write_parquet_atomic(table, out_dir / "personalized.parquet",
+                         {"personalized": facts, "config": cfg.to_dict(), "versions": _versions()})
     shutil.rmtree(ckpt, ignore_errors=True)
     try:
         (out_dir / ".checkpoint").rmdir()

@@ -53,7 +53,8 @@ def _paper_ids(idx: np.ndarray, kind: str) -> pa.Array:
 
 
 def _author_ids(idx: np.ndarray) -> pa.Array:
-    return pc.binary_join_element_wise("A", pc.utf8_lpad(pc.cast(pa.array(idx.astype(np.int64)), pa.string()), 7, "0"), "")
+    digits = pc.cast(pa.array(idx.astype(np.int64)), pa.string())
+    return pc.binary_join_element_wise("A", pc.utf8_lpad(digits, 7, "0"), "")
 
 
 def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, progress=None) -> dict:

@@ -117,7 +117,8 @@ def dataset(spec: str, cache: Path) -> tuple[str, str, str]:
 
     d = cache / f"synthetic-{n}-{refs:g}"
     m = generate(d, SyntheticSpec(papers=int(n), mean_references=refs, seed=0, id_kind="integer"))
-    return str(d / "citations"), str(d / "papers.parquet"), f"synthetic {int(n):,} papers / {m['citations']:,} citations"
+    label = f"synthetic {int(n):,} papers / {m['citations']:,} citations"
+    return str(d / "citations"), str(d / "papers.parquet"), label
 
 
 def main() -> None:
@@ -202,7 +203,7 @@ def main() -> None:
         for dt in (torch.float64, torch.float32):
             lg.transition(dt)
             u = torch.full((g.n, 1), 1.0 / g.n, dtype=dt)
-            sec_o, peak_o, res = timed(lambda: solve(lg, u, method=method, alpha=alpha, tol=tol), R)
+            sec_o, peak_o, res = timed(lambda u=u, method=method: solve(lg, u, method=method, alpha=alpha, tol=tol), R)
             sc = res.scores[:, 0].double()[inv].numpy()  # back to ingest order
             add("pagerank", f"ours {method} {str(dt)[6:]} ({int(res.iterations[0])} it)", sec_o, peak_o,
                 f"ratio vs PRPACK {sec_o / sec_pr:.2f}; {accuracy(sc)}")

@@ -33,8 +33,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for algo, extra in runs:
             out = Path(tmp) / f"{algo}-{len(extra)}"
-            cfg = parse_config({"input": {"citations": str(d / "citations.parquet"), "papers": str(d / "papers.parquet"),
-                                          "authorships": str(d / "authorships.parquet")},
+            inputs = {"citations": str(d / "citations.parquet"), "papers": str(d / "papers.parquet"),
+                      "authorships": str(d / "authorships.parquet")}
+            cfg = parse_config({"input": inputs,
                                 "rank": {"algorithm": algo, "device": "cpu", **extra},
                                 "authors": {"counting": "harmonic"}, "output": {"dir": str(out)}})
             run_job(cfg, show_progress=False)
@@ -50,8 +51,9 @@ def main() -> None:
                             ("author_pagerank", {"counting": "fractional"}), ("coauthor_pagerank", {}),
                             ("coranking", {"jump": 0.2})]:
             out = Path(tmp) / f"authors-{algo}-{len(extra)}"
-            cfg = parse_config({"input": {"citations": str(d / "citations.parquet"), "papers": str(d / "papers.parquet"),
-                                          "authorships": str(d / "authorships.parquet")},
+            inputs = {"citations": str(d / "citations.parquet"), "papers": str(d / "papers.parquet"),
+                      "authorships": str(d / "authorships.parquet")}
+            cfg = parse_config({"input": inputs,
                                 "rank": {"device": "cpu"}, "authors": {"algorithm": algo, **extra},
                                 "output": {"dir": str(out)}})
             run_job(cfg, show_progress=False)

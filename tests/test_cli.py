@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from typer.testing import CliRunner
 
 from oracles import nx_pagerank, write_parquet
@@ -140,3 +139,12 @@ def test_console_script_runs(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip().startswith("error: job file not found")
     assert "Traceback" not in r.stderr
+
+
+def test_corrupt_file_through_the_cli_is_one_line(tmp_path):
+    job = make_job(tmp_path, seeds=False)
+    (tmp_path / "data" / "cit" / "part-1.parquet").write_bytes(b"PAR1 this is not parquet")
+    r = runner.invoke(app, ["--config", str(job), "--quiet"])
+    assert r.exit_code == 1 and r.output.count("\n") == 1
+    assert "part-1.parquet: not a readable parquet file" in r.output
+    assert not (tmp_path / "out" / "papers.parquet").exists()

@@ -108,7 +108,7 @@ def test_coauthor_pagerank_matches_networkx(tmp_path, weight):
         by_paper.setdefault(p, []).append(a)
     g = nx.Graph()
     g.add_nodes_from({r[1] for r in AUTH})
-    for p, names in by_paper.items():
+    for names in by_paper.values():
         k = len(names)
         for i in range(k):
             for j in range(i + 1, k):

@@ -79,7 +79,7 @@ def test_ingest_fuzz(tmp_path_factory, spec, weighted):
     edges = list(zip(e.citing.tolist(), e.cited.tolist()))
     want = nx_pagerank(edges, n, weights=None if e.weight is None else e.weight.tolist(), multi=True)
     np.testing.assert_allclose(got, want, atol=1e-12)
-    for rows, id_t, w_t, corruption in spec:
+    for rows, id_t, _, corruption in spec:
         assert corruption == "ok" and id_t != "float64"
         assert all(r[0] is not None and r[1] is not None for r in rows)
 

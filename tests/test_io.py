@@ -120,7 +120,8 @@ def test_empty_input_is_a_graph_error(tmp_path):
 
 
 def test_empty_file_among_others_is_skipped(tmp_path):
-    f1 = write_parquet(tmp_path / "1.parquet", {"citing": pa.array([], pa.string()), "cited": pa.array([], pa.string())})
+    empty = pa.array([], pa.string())
+    f1 = write_parquet(tmp_path / "1.parquet", {"citing": empty, "cited": empty})
     f2 = cit(tmp_path, ["a"], ["b"], name="2.parquet")
     assert read_citations([f1, f2]).citing.tolist() == [0]
 
