@@ -605,14 +605,37 @@ def read_seeds(path: str, ids: IdMap, *, seed_set_column: str = "seed_set", pape
 # --------------------------------------------------------------------------- output
 
 
+TEMP_SUFFIX = ".rank-citations.tmp"
+
+
 def _temp_path(path: Path) -> Path:
     """A fresh temp file beside ``path`` with the permissions a plain ``open`` would give."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+    except BaseException:
+        os.unlink(tmp)
+        raise
     return Path(tmp)
+
+
+def remove_temp_files(directory: str | os.PathLike[str]) -> int:
+    """Delete this tool's temp files (``*.rank-citations.tmp``) below ``directory``; returns how many.
+
+    Called when a job fails or is interrupted, as a last guard: a signal can arrive between
+    creating a temp file and the ``try`` that would remove it.
+    """
+    n = 0
+    for p in Path(directory).rglob(f"*{TEMP_SUFFIX}"):
+        try:
+            p.unlink()
+            n += 1
+        except OSError:
+            pass
+    return n
 
 
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:

@@ -25,8 +25,8 @@ from .errors import ConfigError, ConvergenceError, GraphError, InputError
 from .graph import CitationGraph, build_graph, graph_from_edges
 from .authors import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
 from .io import (Authorships, IdMap, SeedSets, id_kind, open_parquet, read_authorships, read_citations,
-                 read_coauthorships, read_columns, read_paper_days, read_seeds, write_json_atomic,
-                 write_parquet_atomic)
+                 read_coauthorships, read_columns, read_paper_days, read_seeds, remove_temp_files,
+                 write_json_atomic, write_parquet_atomic)
 from .rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .pagerank import PageRankResult, seed_teleport, uniform_teleport
 from .solve import solve
@@ -298,6 +298,20 @@ def _versions() -> dict[str, str]:
 
 
 def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
+    """Run a validated job end to end and write its outputs (see :func:`_run_job`).
+
+    Whatever stops the job (an error, Ctrl-C, SIGTERM), no temp file is left in the output
+    directory and no output appears under its final name unless it was completely written.
+    """
+    try:
+        return _run_job(cfg, show_progress=show_progress)
+    except BaseException:
+        if Path(cfg.output.dir).is_dir():
+            remove_temp_files(cfg.output.dir)
+        raise
+
+
+def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     """Run a validated job end to end and write its outputs.
 
     Parameters

@@ -89,7 +89,8 @@ def test_end_to_end_matches_networkx(tmp_path):
     assert meta["papers"] == 6 and meta["citations"] == 6 and meta["graph"]["duplicate_rows"] == 1
     assert meta["graph"]["self_citations"] == 1 and meta["device"] == "cpu"
     assert meta["global"]["converged"] and meta["personalized"]["seed_sets"] == 3
-    assert set(meta["seconds"]) >= {"ingest", "build", "pagerank", "total"}
+    timed_stages = set(meta["seconds"])  # run.json names every stage it timed (values are not checked)
+    assert timed_stages >= {"ingest", "build", "pagerank", "total"}
     kv = json.loads(papers.schema.metadata[b"rank_citations"])
     assert kv["papers"] == 6 and kv["config"]["rank"]["alpha"] == 0.85
     assert not list((tmp_path / "out").glob(".*"))  # no temp files or checkpoints left
