@@ -145,6 +145,15 @@ def _exclude_index(values: tuple, dictionary: pa.Array, kind: str) -> np.ndarray
     return idx[~np.isnan(idx)].astype(np.int64) if idx.dtype.kind == "f" else idx.astype(np.int64)
 
 
+def _read_authorships(cfg: JobConfig, ids: IdMap) -> Authorships | None:
+    """``[input] authorships`` mapped to the graph's papers, or None when not given."""
+    inp = cfg.input
+    if not inp.authorships:
+        return None
+    return read_authorships(inp.authorships, ids, paper_column=inp.authorship_paper_column,
+                            author_column=inp.author_column, position_column=inp.position_column)
+
+
 def _merge_coauthorships(path: str, auth: Authorships, have_authorships: bool):
     """Authors of ``auth`` plus those of the coauthorships file in one dictionary (``auth``'s
     first, indices unchanged), and the coauthorship edges in both directions, self-pairs dropped."""
@@ -164,16 +173,13 @@ def _merge_coauthorships(path: str, auth: Authorships, have_authorships: bool):
     return auth, (np.concatenate([ca, cb]), np.concatenate([cb, ca]), np.concatenate([w, w]))
 
 
-def _authors(cfg: JobConfig, ids: IdMap, paper_scores: torch.Tensor, paper_graph: CitationGraph, out_dir: Path,
-             meta: dict[str, Any], stages: Stages) -> dict[str, Any]:
+def _authors(cfg: JobConfig, ids: IdMap, auth: Authorships | None, paper_scores: torch.Tensor,
+             paper_graph: CitationGraph, out_dir: Path, meta: dict[str, Any], stages: Stages) -> dict[str, Any]:
     """Author credit under ``[authors] counting``; writes authors.parquet and returns run facts."""
     inp = cfg.input
     algo = cfg.authors.algorithm
     co_edges = None
-    if inp.authorships:
-        auth = read_authorships(inp.authorships, ids, paper_column=inp.authorship_paper_column,
-                                author_column=inp.author_column, position_column=inp.position_column)
-    else:
+    if auth is None:
         none = np.zeros(0, np.int64)
         auth = Authorships(none, none, none, pa.array([], pa.large_string()))
     if inp.coauthorships and algo in ("coauthor_pagerank", "coranking"):
@@ -439,9 +445,10 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
                              _file_meta(meta, stages))
         outputs["papers"] = str(path)
 
+    auth = _read_authorships(cfg, ids) if cfg.input.authorships else None
     if cfg.input.authorships or cfg.input.coauthorships:
         with stages("authors"):
-            meta["authors"] = _authors(cfg, ids, result.scores[:, :1], graph, out_dir, meta, stages)
+            meta["authors"] = _authors(cfg, ids, auth, result.scores[:, :1], graph, out_dir, meta, stages)
         outputs["authors"] = str(out_dir / "authors.parquet")
 
     if cfg.personalize is not None:
@@ -451,7 +458,7 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
 
     if cfg.credit is not None:
         with stages("credit"):
-            meta["credit"] = _credit(cfg, graph, ids, dtype, out_dir, meta, stages, show_progress)
+            meta["credit"] = _credit(cfg, graph, ids, auth, dtype, out_dir, meta, stages, show_progress)
         outputs["credit"] = str(out_dir / "credit.parquet")
 
     meta["seconds"] = dict(stages.seconds)
@@ -507,8 +514,8 @@ def _read_targets(cfg: JobConfig, ids: IdMap, auth: Authorships | None, a_weight
     return out
 
 
-def _credit(cfg: JobConfig, graph: CitationGraph, ids: IdMap, dtype: torch.dtype, out_dir: Path,
-            meta: dict[str, Any], stages: Stages, show_progress: bool) -> dict[str, Any]:
+def _credit(cfg: JobConfig, graph: CitationGraph, ids: IdMap, auth: Authorships | None, dtype: torch.dtype,
+            out_dir: Path, meta: dict[str, Any], stages: Stages, show_progress: bool) -> dict[str, Any]:
     """Credit for each target's impact, owed to the papers it builds on and to their authors.
 
     A personalized walk restarting at the target paper (or at an author's papers, by their
@@ -519,10 +526,8 @@ def _credit(cfg: JobConfig, graph: CitationGraph, ids: IdMap, dtype: torch.dtype
     """
     cr = cfg.credit
     assert cr is not None
-    auth, a_weight, a_kind, a_excl = None, None, ids.kind, np.zeros(0, np.int64)
-    if cfg.input.authorships:
-        auth = read_authorships(cfg.input.authorships, ids, paper_column=cfg.input.authorship_paper_column,
-                                author_column=cfg.input.author_column, position_column=cfg.input.position_column)
+    a_weight, a_kind, a_excl = None, ids.kind, np.zeros(0, np.int64)
+    if auth is not None:
         a_weight = counting_weights(auth.paper, auth.position, cfg.authors.counting)
         a_kind = id_kind(auth.authors.type) or "string"
         a_excl = _exclude_index(cfg.output.exclude_ids, auth.authors, a_kind)
