@@ -76,8 +76,16 @@ def _ranges(crow: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def _zeroed(cand: torch.Tensor, counter: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
-    """Sorted distinct ``cand`` whose ``counter`` is 0 and that are not ``done``."""
+    """Sorted distinct ``cand`` whose ``counter`` is 0 and that are not ``done``.
+
+    Many candidates: mark them in a boolean array and read it back (linear); few: sort them.
+    Both give the same sorted indices.
+    """
     cand = cand[(counter[cand] == 0) & ~done[cand]]
+    if cand.numel() * 32 > counter.numel():
+        mark = torch.zeros(counter.numel(), dtype=torch.bool, device=cand.device)
+        mark[cand] = True
+        return torch.nonzero(mark).flatten()
     return torch.unique(cand)
 
 
