@@ -27,12 +27,11 @@ near-acyclic structure of citation graphs (hep-th: 28% of papers on cycles).
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 
 import torch
 
-from .graph import CitationGraph
+from .graph import CitationGraph, csr_tensor
 from .kernels import column_sums
 from .pagerank import IterationCallback, PageRankResult, iterate
 
@@ -163,10 +162,7 @@ def _core(a_crow: torch.Tensor, a_col: torch.Tensor, f_crow: torch.Tensor, f_col
 def _slice(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, s: int, e: int, ncols: int) -> torch.Tensor:
     """Rows ``s:e`` of a CSR matrix as a CSR tensor sharing ``col``/``val`` storage."""
     a, b = int(crow[s]), int(crow[e])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow[s:e + 1] - crow[s], col[a:b], val[a:b], size=(e - s, ncols),
-                                       check_invariants=False)
+    return csr_tensor(crow[s:e + 1] - crow[s], col[a:b], val[a:b], (e - s, ncols))
 
 
 def _core_block(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, s: int, e: int) -> torch.Tensor:
@@ -177,9 +173,7 @@ def _core_block(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, s: int
     keep = (c >= s) & (c < e)
     rows, c, v = rows[keep], c[keep] - s, v[keep]
     sub_crow = torch.searchsorted(rows, torch.arange(e - s + 1, device=col.device)).to(crow.dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(sub_crow, c.to(crow.dtype), v, size=(e - s, e - s), check_invariants=False)
+    return csr_tensor(sub_crow, c.to(crow.dtype), v, (e - s, e - s))
 
 
 def leveled(graph: CitationGraph) -> tuple[CitationGraph, LevelPlan]:
@@ -256,7 +250,10 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         if kind == "level":
             y[s:e] = z.mul_(sc[s:e])
             continue
-        a_cc = _core_block(crow, col, val, s, e)
+        blocks = g.__dict__.setdefault("_core_blocks", {})  # the same for every solve of this graph
+        if (dtype, s, e) not in blocks:
+            blocks[(dtype, s, e)] = _core_block(crow, col, val, s, e)
+        a_cc = blocks[(dtype, s, e)]
         facts["core_citations"] += int(a_cc.values().numel())
         # y <- alpha A_CC y + b is one pagerank_step with teleport b / (1 - alpha) and no dangling papers
         res = iterate(a_cc, z, z / (1.0 - alpha), torch.empty(0, dtype=torch.int64, device=g.device), alpha=alpha,

@@ -21,6 +21,13 @@ log = logging.getLogger("ranker")
 INT32_MAX = 2**31 - 1
 
 
+def csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A sparse CSR tensor from trusted parts (no invariant checks, torch's "beta" warning silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
+
+
 @dataclass
 class CitationGraph:
     """A citation graph on one device, ready for the solvers.
@@ -82,13 +89,10 @@ class CitationGraph:
         """
         if dtype not in self._transition:
             inv = torch.where(self.out_weight > 0, 1.0 / self.out_weight, torch.zeros_like(self.out_weight))
-            values = inv.to(dtype).index_select(0, self.col)
+            values = inv.index_select(0, self.col)
             if self.weight is not None:
-                values = (self.weight * inv.index_select(0, self.col)).to(dtype)
-            with warnings.catch_warnings():  # "sparse CSR support is in beta"
-                warnings.simplefilter("ignore", UserWarning)
-                self._transition[dtype] = torch.sparse_csr_tensor(
-                    self.crow, self.col, values.to(dtype), size=(self.n, self.n), check_invariants=False)
+                values = self.weight * values
+            self._transition[dtype] = csr_tensor(self.crow, self.col, values.to(dtype), (self.n, self.n))
         return self._transition[dtype]
 
     def to(self, device: torch.device | str) -> "CitationGraph":
@@ -228,17 +232,23 @@ def build_graph(
     crow = torch.searchsorted(key, torch.arange(n + 1, dtype=torch.int64, device=device) * n).to(idt)
     col = key.remainder_(n).to(idt)
     del key
-    if w is None:
+    return _finish(n, crow, col, w, stats)
+
+
+def _finish(n: int, crow: torch.Tensor, col: torch.Tensor, weight: torch.Tensor | None,
+            stats: dict[str, Any]) -> CitationGraph:
+    """Out-weights and the remaining counts of a built CSR; all-one weights become structure-only."""
+    if weight is None:
         out_weight = torch.bincount(col, minlength=n).to(torch.float64)
     else:
-        out_weight = torch.zeros(n, dtype=torch.float64, device=device).index_add_(0, col, w)
-        if bool((w == 1).all()):
-            w = None  # summed duplicates were absent or the weights are all one: structure-only
+        out_weight = torch.zeros(n, dtype=torch.float64, device=col.device).index_add_(0, col, weight)
+        if bool((weight == 1).all()):
+            weight = None  # summed duplicates were absent or the weights are all one: structure-only
     stats["citations"] = int(col.numel())
     stats["papers"] = n
     stats["dangling_papers"] = int((out_weight == 0).sum())
-    stats["index_dtype"] = str(idt).removeprefix("torch.")
-    return CitationGraph(n=n, crow=crow, col=col, weight=w, out_weight=out_weight, stats=stats)
+    stats["index_dtype"] = str(col.dtype).removeprefix("torch.")
+    return CitationGraph(n=n, crow=crow, col=col, weight=weight, out_weight=out_weight, stats=stats)
 
 
 def _sort_inplace(a: np.ndarray) -> None:
@@ -301,17 +311,7 @@ def _build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplica
     for s in range(0, key.size, 1 << 22):
         np.bitwise_and(key[s:s + (1 << 22)], 0xFFFFFFFF, out=col[s:s + (1 << 22)], casting="unsafe")
     del key
-    col_t = torch.from_numpy(col)
-    if weight is None:
-        out_weight = torch.bincount(col_t, minlength=n).to(torch.float64)
-    else:
-        out_weight = torch.zeros(n, dtype=torch.float64).index_add_(0, col_t, weight)
-    stats["citations"] = int(col.size)
-    stats["papers"] = n
-    stats["dangling_papers"] = int((out_weight == 0).sum())
-    stats["index_dtype"] = str(idt).removeprefix("torch.")
-    return CitationGraph(n=n, crow=torch.from_numpy(crow), col=col_t, weight=weight, out_weight=out_weight,
-                         stats=stats)
+    return _finish(n, torch.from_numpy(crow), torch.from_numpy(col), weight, stats)
 
 
 def graph_from_edges(edges: Any, *, self_citations: str = "keep", duplicates: str = "once",

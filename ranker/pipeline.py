@@ -22,7 +22,7 @@ import torch
 from . import __version__
 from .config import JobConfig, citation_files
 from .errors import ConfigError, ConvergenceError, GraphError, InputError
-from .graph import CitationGraph, build_graph, graph_from_edges
+from .graph import CitationGraph, build_graph, csr_tensor, graph_from_edges
 from .authors import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
 from .io import (Authorships, IdMap, SeedSets, id_kind, open_parquet, read_authorships, read_citations,
                  read_coauthorships, read_columns, read_paper_days, read_seeds, remove_temp_files,
@@ -195,7 +195,7 @@ def _authors(cfg: JobConfig, ids: IdMap, auth: Authorships | None, paper_scores:
         if algo == "author_pagerank":  # coauthor_pagerank and coranking use the coauthorship graph
             values = (torch.ones(graph.nnz, dtype=torch.float64, device=graph.device) if graph.weight is None
                       else graph.weight)
-            cited_t = torch.sparse_csr_tensor(graph.crow.long(), graph.col.long(), values, size=(graph.n, graph.n))
+            cited_t = csr_tensor(graph.crow.long(), graph.col.long(), values, (graph.n, graph.n))
             citing, cited, w = author_citation_edges(cited_t, auth.paper, auth.author, weight, n_authors)
         elif co_edges is not None:
             citing, cited, w = co_edges

@@ -5,12 +5,10 @@ Pure functions over tensors; the pipeline chooses one with ``[rank] algorithm``.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 
-from .graph import CitationGraph
+from .graph import CitationGraph, csr_tensor
 from .pagerank import IterationCallback, PageRankResult, iterate
 
 DAYS_PER_YEAR = 365.25
@@ -72,9 +70,7 @@ def articlerank(graph: CitationGraph, *, alpha: float = 0.85, tol: float = 1e-10
     col = graph.col.long()
     num = torch.ones(graph.nnz, dtype=torch.float64, device=graph.device) if graph.weight is None else graph.weight
     values = (num / (out_w.index_select(0, col) + mean)).to(dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        a = torch.sparse_csr_tensor(graph.crow, graph.col, values, size=(graph.n, graph.n), check_invariants=False)
+    a = csr_tensor(graph.crow, graph.col, values, (graph.n, graph.n))
     b = torch.full((graph.n, 1), 1.0 - alpha, dtype=dtype, device=graph.device)
     # x <- alpha A' x + b is a pagerank_step with teleport b / (1 - alpha) and no dangling papers
     return iterate(a, b, b / (1.0 - alpha), torch.empty(0, dtype=torch.int64, device=graph.device), alpha=alpha,
