@@ -142,10 +142,17 @@ def open_parquet(path: str, required: dict[str, str], *, role: str) -> ParquetSo
     except (pa.ArrowException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable parquet file ({first})") from None
-    schema = f.schema_arrow
+    src = ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows)
+    check_columns(src, required, role=role)
+    return src
+
+
+def check_columns(src: ParquetSource, required: dict[str, str], *, role: str) -> None:
+    """Raise :class:`InputError` unless each column exists with its kind (see :func:`open_parquet`)."""
+    schema = src.file.schema_arrow
     for name, kind in required.items():
         if name not in schema.names:
-            raise InputError(f"{path}: missing column {name!r} ({role}); columns are {', '.join(schema.names)}")
+            raise InputError(f"{src.path}: missing column {name!r} ({role}); columns are {', '.join(schema.names)}")
         t = schema.field(name).type
         ok = {
             "id": id_kind(t) is not None,
@@ -154,8 +161,16 @@ def open_parquet(path: str, required: dict[str, str], *, role: str) -> ParquetSo
         }[kind]
         if not ok:
             want = {"id": "string or integer ids", "number": "numbers", "text": "strings"}[kind]
-            raise InputError(f"{where(path, name)}: has type {t}, expected {want}")
-    return ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows)
+            raise InputError(f"{where(src.path, name)}: has type {t}, expected {want}")
+
+
+def _weight_column(src: ParquetSource, weight_column: str, *, role: str) -> str:
+    """The weight column to use: the one named, else ``weight`` when the file has it, else none ("")."""
+    if not weight_column and "weight" in src.file.schema_arrow.names:
+        weight_column = "weight"
+    if weight_column:
+        check_columns(src, {weight_column: "number"}, role=role)
+    return weight_column
 
 
 def iter_batches(src: ParquetSource, columns: list[str], batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
@@ -560,13 +575,8 @@ def read_seeds(path: str, ids: IdMap, *, seed_set_column: str = "seed_set", pape
     GraphError
         A seed set whose weights are all zero, or a file with no rows.
     """
-    probe = open_parquet(path, {}, role="seeds")
-    if not weight_column and "weight" in probe.file.schema_arrow.names:
-        weight_column = "weight"
-    required = {seed_set_column: "text", paper_id_column: "id"}
-    if weight_column:
-        required[weight_column] = "number"
-    src = open_parquet(path, required, role="seeds")
+    src = open_parquet(path, {seed_set_column: "text", paper_id_column: "id"}, role="seeds")
+    weight_column = _weight_column(src, weight_column, role="seeds")
     skind = id_kind(src.file.schema_arrow.field(paper_id_column).type)
     if skind != ids.kind:
         raise InputError(f"{where(path, paper_id_column)}: {skind} ids, but the citations have {ids.kind} ids")
@@ -760,7 +770,7 @@ def read_authorships(path: str, ids: IdMap, *, paper_column: str = "paper_id", a
     probe = open_parquet(path, {paper_column: "id", author_column: "id"}, role="authorships")
     has_pos = bool(position_column) and position_column in probe.file.schema_arrow.names
     if has_pos:
-        open_parquet(path, {position_column: "number"}, role="authorships")
+        check_columns(probe, {position_column: "number"}, role="authorships")
     pkind = id_kind(probe.file.schema_arrow.field(paper_column).type)
     if pkind != ids.kind:
         raise InputError(f"{where(path, paper_column)}: {pkind} ids, but the citations have {ids.kind} ids")
@@ -822,10 +832,7 @@ def read_coauthorships(path: str, *, column_a: str = "author_a", column_b: str =
         Missing columns, nulls, bad weights, the two columns of different id types.
     """
     probe = open_parquet(path, {column_a: "id", column_b: "id"}, role="coauthorships")
-    if not weight_column and "weight" in probe.file.schema_arrow.names:
-        weight_column = "weight"
-    if weight_column:
-        open_parquet(path, {weight_column: "number"}, role="coauthorships")
+    weight_column = _weight_column(probe, weight_column, role="coauthorships")
     ka = id_kind(probe.file.schema_arrow.field(column_a).type)
     kb = id_kind(probe.file.schema_arrow.field(column_b).type)
     if ka != kb:
