@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import sys
 from pathlib import Path
@@ -33,7 +34,8 @@ def run(
     from .pipeline import run_job
     from .report import setup_logging
 
-    setup_logging(quiet=quiet, debug=debug)
+    rank = os.environ.get("RANK", "0")  # under torchrun: rank 0 logs and reports, the others only warn
+    setup_logging(quiet=quiet or (rank != "0" and not debug), debug=debug)
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: temp files are removed
     try:
         cfg = load_config(config)
@@ -45,7 +47,8 @@ def run(
     except RankerError as exc:
         if debug:
             raise
-        typer.echo(f"error: {exc}", err=True)
+        if rank == "0" or getattr(exc, "every_rank", False):  # other ranks' errors reach rank 0's message
+            typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("error: interrupted; no partial output was left under a final name", err=True)

@@ -160,6 +160,7 @@ def build_graph(
     duplicates: str = "once",
     index_dtype: str = "auto",
     device: torch.device | str = "cpu",
+    n_cols: int | None = None,
 ) -> CitationGraph:
     """Build the transposed CSR from citation index pairs.
 
@@ -178,12 +179,16 @@ def build_graph(
     index_dtype : {"auto", "int32", "int64"}
         Index width; ``auto`` picks ``int32`` when it fits.
     device : torch.device or str
+    n_cols : int, optional
+        Column count when it differs from ``n`` (``citing`` in ``0..n_cols-1``): a block of rows
+        of a larger graph (:mod:`ranker.distributed`). ``out_weight`` then has ``n_cols`` entries.
 
     Returns
     -------
     CitationGraph
     """
     device = torch.device(device)
+    n_cols = n if n_cols is None else n_cols
     citing_t = torch.as_tensor(citing).to(device)
     cited_t = torch.as_tensor(cited).to(device)
     w = None if weight is None else torch.as_tensor(weight).to(device=device, dtype=torch.float64)
@@ -200,7 +205,7 @@ def build_graph(
     # Sort by key = cited * n + citing: rows of the transposed matrix, columns sorted within a
     # row, duplicates adjacent. Built in place from one int64 temporary (8 bytes per citation).
     key = cited_t.to(torch.int64, copy=True)  # never write into the caller's array
-    key.mul_(n).add_(citing_t)
+    key.mul_(n_cols).add_(citing_t)
     del citing_t, cited_t
     need_perm = w is not None
     if need_perm:
@@ -227,21 +232,22 @@ def build_graph(
         del perm
     del first
 
-    idt = choose_index_dtype(n, int(key.numel()), index_dtype)
-    # keys are sorted: row j spans the keys in [j * n, (j + 1) * n)
-    crow = torch.searchsorted(key, torch.arange(n + 1, dtype=torch.int64, device=device) * n).to(idt)
-    col = key.remainder_(n).to(idt)
+    idt = choose_index_dtype(max(n, n_cols), int(key.numel()), index_dtype)
+    # keys are sorted: row j spans the keys in [j * n_cols, (j + 1) * n_cols)
+    crow = torch.searchsorted(key, torch.arange(n + 1, dtype=torch.int64, device=device) * n_cols).to(idt)
+    col = key.remainder_(n_cols).to(idt)
     del key
-    return _finish(n, crow, col, w, stats)
+    return _finish(n, crow, col, w, stats, n_cols)
 
 
 def _finish(n: int, crow: torch.Tensor, col: torch.Tensor, weight: torch.Tensor | None,
-            stats: dict[str, Any]) -> CitationGraph:
+            stats: dict[str, Any], n_cols: int | None = None) -> CitationGraph:
     """Out-weights and the remaining counts of a built CSR; all-one weights become structure-only."""
+    n_cols = n if n_cols is None else n_cols
     if weight is None:
-        out_weight = torch.bincount(col, minlength=n).to(torch.float64)
+        out_weight = torch.bincount(col, minlength=n_cols).to(torch.float64)
     else:
-        out_weight = torch.zeros(n, dtype=torch.float64, device=col.device).index_add_(0, col, weight)
+        out_weight = torch.zeros(n_cols, dtype=torch.float64, device=col.device).index_add_(0, col, weight)
         if bool((weight == 1).all()):
             weight = None  # summed duplicates were absent or the weights are all one: structure-only
     stats["citations"] = int(col.numel())

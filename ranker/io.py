@@ -20,6 +20,7 @@ import os
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,11 +111,50 @@ def _first_true(mask: pa.Array | np.ndarray) -> int:
 
 @dataclass
 class ParquetSource:
-    """One opened parquet file with its schema checked against the columns a role needs."""
+    """One opened parquet file with its schema checked against the columns a role needs.
+
+    ``ranges``, when set, restricts reading to ``(row_group, start, stop)`` row ranges of the
+    file (rows counted within the group), in file order: one process's share of the file
+    (:func:`shard`). ``num_rows`` is then the number of rows in those ranges.
+    """
 
     path: str
     file: pq.ParquetFile
     num_rows: int
+    ranges: list[tuple[int, int, int]] | None = None
+
+    def file_row(self, row: int) -> int:
+        """Row number in the file of the ``row``-th row this source reads."""
+        if self.ranges is None:
+            return row
+        md = self.file.metadata
+        for g, start, stop in self.ranges:
+            if row < stop - start:
+                return sum(md.row_group(k).num_rows for k in range(g)) + start + row
+            row -= stop - start
+        raise AssertionError("row beyond the source's ranges")  # pragma: no cover
+
+
+def shard(sources: list[ParquetSource], rank: int, world_size: int) -> list[ParquetSource]:
+    """Process ``rank``'s share of the rows of ``sources``: rows ``[rank E / W, (rank + 1) E / W)`` of
+    the files' concatenation, as row-group ranges (a row group on a boundary is read by both sides,
+    each keeping its own rows). Contiguous shares keep the files' row order across ranks."""
+    total = sum(s.num_rows for s in sources)
+    lo, hi = rank * total // world_size, (rank + 1) * total // world_size
+    out, base = [], 0
+    for src in sources:
+        md = src.file.metadata
+        ranges, g_base = [], base
+        for g in range(md.num_row_groups):
+            rows = md.row_group(g).num_rows
+            a, b = max(lo, g_base), min(hi, g_base + rows)
+            if a < b:
+                ranges.append((g, a - g_base, b - g_base))
+            g_base += rows
+        base += src.num_rows
+        out.append(ParquetSource(path=src.path, file=src.file, num_rows=sum(b - a for _, a, b in ranges),
+                                 ranges=ranges))
+    return out
 
 
 def open_parquet(path: str, required: dict[str, str], *, role: str) -> ParquetSource:
@@ -174,18 +214,34 @@ def _weight_column(src: ParquetSource, weight_column: str, *, role: str) -> str:
 
 
 def iter_batches(src: ParquetSource, columns: list[str], batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """Yield ``(first_row, batch)`` over the file, turning read failures into :class:`InputError`."""
+    """Yield ``(first_row, batch)`` over the file (or its ``ranges``), turning read failures into
+    :class:`InputError`. ``first_row`` is the batch's first row in the file."""
+    if src.ranges is None:
+        yield from _iter_rows(src, columns, batch_rows, None, 0, 0, src.num_rows)
+        return
+    md = src.file.metadata
+    starts = np.concatenate([[0], np.cumsum([md.row_group(g).num_rows for g in range(md.num_row_groups)])])
+    for g, start, stop in src.ranges:
+        yield from _iter_rows(src, columns, batch_rows, [g], int(starts[g]), start, stop)
+
+
+def _iter_rows(src: ParquetSource, columns: list[str], batch_rows: int, row_groups: list[int] | None,
+               base: int, start: int, stop: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Batches of rows ``[start, stop)`` of ``row_groups`` (all when None) whose first row is file row ``base``."""
     row = 0
-    it = src.file.iter_batches(batch_size=batch_rows, columns=columns, use_threads=True)
-    while True:
+    kw = {} if row_groups is None else {"row_groups": row_groups}
+    it = src.file.iter_batches(batch_size=batch_rows, columns=columns, use_threads=True, **kw)
+    while row < stop:
         try:
             batch = next(it)
         except StopIteration:
             return
         except (pa.ArrowException, OSError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"{src.path}: corrupt or truncated parquet near row {row} ({first})") from None
-        yield row, batch
+            raise InputError(f"{src.path}: corrupt or truncated parquet near row {base + row} ({first})") from None
+        a, b = max(start, row), min(stop, row + batch.num_rows)
+        if a < b:
+            yield base + a, batch.slice(a - row, b - a) if (a, b) != (row, row + batch.num_rows) else batch
         row += batch.num_rows
 
 
@@ -285,6 +341,7 @@ def read_citations(
     unknown_papers: str = "keep",
     batch_rows: int = 1_000_000,
     advance: Advance | None = None,
+    shard_of: tuple[int, int] | None = None,
 ) -> EdgeList:
     """Stream citation parquet files into dense index arrays.
 
@@ -303,6 +360,10 @@ def read_citations(
         Record batch size.
     advance : callable, optional
         Called with the number of rows read after each batch (progress).
+    shard_of : (rank, world_size), optional
+        Read only this process's share of the rows (:func:`shard`); indices are then local to
+        the share (:mod:`ranker.distributed` numbers them globally), ``papers`` must be empty,
+        and an empty share gives an empty edge list instead of an error.
 
     Returns
     -------
@@ -335,10 +396,19 @@ def read_citations(
                 kind, kind_from = src_kind, src.path
             else:
                 _check_kind(kind, src_kind, src.path, col, kind_from)
+    assert kind is not None
+    if shard_of is not None:
+        assert not papers, "a sharded read numbers papers locally: pass the papers file to ranker.distributed"
+        sources = shard(sources, *shard_of)
     total = sum(s.num_rows for s in sources)
     if total == 0:
+        if shard_of is not None:
+            none = np.empty((0, 2), np.int32)
+            empty = pa.array([], pa.large_string() if kind == "string" else pa.int64())
+            return EdgeList(citing=none[:, 0], cited=none[:, 1], weight=np.empty(0) if weight_column else None,
+                            ids=IdMap(ids=empty, kind=kind), stats={"citation_rows": 0, "files": len(files)},
+                            pairs=none)
         raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
-    assert kind is not None
 
     # (citing, cited) pairs, interleaved: read as little-endian int64 a pair is cited * 2**32 + citing,
     # the graph builder's sort key (see ranker.graph). Local dictionary codes, later global indices.
@@ -380,7 +450,8 @@ def read_citations(
         row0 = 0
         for src in sources:
             if src.num_rows == 0:
-                log.warning("%s: empty citations file (0 rows), skipped", src.path)
+                if src.file.metadata.num_rows == 0:
+                    log.warning("%s: empty citations file (0 rows), skipped", src.path)
                 continue
             for first, batch in iter_batches(src, columns, batch_rows):
                 yield src.path, first, row0, batch
@@ -530,9 +601,10 @@ def _collect(result: tuple[int, int, pa.Array], dicts: list[pa.Array], spans: li
 
 
 def _locate(sources: list[ParquetSource], row: int) -> tuple[str, int]:
+    """File and file row of the ``row``-th row read from ``sources``."""
     for src in sources:
         if row < src.num_rows:
-            return src.path, row
+            return src.path, src.file_row(row)
         row -= src.num_rows
     raise AssertionError("row beyond input")  # pragma: no cover
 
@@ -648,12 +720,59 @@ def remove_temp_files(directory: str | os.PathLike[str]) -> int:
     return n
 
 
-def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
+class StagedOutputs:
+    """Outputs written to temp files and renamed to their final names only by :meth:`commit`.
+
+    Used where a job must leave either all of its outputs or none: a distributed job commits
+    only after every process has finished (:mod:`ranker.distributed`).
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Path, Path]] = []
+
+    def commit(self) -> None:
+        for tmp, path in self.pending:
+            os.replace(tmp, path)
+        self.pending.clear()
+
+    def discard(self) -> None:
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+        self.pending.clear()
+
+
+_staging: StagedOutputs | None = None
+
+
+@contextmanager
+def staged_outputs() -> Iterator[StagedOutputs]:
+    """While active, :func:`write_parquet_atomic` and :func:`write_json_atomic` (with ``staged=True``)
+    leave their files under temp names; the caller commits. Uncommitted files are removed on exit."""
+    global _staging
+    assert _staging is None, "staged_outputs does not nest"
+    _staging = StagedOutputs()
+    try:
+        yield _staging
+    finally:
+        _staging.discard()
+        _staging = None
+
+
+def _publish(tmp: Path, path: Path, staged: bool) -> None:
+    if staged and _staging is not None:
+        _staging.pending.append((tmp, path))
+    else:
+        os.replace(tmp, path)
+
+
+def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None,
+                         *, staged: bool = True) -> None:
     """Write ``table`` to ``path`` through a temp file in the same directory, then rename.
 
     A reader never sees a partial file under the final name; the temp file is removed if
     writing fails or is interrupted. ``metadata`` lands in the schema's key-value metadata
-    under ``rank_citations`` as JSON.
+    under ``rank_citations`` as JSON. Inside :func:`staged_outputs` the rename waits for the
+    commit, unless ``staged`` is False (checkpoints, which must survive a failed run).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -663,7 +782,7 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata
     tmp = _temp_path(path)
     try:
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
+        _publish(tmp, path, staged)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -680,7 +799,7 @@ def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path, True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

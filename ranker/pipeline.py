@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -9,6 +10,7 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,9 +286,9 @@ def _auto_batch(n: int, dtype: torch.dtype, device: torch.device, n_sets: int) -
     return int(max(1, min(n_sets, 256, (free // 4) // per_col)))
 
 
-def _fingerprint(cfg: JobConfig, files: list[str]) -> str:
+def _fingerprint(cfg: JobConfig, files: list[str], extra: str = "") -> str:
     """Identity of a job's inputs and parameters, for checkpoint reuse."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(extra.encode())
     d = cfg.to_dict()
     d.pop("output", None)
     d.pop("source", None)
@@ -308,13 +310,35 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
 
     Whatever stops the job (an error, Ctrl-C, SIGTERM), no temp file is left in the output
     directory and no output appears under its final name unless it was completely written.
+
+    Started by ``torchrun`` with several processes (``WORLD_SIZE`` > 1), every process runs
+    the job together (:mod:`ranker.distributed_job`) and rank 0 writes the outputs.
     """
+    from .distributed import launched
+
+    if launched():
+        return _run_distributed(cfg, show_progress=show_progress)
     try:
         return _run_job(cfg, show_progress=show_progress)
     except BaseException:
         if Path(cfg.output.dir).is_dir():
             remove_temp_files(cfg.output.dir)
         raise
+
+
+def _run_distributed(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
+    from .distributed import Comm
+    from .distributed_job import run_distributed_job
+
+    comm = Comm.from_env(cfg.rank.device)
+    try:
+        return run_distributed_job(cfg, comm, show_progress=show_progress)
+    except BaseException:
+        if comm.is_root and Path(cfg.output.dir).is_dir():
+            remove_temp_files(cfg.output.dir)
+        raise
+    finally:
+        comm.close()
 
 
 def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
@@ -454,6 +478,7 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     if cfg.personalize is not None:
         with stages("personalize"):
             meta["personalized"] = _personalize(cfg, graph, ids, files, dtype, out_dir, show_progress)
+        remove_checkpoints(out_dir, cfg, files)
         outputs["personalized"] = str(out_dir / "personalized.parquet")
 
     if cfg.credit is not None:
@@ -638,62 +663,114 @@ def _solve_batch(graph: CitationGraph, seeds: tuple[np.ndarray, np.ndarray, np.n
         raise
 
 
+class _Solo:
+    """The coordination :func:`personalize_batches` needs, for one process (see ranker.distributed.Comm)."""
+
+    is_root = True
+
+    @staticmethod
+    def phase(name: str):
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def decide(flag: bool) -> bool:
+        return flag
+
+
+#: ``rank_batch(seeds, n_cols, k)`` solves seed columns ``0..n_cols-1`` (triplets of set, paper, weight) and
+#: returns the result, the top ``k`` papers' ids (``[n_cols * k]``, column by column), their scores
+#: ``[k, n_cols]`` and each column's positive mass outside the excluded papers ``[n_cols]``.
+BatchRanker = Callable[[tuple[np.ndarray, np.ndarray, np.ndarray], int, int],
+                       tuple[PageRankResult, pa.Array, np.ndarray, np.ndarray]]
+
+
 def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[str], dtype: torch.dtype,
                  out_dir: Path, show_progress: bool) -> dict[str, Any]:
-    """Solve every seed set in batches, checkpointing each finished batch; returns run facts."""
+    """Personalized PageRank on one process: every seed set, in batches (see :func:`personalize_batches`)."""
+    pc_cfg = cfg.personalize
+    assert pc_cfg is not None
+    seeds = read_seeds(pc_cfg.seeds, ids, seed_set_column=pc_cfg.seed_set_column,
+                       paper_id_column=pc_cfg.paper_id_column, weight_column=pc_cfg.weight_column)
+    excluded = _exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind)
+    excluded_t = torch.from_numpy(excluded)
+    state = {"graph": graph}
+
+    def rank_batch(sub, n_cols, k):
+        res, state["graph"] = _solve_batch(state["graph"], sub, n_cols, dtype, cfg.rank)
+        scores = res.scores
+        if excluded.size:  # left out of the top k, and of the mass the shares divide
+            scores = scores.clone()
+            scores[excluded_t] = -1.0
+        remaining = column_sums(torch.where(scores > 0, scores, torch.zeros_like(scores))).numpy()
+        idx, val = top_k(scores, k, ids)
+        return res, ids.output_ids(idx.T.reshape(-1)), val, remaining
+
+    batch = pc_cfg.batch_size or _auto_batch(graph.n, dtype, graph.device, len(seeds))
+    return personalize_batches(cfg, seeds, graph.n - int(excluded.size), batch, rank_batch, files, out_dir,
+                               show_progress)
+
+
+def personalize_batches(cfg: JobConfig, seeds: SeedSets, n_candidates: int, batch: int, rank_batch: BatchRanker,
+                        files: list[str], out_dir: Path, show_progress: bool, coord: Any = _Solo,
+                        fingerprint_extra: str = "") -> dict[str, Any] | None:
+    """Solve every seed set in batches, checkpointing each finished batch; returns run facts.
+
+    ``coord`` is :class:`_Solo` or a :class:`ranker.distributed.Comm`: then every rank runs the
+    loop, rank 0 alone reads and writes files, and the others follow its resume decisions.
+    Returns the facts on rank 0, None elsewhere.
+    """
     pc_cfg = cfg.personalize
     assert pc_cfg is not None
     rk = cfg.rank
-    seeds: SeedSets = read_seeds(pc_cfg.seeds, ids, seed_set_column=pc_cfg.seed_set_column,
-                                 paper_id_column=pc_cfg.paper_id_column, weight_column=pc_cfg.weight_column)
     n_sets = len(seeds)
-    batch = pc_cfg.batch_size or _auto_batch(graph.n, dtype, graph.device, n_sets)
     n_batches = (n_sets + batch - 1) // batch
     log.info("personalized PageRank: %d seed sets from %s, %d batch(es) of up to %d", n_sets, pc_cfg.seeds,
              n_batches, batch)
-    ckpt = out_dir / ".checkpoint" / f"personalized-{_fingerprint(cfg, files + [pc_cfg.seeds])}"
-    ckpt.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / ".checkpoint" / f"personalized-{_fingerprint(cfg, files + [pc_cfg.seeds], fingerprint_extra)}"
+    with coord.phase("checkpoint directory"):
+        if coord.is_root:
+            ckpt.mkdir(parents=True, exist_ok=True)
     order = np.argsort(seeds.set_index, kind="stable")
     set_sorted = seeds.set_index[order]
-    excluded = _exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind)
     iters = np.zeros(n_sets, np.int64)
     resid = np.zeros(n_sets, np.float64)
     parts = []
     resumed = 0
-    with progress_bar("personalized", n_batches, enabled=show_progress) as adv:
+    k = min(pc_cfg.top_k, n_candidates)
+    with progress_bar("personalized", n_batches, enabled=show_progress and coord.is_root) as adv:
         for bi in range(n_batches):
             lo, hi = bi * batch, min(n_sets, (bi + 1) * batch)
             part = ckpt / f"batch-{bi:06d}.parquet"
             parts.append(part)
-            if part.is_file():
-                prev = pq.read_table(part)
-                info = json.loads(prev.schema.metadata[b"rank_citations"])
-                iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
+            if coord.decide(coord.is_root and part.is_file()):
+                if coord.is_root:
+                    prev = pq.read_table(part)
+                    info = json.loads(prev.schema.metadata[b"rank_citations"])
+                    iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
                 resumed += 1
                 adv(1)
                 continue
             a, b = np.searchsorted(set_sorted, [lo, hi])
             rows = order[a:b]
             sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
-            res, graph = _solve_batch(graph, sub, hi - lo, dtype, rk)
+            res, paper_ids, val, remaining = rank_batch(sub, hi - lo, k)
             _convergence_check(res, seeds.names[lo:hi], rk.tol, rk.on_nonconvergence)
-            scores = res.scores
-            if excluded.size:  # left out of the top k, and of the mass the shares divide
-                scores = scores.clone()
-                scores[torch.from_numpy(excluded)] = -1.0
-            remaining = column_sums(torch.where(scores > 0, scores, torch.zeros_like(scores))).numpy()
-            idx, val = top_k(scores, min(pc_cfg.top_k, graph.n - int(excluded.size)), ids)
-            k = idx.shape[0]
-            table = pa.table({
-                "seed_set": pa.array(np.repeat(np.array(seeds.names[lo:hi], dtype=object), k), pa.string()),
-                "paper_id": ids.output_ids(idx.T.reshape(-1)),
-                "score": pa.array(val.T.reshape(-1), pa.float64()),
-                "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int64), hi - lo)),
-                "share": pa.array((val / np.where(remaining > 0, remaining, 1.0)).T.reshape(-1), pa.float64()),
-            })
             iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
-            write_parquet_atomic(table, part, {"iterations": iters[lo:hi].tolist(), "residuals": resid[lo:hi].tolist()})
+            with coord.phase("write checkpoint"):
+                if coord.is_root:
+                    table = pa.table({
+                        "seed_set": pa.array(np.repeat(np.array(seeds.names[lo:hi], dtype=object), k), pa.string()),
+                        "paper_id": paper_ids,
+                        "score": pa.array(val.T.reshape(-1), pa.float64()),
+                        "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int64), hi - lo)),
+                        "share": pa.array((val / np.where(remaining > 0, remaining, 1.0)).T.reshape(-1),
+                                          pa.float64()),
+                    })
+                    write_parquet_atomic(table, part, {"iterations": iters[lo:hi].tolist(),
+                                                       "residuals": resid[lo:hi].tolist()}, staged=False)
             adv(1, iterations=int(iters[lo:hi].max()))
+    if not coord.is_root:
+        return None
     if resumed:
         log.info("resumed: %d of %d batch(es) taken from checkpoints in %s", resumed, n_batches, ckpt)
     facts = {"seed_sets": n_sets, "batch_size": batch, "batches": n_batches, "resumed_batches": resumed,
@@ -702,14 +779,20 @@ def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[s
     table = pa.concat_tables([pq.read_table(p).replace_schema_metadata(None) for p in parts])
     write_parquet_atomic(table, out_dir / "personalized.parquet",
                          {"personalized": facts, "config": cfg.to_dict(), "versions": _versions()})
+    log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
+             float(resid.max()))
+    return facts
+
+
+def remove_checkpoints(out_dir: Path, cfg: JobConfig, files: list[str], fingerprint_extra: str = "") -> None:
+    """Delete the personalized checkpoints once the outputs they fed are in place."""
+    assert cfg.personalize is not None
+    ckpt = out_dir / ".checkpoint" / f"personalized-{_fingerprint(cfg, files + [cfg.personalize.seeds], fingerprint_extra)}"
     shutil.rmtree(ckpt, ignore_errors=True)
     try:
         (out_dir / ".checkpoint").rmdir()
     except OSError:
         pass
-    log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
-             float(resid.max()))
-    return facts
 
 
 __all__ = ["RunResult", "run_job", "resolve_device", "top_k", "check_output_dir"]

@@ -1,0 +1,847 @@
+"""Ranking past one process: papers in contiguous blocks over the ranks of torch.distributed.
+
+Launched with ``torchrun`` (NCCL between GPUs, gloo between CPU processes), every process runs
+the same job file; :mod:`ranker.distributed_job` drives the job and this module holds the parts:
+
+- :class:`Comm`: the collectives the job uses, on top of an initialized process group. A
+  collective that fails (a peer died) becomes a :class:`DistributedError`; :meth:`Comm.phase`
+  makes every rank stop together, with the first failing rank's message, when one rank hits
+  an error in local work.
+- :func:`read_partitioned`: streaming ingest where each rank reads its share of the parquet
+  rows, ids are numbered by hash owners (no rank sees every id), papers are split into
+  contiguous blocks balanced by citations, and each citation is sent to the rank owning its
+  cited paper. No rank ever holds the whole edge list.
+- :func:`partitioned_pagerank`: batched power iteration; per iteration one local sparse x dense
+  product, one ``all_gather`` of the score blocks and one small ``all_gather`` of partial sums
+  (dangling mass and residual).
+
+Everything here equals the single-process solver to rounding: the tests compare 2 and 3
+processes with one, to 1e-12 in float64.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io as _io
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+import torch.distributed as dist
+
+from .errors import ConfigError, ConvergenceError, GraphError, InputError, RankerError, where
+from .graph import build_graph, csr_tensor
+from .io import (_locate, _normalize_ids, check_no_nulls, id_kind, iter_batches, open_parquet, read_citations,
+                 shard)
+from .kernels import column_sums
+from .pagerank import IterationCallback, PageRankResult
+
+log = logging.getLogger("ranker")
+
+
+class DistributedError(RankerError):
+    """A rank failed or stopped answering; every rank exits non-zero and no output is committed."""
+
+
+_ERRORS: dict[str, type[RankerError]] = {c.__name__: c for c in
+                                         (ConfigError, InputError, GraphError, ConvergenceError, DistributedError)}
+
+
+def launched() -> bool:
+    """True when this process is one of several started by ``torchrun`` (``WORLD_SIZE`` > 1)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- communication
+
+
+@dataclass
+class Comm:
+    """This process's place in the job and the collectives the job uses.
+
+    Attributes
+    ----------
+    rank, world_size : int
+    device : torch.device
+        Where the graph and the scores live (``cuda:LOCAL_RANK`` or CPU).
+    backend : str
+        ``nccl`` (device CUDA) or ``gloo`` (CPU).
+    stage : str
+        What the job is doing, for messages.
+    bytes_sent : int
+        Bytes this rank put into collectives (run metadata).
+    """
+
+    rank: int
+    world_size: int
+    device: torch.device
+    backend: str
+    owns_group: bool = False
+    stage: str = "start"
+    bytes_sent: int = 0
+    group: Any = None
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def comm_device(self) -> torch.device:
+        return self.device if self.backend == "nccl" else torch.device("cpu")
+
+    @classmethod
+    def from_env(cls, device_name: str = "auto", timeout_s: float = 1800.0) -> "Comm":
+        """Join (or reuse) the process group that ``torchrun`` describes in the environment.
+
+        ``device_name`` ``auto`` gives ``cuda:LOCAL_RANK`` with NCCL when CUDA is available,
+        else the CPU with gloo.
+        """
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if device_name == "auto":
+            device_name = "cuda" if torch.cuda.is_available() else "cpu"
+        if device_name == "cuda":
+            if not torch.cuda.is_available():
+                raise ConfigError("[rank] device = 'cuda' but no CUDA device is available (use 'auto' or 'cpu')")
+            device = torch.device("cuda", local_rank % torch.cuda.device_count())
+            torch.cuda.set_device(device)
+            backend = "nccl"
+        else:
+            device, backend = torch.device("cpu"), "gloo"
+        owns = False
+        if not dist.is_initialized():
+            try:
+                dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+            except (RuntimeError, ValueError) as exc:
+                raise DistributedError(f"cannot join the process group ({_first_line(exc)}); launch with "
+                                       "torchrun, which sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT") from None
+            owns = True
+        else:
+            backend = dist.get_backend()
+        return cls(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device, backend=backend,
+                   owns_group=owns)
+
+    def close(self) -> None:
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+            self.owns_group = False
+
+    # -- failure handling
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a failed collective into a one-line :class:`DistributedError`."""
+        try:
+            yield
+        except RankerError:
+            raise
+        except (RuntimeError, OSError, ValueError) as exc:
+            err = DistributedError(f"rank {self.rank}: lost contact with another rank during {self.stage} "
+                                   f"({_first_line(exc)}); see the other ranks' messages")
+            err.every_rank = True  # type: ignore[attr-defined]  # rank 0 may be the one that died
+            raise err from exc
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Local work (no collectives inside) after which all ranks agree on success.
+
+        If any rank raised, every rank raises: the failing rank its own error, the others the
+        same kind of error with the first failing rank's message (``rank k: ...``), so that
+        all stop together and rank 0 can report it.
+        """
+        self.stage = name
+        err: BaseException | None = None
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
+            err = exc
+        mine = None if err is None else (type(err).__name__, str(err))
+        everyone = self.all_gather_object(mine)
+        failed = [(r, m) for r, m in enumerate(everyone) if m is not None]
+        if err is not None:
+            raise err
+        if failed:
+            r, (kind, msg) = failed[0]
+            cls = _ERRORS.get(kind, DistributedError)
+            text = msg if msg.startswith("rank ") else f"rank {r}: {msg}"
+            raise cls(text if cls is not DistributedError or kind == "DistributedError"
+                      else f"rank {r} failed during {name}: {kind}: {msg}")
+
+    # -- collectives
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        out: list[Any] = [None] * self.world_size
+        with self.guard():
+            dist.all_gather_object(out, obj)
+        return out
+
+    def sum_ints(self, values: list[int]) -> list[int]:
+        t = torch.tensor(values, dtype=torch.int64, device=self.comm_device)
+        with self.guard():
+            dist.all_reduce(t)
+        return [int(v) for v in t.cpu()]
+
+    def all_gather_ints(self, values: list[int]) -> np.ndarray:
+        """``int64 [W, len(values)]``: every rank's values."""
+        t = torch.tensor(values, dtype=torch.int64, device=self.comm_device)
+        out = torch.empty((self.world_size, len(values)), dtype=torch.int64, device=self.comm_device)
+        with self.guard():
+            dist.all_gather(list(out.unbind(0)), t)
+        return out.cpu().numpy()
+
+    def all_reduce_(self, t: torch.Tensor, op: Any = None) -> torch.Tensor:
+        """In-place all_reduce (SUM by default) of a tensor on any device; returns it."""
+        buf = t.to(self.comm_device)
+        with self.guard():
+            dist.all_reduce(buf, op=op or dist.ReduceOp.SUM)
+        self.bytes_sent += buf.nbytes
+        if buf is not t:
+            t.copy_(buf)
+        return t
+
+    def all_to_all(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Send ``parts[r]`` (1-D, one dtype) to rank ``r``; returns what each rank sent here, by rank."""
+        assert len(parts) == self.world_size
+        dtype = parts[0].dtype
+        send_sizes = [int(p.numel()) for p in parts]
+        with self.guard():
+            sizes = torch.tensor(send_sizes, dtype=torch.int64, device=self.comm_device)
+            recv_sizes = torch.empty_like(sizes)
+            dist.all_to_all_single(recv_sizes, sizes)
+            recv = recv_sizes.cpu().tolist()
+            send = torch.cat([p.reshape(-1) for p in parts]).to(self.comm_device)
+            out = torch.empty(sum(recv), dtype=dtype, device=self.comm_device)
+            dist.all_to_all_single(out, send, recv, send_sizes)  # every rank calls it, empty or not
+        self.bytes_sent += send.nbytes
+        return list(torch.split(out, recv))
+
+    def all_to_all_tables(self, tables: list[pa.Table]) -> list[pa.Table]:
+        """Arrow tables to each rank (IPC bytes over :meth:`all_to_all`)."""
+        got = self.all_to_all([_to_bytes(t) for t in tables])
+        return [_from_bytes(b) for b in got]
+
+    def gather_tables(self, table: pa.Table) -> list[pa.Table] | None:
+        """Every rank's table on rank 0 (by rank), None elsewhere."""
+        payload = _to_bytes(table)
+        sizes = self.all_gather_ints([int(payload.numel())])[:, 0]
+        width = int(sizes.max())
+        buf = torch.zeros(width, dtype=torch.uint8, device=self.comm_device)
+        buf[:payload.numel()] = payload.to(self.comm_device)
+        out = [torch.empty(width, dtype=torch.uint8, device=self.comm_device) for _ in range(self.world_size)]
+        with self.guard():
+            dist.all_gather(out, buf)  # gather is all_gather's special case; gloo and NCCL both have this one
+        self.bytes_sent += buf.nbytes
+        if not self.is_root:
+            return None
+        return [_from_bytes(o[:int(s)]) for o, s in zip(out, sizes)]
+
+    def decide(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (rank 0 sees the output directory; the others follow it)."""
+        return self.broadcast_flag(flag)
+
+    def broadcast_flag(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank."""
+        t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=self.comm_device)
+        with self.guard():
+            dist.broadcast(t, 0)
+        return bool(t.item())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _to_bytes(table: pa.Table) -> torch.Tensor:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    buf = sink.getvalue()
+    return torch.frombuffer(bytearray(buf.to_pybytes()), dtype=torch.uint8) if buf.size else torch.empty(0,
+                                                                                                        dtype=torch.uint8)
+
+
+def _from_bytes(t: torch.Tensor) -> pa.Table:
+    data = t.cpu().numpy().tobytes()
+    return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
+
+
+# --------------------------------------------------------------------------- hashing ids to owners
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+_P = np.uint64(0x100000001B3)  # odd: invertible modulo 2**64
+_P_INV = np.uint64(pow(0x100000001B3, -1, 2**64))
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer (uint64 -> uint64, a bijection with good avalanche)."""
+    with np.errstate(over="ignore"):
+        x = x + _GOLD
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+        return x ^ (x >> np.uint64(31))
+
+
+def _string_hash(arr: pa.Array) -> np.ndarray:
+    """``uint64`` hash of each string: the polynomial ``sum_k (b_k + 1) P**k`` (mod 2**64) of its
+    bytes, mixed with its length. Vectorized: prefix sums of ``(b + 1) P**i`` over the data buffer,
+    a difference per string, and a multiplication by ``P**-start`` to make it position-free."""
+    arr = arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset:arr.offset + n + 1]
+    start, stop = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(data_buf, dtype=np.uint8)[start:stop] if data_buf is not None else np.zeros(0, np.uint8)
+    rel = offsets - start
+    with np.errstate(over="ignore"):
+        powers = np.full(data.size, _P, dtype=np.uint64)
+        powers[:1] = 1
+        np.cumprod(powers, out=powers)  # P**i
+        prefix = np.zeros(data.size + 1, dtype=np.uint64)
+        np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers, out=prefix[1:])
+        inv = np.full(data.size + 1, _P_INV, dtype=np.uint64)
+        inv[:1] = 1
+        np.cumprod(inv, out=inv)  # P**-i
+        h = (prefix[rel[1:]] - prefix[rel[:-1]]) * inv[rel[:-1]]
+        return _mix(h ^ _mix(np.diff(rel).astype(np.uint64)))
+
+
+def owner_of(ids: pa.Array, world_size: int, chunk: int = 1 << 20) -> np.ndarray:
+    """``int64`` rank owning each id: a fixed hash of the id modulo ``world_size``.
+
+    The same on every rank and machine (no Python ``hash``, no seed), for ``int64`` and string ids.
+    """
+    if len(ids) == 0:
+        return np.zeros(0, np.int64)
+    if pa.types.is_integer(ids.type):
+        h = _mix(ids.to_numpy(zero_copy_only=False).astype(np.int64).view(np.uint64))
+    else:
+        h = np.concatenate([_string_hash(ids.slice(s, chunk)) for s in range(0, len(ids), chunk)])
+    return (h % np.uint64(world_size)).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- the partitioned graph
+
+
+@dataclass
+class PartitionedGraph:
+    """This rank's block of the transposed citation CSR.
+
+    Papers are numbered ``0..n-1`` globally and split into contiguous blocks
+    ``bounds[r]..bounds[r+1]``; this rank holds the rows (cited papers) of its block with every
+    citing paper as a column. Columns use the *padded* numbering ``r * max_rows + (i - bounds[r])``,
+    which is where :func:`partitioned_pagerank`'s ``all_gather`` puts paper ``i``'s score.
+
+    Attributes
+    ----------
+    n : int
+        Papers in the whole graph.
+    bounds : numpy.ndarray
+        ``int64 [W + 1]`` block boundaries.
+    rank : int
+    crow, col : torch.Tensor
+        ``[m + 1]`` and ``[nnz]``: the block's rows, columns padded.
+    weight : torch.Tensor or None
+        ``float64 [nnz]`` citation weights; None when all are 1.
+    out_weight : torch.Tensor
+        ``float64 [W * max_rows]`` total out-weight of every paper (padded numbering), summed over ranks.
+    ids : pyarrow.Array
+        Ids of the block's papers (``int64`` or ``large_string``), in row order.
+    kind : str
+        ``"integer"`` or ``"string"``.
+    owned, owned_offset :
+        The ids this rank owns by hash, sorted, and the global index of the first: answers
+        id lookups (:class:`PartitionedIds`).
+    stats : dict
+        Whole-graph counts, the same on every rank.
+    """
+
+    n: int
+    bounds: np.ndarray
+    rank: int
+    crow: torch.Tensor
+    col: torch.Tensor
+    weight: torch.Tensor | None
+    out_weight: torch.Tensor
+    ids: pa.Array
+    kind: str
+    owned: pa.Array
+    owned_offset: int
+    stats: dict[str, Any] = field(default_factory=dict)
+    _transition: dict[torch.dtype, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @property
+    def lo(self) -> int:
+        return int(self.bounds[self.rank])
+
+    @property
+    def hi(self) -> int:
+        return int(self.bounds[self.rank + 1])
+
+    @property
+    def m(self) -> int:
+        """Rows (papers) in this rank's block."""
+        return self.hi - self.lo
+
+    @property
+    def max_rows(self) -> int:
+        return max(1, int(np.diff(self.bounds).max()))
+
+    @property
+    def n_pad(self) -> int:
+        return (len(self.bounds) - 1) * self.max_rows
+
+    @property
+    def nnz(self) -> int:
+        return int(self.col.numel())
+
+    @property
+    def device(self) -> torch.device:
+        return self.col.device
+
+    def padded(self, index: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Padded column of global paper indices."""
+        b = torch.as_tensor(self.bounds, device=index.device) if isinstance(index, torch.Tensor) else self.bounds
+        part = (torch.searchsorted(b, index, right=True) if isinstance(index, torch.Tensor)
+                else np.searchsorted(b, index, side="right")) - 1
+        return part * self.max_rows + (index - b[part])
+
+    @property
+    def dangling(self) -> torch.Tensor:
+        """``int64 [d]`` rows of the block whose paper cites nothing."""
+        start = self.rank * self.max_rows
+        return torch.nonzero(self.out_weight[start:start + self.m] == 0).flatten()
+
+    def transition(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """The block ``[m, W * max_rows]`` of ``P^T`` as a sparse CSR tensor of ``dtype`` (cached)."""
+        if dtype not in self._transition:
+            ow = self.out_weight
+            inv = torch.where(ow > 0, 1.0 / ow, torch.zeros_like(ow))
+            values = inv.index_select(0, self.col.long())
+            if self.weight is not None:
+                values = self.weight * values
+            self._transition[dtype] = csr_tensor(self.crow, self.col, values.to(dtype), (self.m, self.n_pad))
+        return self._transition[dtype]
+
+    def nbytes(self) -> int:
+        total = self.crow.nbytes + self.col.nbytes + self.out_weight.nbytes
+        total += 0 if self.weight is None else self.weight.nbytes
+        return total + sum(t.values().nbytes for t in self._transition.values())
+
+
+def _read_papers_shard(path: str, id_column: str, kind: str, comm: Comm, batch_rows: int) -> tuple[pa.Array, np.ndarray]:
+    """This rank's share of the ``[input] papers`` ids and their row numbers in the file."""
+    src = open_parquet(path, {id_column: "id"}, role="papers")
+    pkind = id_kind(src.file.schema_arrow.field(id_column).type)
+    if pkind != kind:
+        raise InputError(f"{where(path, id_column)}: {pkind} ids, but the citations have {kind} ids; "
+                         "all id columns must share one type")
+    (part,) = shard([src], comm.rank, comm.world_size)
+    chunks, rows = [], []
+    for first, batch in iter_batches(part, [id_column], batch_rows):
+        col = batch.column(0)
+        check_no_nulls(col, path, id_column, first)
+        chunks.append(_normalize_ids(col, kind))
+        rows.append(np.arange(first, first + len(col), dtype=np.int64))
+    empty = pa.array([], pa.large_string() if kind == "string" else pa.int64())
+    return (pa.concat_arrays(chunks) if chunks else empty), (np.concatenate(rows) if rows else np.zeros(0, np.int64))
+
+
+def _by_owner(owner: np.ndarray, world_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable order grouping rows by owner, and the group boundaries ``[W + 1]``."""
+    order = np.argsort(owner.astype(np.int16 if world_size < 2**15 else np.int64), kind="stable")
+    counts = np.bincount(owner, minlength=world_size)
+    return order, np.concatenate([[0], np.cumsum(counts)])
+
+
+def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citing", cited_column: str = "cited",
+                     weight_column: str = "", papers: str = "", paper_id_column: str = "paper_id",
+                     unknown_papers: str = "keep", self_citations: str = "keep", duplicates: str = "once",
+                     index_dtype: str = "auto", batch_rows: int = 1_000_000,
+                     advance: Callable[[int], None] | None = None) -> PartitionedGraph:
+    """Read the citations across the ranks and build this rank's block of the graph.
+
+    Collective: every rank calls it with the same arguments.
+
+    Parameters
+    ----------
+    files, citing_column, cited_column, weight_column, papers, paper_id_column, unknown_papers,
+    batch_rows, advance :
+        As :func:`ranker.io.read_citations`.
+    self_citations, duplicates, index_dtype :
+        As :func:`ranker.graph.build_graph`.
+
+    Returns
+    -------
+    PartitionedGraph
+
+    Raises
+    ------
+    InputError, GraphError
+        On every rank, with the message of the first rank that found the problem.
+
+    Notes
+    -----
+    1. Each rank reads rows ``[r E / W, (r + 1) E / W)`` of the files' concatenation and
+       dictionary-encodes them (:func:`ranker.io.read_citations`).
+    2. Each distinct id goes to its hash owner (:func:`owner_of`) with its local in-degree;
+       owners sort their ids and number them: owner 0's first, then owner 1's...
+    3. The numbering is cut into ``W`` contiguous blocks of about equal ``citations + papers``
+       (the work of a block's rows in one product), from prefix sums across owners.
+    4. Each citation goes to the rank whose block holds its cited paper, in source rank order,
+       so a block sees its rows in file order (``duplicates = "once"`` keeps the first, as on
+       one process). Each rank then builds its CSR block, and an ``all_reduce`` sums the
+       out-weights of citing papers.
+    """
+    W, r = comm.world_size, comm.rank
+    with comm.phase("ingest"):
+        edges = read_citations(files, citing_column=citing_column, cited_column=cited_column,
+                               weight_column=weight_column, batch_rows=batch_rows, advance=advance,
+                               shard_of=(r, W))
+        kind = edges.ids.kind
+        known, known_rows = ((pa.array([], pa.large_string() if kind == "string" else pa.int64()),
+                              np.zeros(0, np.int64)) if not papers
+                             else _read_papers_shard(papers, paper_id_column, kind, comm, batch_rows))
+    local_ids = edges.ids.ids
+    codes = edges.pairs
+    weights = edges.weight
+    rows_read = len(codes)
+    (total_rows,) = comm.sum_ints([rows_read])
+    if total_rows == 0:
+        raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
+
+    # 2. ids to their owners, with in-degrees and (papers file) row numbers
+    comm.stage = "numbering"
+    n_local = len(local_ids)
+    indeg = np.bincount(codes[:, 1], minlength=n_local).astype(np.int64) if rows_read else np.zeros(n_local, np.int64)
+    all_ids = pa.concat_arrays([local_ids, known.cast(local_ids.type)])
+    indeg_all = np.concatenate([indeg, np.zeros(len(known), np.int64)])
+    row_all = np.concatenate([np.full(n_local, -1, np.int64), known_rows])
+    order, starts = _by_owner(owner_of(all_ids, W), W)
+    sorted_ids = all_ids.take(pa.array(order))
+    out = [pa.table({"id": sorted_ids.slice(starts[o], starts[o + 1] - starts[o]),
+                     "indeg": indeg_all[order[starts[o]:starts[o + 1]]],
+                     "row": row_all[order[starts[o]:starts[o + 1]]]}) for o in range(W)]
+    got = comm.all_to_all_tables(out)
+    del out, sorted_ids
+    recv = pa.concat_tables(got)
+    sent_sizes = [t.num_rows for t in got]
+    del got
+    recv_ids = recv.column("id").combine_chunks() if recv.num_rows else all_ids.slice(0, 0)
+    uniq = pc.unique(recv_ids)
+    uniq = uniq.take(pc.sort_indices(uniq))
+    code = pc.index_in(recv_ids, value_set=uniq).to_numpy(zero_copy_only=False).astype(np.int64)
+    n_uniq = len(uniq)
+    indeg_tot = np.bincount(code, weights=recv.column("indeg").to_numpy(), minlength=n_uniq).astype(np.int64)
+    rows = recv.column("row").to_numpy()
+    known_mask = np.ones(n_uniq, bool)
+    dup_row = np.iinfo(np.int64).max
+    unknown_count = 0
+    if papers:
+        is_row = rows >= 0
+        kc, kr = code[is_row], rows[is_row]
+        counts = np.bincount(kc, minlength=n_uniq)
+        known_mask = counts > 0
+        if (counts > 1).any():  # the second row of each repeated id; report the earliest such row
+            o = np.lexsort((kr, kc))
+            kc, kr = kc[o], kr[o]
+            second = np.flatnonzero(kc[1:] == kc[:-1]) + 1
+            dup_row = int(kr[second].min())
+        unknown_count = int((~known_mask).sum())
+    numbered = known_mask if (papers and unknown_papers == "drop") else np.ones(n_uniq, bool)
+    found = comm.all_gather_object(None if dup_row == np.iinfo(np.int64).max else (
+        dup_row, uniq[int(kc[second][np.argmin(kr[second])])].as_py()))
+    dups = [f for f in found if f is not None]
+    if dups:
+        row, value = min(dups)
+        raise InputError(f"{where(papers, paper_id_column, row)}: duplicate paper id {value!r}")
+    counts_all = comm.all_gather_ints([int(numbered.sum()), unknown_count, int(indeg_tot[numbered].sum())])
+    offset = int(counts_all[:r, 0].sum())
+    n = int(counts_all[:, 0].sum())
+    local_index = np.where(numbered, np.cumsum(numbered) - 1 + offset, -1)
+    reply_index = local_index[code]
+    reply_known = known_mask[code].astype(np.int64)
+    pieces = np.cumsum([0] + sent_sizes)
+    replies = comm.all_to_all([torch.from_numpy(np.stack([reply_index[a:b], reply_known[a:b]], 1).reshape(-1))
+                               for a, b in zip(pieces[:-1], pieces[1:])])
+    del recv, recv_ids, code, reply_index, reply_known
+    answer = torch.cat(replies).numpy().reshape(-1, 2)
+    g_all = np.empty(len(all_ids), np.int64)
+    k_all = np.empty(len(all_ids), bool)
+    g_all[order] = answer[:, 0]
+    k_all[order] = answer[:, 1].astype(bool)
+    g_local, k_local = g_all[:n_local], k_all[:n_local]
+    owned = uniq.filter(pa.array(numbered))
+    owned_indeg = indeg_tot[numbered]
+    del uniq, g_all, k_all, all_ids, answer
+
+    stats: dict[str, Any] = {"citation_rows": total_rows, "files": len(files), "id_numbering": "hash owners"}
+    citing_g = g_local[codes[:, 0]]
+    cited_g = g_local[codes[:, 1]]
+    edges.pairs = edges.citing = edges.cited = None
+    if papers:
+        unknown = ~(k_local[codes[:, 0]] & k_local[codes[:, 1]])
+        first = int(np.argmax(unknown)) if unknown.any() else -1
+        row_offset = comm.all_gather_ints([rows_read])[:r, 0].sum()
+        unknown_rows, unknown_papers_n = comm.sum_ints([int(unknown.sum()), unknown_count])
+        stats["unknown_paper_rows"] = unknown_rows
+        stats["unknown_papers"] = unknown_papers_n
+        if unknown_rows and unknown_papers == "error":
+            msg = None
+            if first >= 0:
+                sources = shard([open_parquet(f, {}, role="citations") for f in files], r, W)
+                file, frow = _locate(sources, first)
+                bad = citing_column if not k_local[codes[first, 0]] else cited_column
+                missing = local_ids[int(codes[first, 0] if bad == citing_column else codes[first, 1])].as_py()
+                msg = (int(row_offset + first), f"{where(file, bad, frow)}: paper {missing!r} is not in {papers}")
+            found = [f for f in comm.all_gather_object(msg) if f is not None]
+            raise InputError(min(found)[1])
+        if unknown_rows and unknown_papers == "drop":
+            keep = ~unknown
+            citing_g, cited_g = citing_g[keep], cited_g[keep]
+            weights = None if weights is None else weights[keep]
+            log.info("dropped %d citation rows naming %d papers absent from %s", unknown_rows, unknown_papers_n,
+                     papers)
+        elif unknown_rows:
+            log.info("kept %d papers named by citations but absent from %s", unknown_papers_n, papers)
+    del codes, k_local, g_local
+
+    # 3. contiguous blocks of about equal citations + papers
+    comm.stage = "partition"
+    cost = np.cumsum(owned_indeg + 1)
+    totals = comm.all_gather_ints([int(cost[-1]) if cost.size else 0])[:, 0]
+    before, grand = int(totals[:r].sum()), int(totals.sum())
+    cuts = np.zeros(W + 1, np.int64)
+    for k in range(1, W):
+        t = k * grand / W
+        if before < t <= before + (int(cost[-1]) if cost.size else 0):
+            cuts[k] = offset + int(np.searchsorted(cost, t - before, side="left")) + 1
+    cuts = comm.all_reduce_(torch.from_numpy(cuts)).numpy()
+    cuts[W] = n
+    bounds = np.maximum.accumulate(cuts)
+
+    # ids of each block from their owners, in global order
+    mine = [owned.slice(max(0, int(bounds[q]) - offset), max(0, min(int(bounds[q + 1]), offset + len(owned))
+                                                                 - max(int(bounds[q]), offset)))
+            for q in range(W)]
+    block_ids = pa.concat_tables(comm.all_to_all_tables([pa.table({"id": a}) for a in mine])).column("id")
+    block_ids = block_ids.combine_chunks() if block_ids.num_chunks else owned.slice(0, 0)
+    del mine
+
+    # 4. each citation to the block of its cited paper; sources in rank order keep file order
+    comm.stage = "edge exchange"
+    part = np.searchsorted(bounds, cited_g, side="right") - 1
+    eorder, estarts = _by_owner(part, W)
+    del part
+    pairs = np.stack([citing_g[eorder], cited_g[eorder]], 1)
+    del citing_g, cited_g
+    got = comm.all_to_all([torch.from_numpy(pairs[estarts[q]:estarts[q + 1]].reshape(-1)) for q in range(W)])
+    del pairs
+    pairs_t = torch.cat(got).view(-1, 2)
+    del got
+    weighted = comm.sum_ints([int(weights is not None)])[0] > 0
+    w_t = None
+    if weighted:
+        w_sorted = weights[eorder]
+        w_t = torch.cat(comm.all_to_all([torch.from_numpy(w_sorted[estarts[q]:estarts[q + 1]]) for q in range(W)]))
+        del w_sorted
+    del eorder
+
+    lo, hi = int(bounds[r]), int(bounds[r + 1])
+    citing_t, cited_t = pairs_t[:, 0].contiguous(), pairs_t[:, 1].contiguous()
+    loops = citing_t == cited_t
+    n_loops = int(loops.sum())
+    if self_citations == "drop" and n_loops:
+        keep = ~loops
+        citing_t, cited_t = citing_t[keep], cited_t[keep]
+        w_t = None if w_t is None else w_t[keep]
+    del loops, pairs_t
+    max_rows = max(1, int(np.diff(bounds).max()))
+    b_t = torch.from_numpy(bounds)
+    cpart = torch.searchsorted(b_t, citing_t, right=True) - 1
+    col_pad = cpart * max_rows + (citing_t - b_t[cpart])
+    del cpart, citing_t
+    device = comm.device
+    block = build_graph(col_pad, cited_t - lo, hi - lo, w_t, self_citations="keep", duplicates=duplicates,
+                        index_dtype=index_dtype, device=device, n_cols=W * max_rows)
+    del col_pad, cited_t, w_t
+    out_weight = comm.all_reduce_(block.out_weight)
+    weight = block.weight  # None where this block's weights are all one: each block's values are its own
+    self_loops, dup_rows, nnz = comm.sum_ints([n_loops, block.stats["duplicate_rows"], block.nnz])
+    idt = block.col.dtype
+    stats.update(self_citations=self_loops, duplicate_rows=dup_rows, citations=nnz, papers=n,
+                 dangling_papers=int((out_weight == 0).sum()) - (W * max_rows - n),
+                 index_dtype=str(idt).removeprefix("torch."))
+    log.info("partition: %d papers in %d blocks (this rank: papers %d..%d, %d citations)", n, W, lo, hi, block.nnz)
+    return PartitionedGraph(n=n, bounds=bounds, rank=r, crow=block.crow, col=block.col, weight=weight,
+                            out_weight=out_weight, ids=block_ids, kind=kind, owned=owned, owned_offset=offset,
+                            stats=stats)
+
+
+# --------------------------------------------------------------------------- ids across ranks
+
+
+class PartitionedIds:
+    """Id -> global index lookups answered by the ids' hash owners (duck-types :class:`ranker.io.IdMap`
+    for :func:`ranker.io.read_seeds`). Collective: every rank must look up the same values."""
+
+    def __init__(self, graph: PartitionedGraph, comm: Comm) -> None:
+        self.graph, self.comm, self.kind = graph, comm, graph.kind
+
+    def __len__(self) -> int:
+        return self.graph.n
+
+    def lookup(self, values: pa.Array) -> pa.Array:
+        """Global index of each value (``int64``), null where the id is not a paper of the graph."""
+        values = _normalize_ids(values, self.kind)
+        out = np.full(len(values), -1, np.int64)
+        mine = np.flatnonzero(owner_of(values, self.comm.world_size) == self.comm.rank)
+        if mine.size and len(self.graph.owned):
+            idx = pc.index_in(values.take(pa.array(mine)), value_set=self.graph.owned)
+            found = idx.is_valid().to_numpy(zero_copy_only=False)
+            out[mine[found]] = idx.filter(idx.is_valid()).to_numpy().astype(np.int64) + self.graph.owned_offset
+        got = self.comm.all_reduce_(torch.from_numpy(out), dist.ReduceOp.MAX).numpy()
+        return pa.array(got, pa.int64(), mask=got < 0)
+
+    def index_of(self, values: tuple) -> np.ndarray:
+        """Global indices of those ``[output] exclude_ids`` that are papers of the graph."""
+        want = int if self.kind == "integer" else str
+        mine = [v for v in values if isinstance(v, want)]
+        arr = pa.array(mine, pa.int64() if self.kind == "integer" else pa.large_string())
+        idx = self.lookup(arr)
+        return idx.filter(idx.is_valid()).to_numpy().astype(np.int64) if len(arr) else np.zeros(0, np.int64)
+
+
+# --------------------------------------------------------------------------- the solver
+
+
+def block_teleport(graph: PartitionedGraph, set_index: np.ndarray, paper_index: np.ndarray, weight: np.ndarray,
+                   n_sets: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """This block's rows ``[m, n_sets]`` of :func:`ranker.pagerank.seed_teleport` (global seed triplets)."""
+    device = graph.device
+    w = torch.tensor(np.asarray(weight, np.float64), device=device)
+    s = torch.tensor(np.asarray(set_index, np.int64), device=device)
+    p = torch.tensor(np.asarray(paper_index, np.int64), device=device)
+    totals = torch.zeros(n_sets, dtype=torch.float64, device=device).index_add_(0, s, w)
+    mine = (p >= graph.lo) & (p < graph.hi)
+    t = torch.zeros((graph.m, n_sets), dtype=torch.float64, device=device)
+    t.index_put_((p[mine] - graph.lo, s[mine]), w[mine] / totals[s[mine]], accumulate=True)
+    return t.to(dtype)
+
+
+def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: Comm, *, alpha: float = 0.85,
+                         tol: float = 1e-10, max_iter: int = 1000,
+                         callback: IterationCallback | None = None) -> PageRankResult:
+    """Batched personalized PageRank over the ranks: this rank's rows of every column.
+
+    Parameters
+    ----------
+    graph : PartitionedGraph
+    teleport : torch.Tensor
+        ``[m, B]`` this block's rows of the teleport columns (each whole column sums to 1).
+    comm : Comm
+    alpha, tol, max_iter, callback :
+        As :func:`ranker.pagerank.personalized_pagerank`; ``tol`` applies to the L1 change of a
+        whole column, summed over the ranks.
+
+    Returns
+    -------
+    PageRankResult
+        ``scores [m, B]`` (this block's rows); iterations, residuals and convergence are the
+        same on every rank.
+
+    Notes
+    -----
+    The iteration of :func:`ranker.kernels.pagerank_step`, split by rows:
+    ``x_r <- alpha P^T_r x + (alpha d(x) + 1 - alpha) v_r``. Each rank multiplies its row
+    block by the whole ``x`` (gathered with one ``all_gather`` of the blocks, padded to the
+    largest), and the partial sums of ``|x'_r - x_r|`` and of the new dangling mass travel in
+    one small ``all_gather``, summed in rank order so that every rank takes the same decisions.
+    A column leaves the batch once it converges, on every rank at once.
+    """
+    m, n_cols = teleport.shape
+    assert m == graph.m and teleport.dtype in (torch.float32, torch.float64)
+    W, R, device, dtype = comm.world_size, graph.max_rows, graph.device, teleport.dtype
+    transition = graph.transition(dtype)
+    dangling = graph.dangling.to(device)
+    comm.stage = "solve"
+
+    def gather(block: torch.Tensor) -> torch.Tensor:
+        send = torch.zeros((R, block.shape[1]), dtype=dtype, device=device)
+        send[:m] = block
+        out = torch.empty((W, R, block.shape[1]), dtype=dtype, device=device)
+        with comm.guard():
+            dist.all_gather(list(out.unbind(0)), send)
+        comm.bytes_sent += send.nbytes
+        return out.view(W * R, block.shape[1])
+
+    def total(partial: torch.Tensor) -> torch.Tensor:
+        parts = torch.empty((W,) + tuple(partial.shape), dtype=torch.float64, device=device)
+        with comm.guard():
+            dist.all_gather(list(parts.unbind(0)), partial.contiguous())
+        out = parts[0].clone()
+        for q in range(1, W):  # fixed order: the same bits on every rank
+            out += parts[q]
+        return out
+
+    scores = teleport.clone()
+    iterations = torch.zeros(n_cols, dtype=torch.int64)
+    residuals = torch.full((n_cols,), float("inf"), dtype=torch.float64)
+    active = torch.arange(n_cols)
+    x, v = teleport.clone(), teleport
+    x_all = gather(x)
+    dangling_mass = total(column_sums(x.index_select(0, dangling)).to(device))
+    for it in range(1, max_iter + 1):
+        if transition._nnz():
+            y = torch.sparse.mm(transition, x_all)
+        else:
+            y = torch.zeros((m, x.shape[1]), dtype=dtype, device=device)
+        y.mul_(alpha)
+        y.addcmul_(v, (alpha * dangling_mass.to(dtype) + (1.0 - alpha)).unsqueeze(0))
+        sums = total(torch.stack([column_sums((y - x).abs_()), column_sums(y.index_select(0, dangling))]).to(device))
+        res_cpu = sums[0].cpu()
+        dangling_mass = sums[1]
+        iterations[active] = it
+        residuals[active] = res_cpu
+        done = res_cpu < tol
+        if callback is not None:
+            callback(it, float(res_cpu.max()), int(active.numel()))
+        x = y
+        if bool(done.any()) or it == max_iter:
+            finished = torch.ones_like(done) if it == max_iter else done
+            scores[:, active[finished].to(device)] = x[:, finished.to(device)]
+            keep = ~finished
+            if not bool(keep.any()):
+                break
+            keep_dev = keep.to(device)
+            x, v = x[:, keep_dev].contiguous(), v[:, keep_dev].contiguous()
+            dangling_mass = dangling_mass[keep_dev]
+            active = active[keep]
+        x_all = gather(x)
+    return PageRankResult(scores=scores, iterations=iterations, residuals=residuals, converged=residuals < tol)
+
+
+def column_totals(graph: PartitionedGraph, block: torch.Tensor, comm: Comm) -> torch.Tensor:
+    """``float64 [B]`` whole-column sums of a row-partitioned ``[m, B]`` tensor, the same on every rank."""
+    part = torch.stack([column_sums(block)]).to(graph.device) if block.shape[0] else torch.zeros(
+        (1, block.shape[1]), dtype=torch.float64, device=graph.device)
+    got = torch.empty((comm.world_size,) + tuple(part.shape), dtype=torch.float64, device=graph.device)
+    with comm.guard():
+        dist.all_gather(list(got.unbind(0)), part)
+    out = got[0, 0].clone()
+    for q in range(1, comm.world_size):
+        out += got[q, 0]
+    return out.cpu()
