@@ -79,7 +79,8 @@ class Comm:
     stage : str
         What the job is doing, for messages.
     bytes_sent : int
-        Bytes this rank put into collectives (run metadata).
+        Bytes this rank put on its links in collectives, counted as ring algorithms move them
+        (``all_gather``: ``W - 1`` times the block); run metadata.
     """
 
     rank: int
@@ -785,7 +786,7 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
         out = torch.empty((W, R, block.shape[1]), dtype=dtype, device=device)
         with comm.guard():
             dist.all_gather(list(out.unbind(0)), send)
-        comm.bytes_sent += send.nbytes
+        comm.bytes_sent += (W - 1) * send.nbytes  # what a ring all_gather puts on this rank's links
         return out.view(W * R, block.shape[1])
 
     def total(partial: torch.Tensor) -> torch.Tensor:

@@ -50,7 +50,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def check_output_dir(path: str) -> Path:
-    """Create the output directory and prove it is writable, or raise :class:`ConfigError`."""
+    """Create the output directory and prove it is writable, or raise :class:`ConfigError`.
+
+    Temp files a killed earlier run left there (``*.rank-citations.tmp``; never under a final
+    name) are removed: one job writes to one output directory at a time.
+    """
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -59,6 +63,9 @@ def check_output_dir(path: str) -> Path:
         probe.unlink()
     except OSError as exc:
         raise ConfigError(f"[output] dir {out} is not writable ({exc.strerror or exc})") from None
+    stale = remove_temp_files(out)
+    if stale:
+        log.info("removed %d temp file(s) left in %s by an earlier run that was killed", stale, out)
     return out
 
 

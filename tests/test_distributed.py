@@ -439,3 +439,42 @@ def test_torchrun_cli_same_outputs_and_clean_failure(tmp_path):
     lines = [ln for ln in failed.stderr.splitlines() if ln.startswith("error:")]
     assert lines == [f"error: rank 1: {tmp_path / 'c.parquet'}, column 'cited', row 1500: null id"], failed.stderr
     assert not any((tmp_path / "bad").glob("*.parquet"))
+
+
+def _stop_after_two_batches(cfg_dict: dict):
+    """Rank 0 stops (as if killed) while solving its third personalized batch."""
+    import ranker.distributed_job as dj
+
+    if os.environ["RANK"] == "0":
+        real, calls = dj.partitioned_pagerank, [0]
+
+        def stopping(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == 4:  # the global solve, then batches 1 and 2
+                os._exit(9)
+            return real(*args, **kwargs)
+
+        dj.partitioned_pagerank = stopping
+    return _job(cfg_dict)
+
+
+def test_personalized_batches_resume_after_a_rank_dies(ranks2, tmp_path):
+    rng = np.random.default_rng(8)
+    citing, cited = rng.integers(0, 80, 400), rng.integers(0, 80, 400)
+    f = write_edges(tmp_path / "c.parquet", citing.tolist(), cited.tolist(), kind="integer")
+    seeds = str(tmp_path / "s.parquet")
+    pq.write_table(pa.table({"seed_set": [f"s{j}" for j in range(5)], "paper_id": citing[:5].tolist()}), seeds)
+    cfg = {"input": {"citations": f}, "personalize": {"seeds": seeds, "batch_size": 1, "top_k": 7},
+           "output": {"dir": str(tmp_path / "out")}}
+    died = run_once(2, _stop_after_two_batches, cfg)
+    assert died[0] is None and died[1][1] == "DistributedError"
+    out = tmp_path / "out"
+    # finished batches only; nothing under a final name (a killed rank 0 may leave a temp file)
+    assert [p.name for p in out.iterdir() if not p.name.endswith(".rank-citations.tmp")] == [".checkpoint"]
+    again = ok(ranks2.run(_job, cfg))
+    assert not list(out.glob("*.rank-citations.tmp"))
+    meta = json.loads(Path(again["run"]).read_text())
+    assert meta["personalized"]["resumed_batches"] == 2
+    fresh = ok(ranks2.run(_job, {**cfg, "output": {"dir": str(tmp_path / "fresh")}}))
+    assert pq.read_table(again["personalized"]).equals(pq.read_table(fresh["personalized"]))
+    assert not (out / ".checkpoint").exists()
