@@ -210,7 +210,8 @@ class Comm:
         return t
 
     def all_to_all(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Send ``parts[r]`` (1-D, one dtype) to rank ``r``; returns what each rank sent here, by rank."""
+        """Send ``parts[r]`` (1-D, one dtype) to rank ``r``; returns what each rank sent here, by rank,
+        on the CPU (ingest work is host work; the graph moves to its device when built)."""
         assert len(parts) == self.world_size
         dtype = parts[0].dtype
         send_sizes = [int(p.numel()) for p in parts]
@@ -223,7 +224,7 @@ class Comm:
             out = torch.empty(sum(recv), dtype=dtype, device=self.comm_device)
             dist.all_to_all_single(out, send, recv, send_sizes)  # every rank calls it, empty or not
         self.bytes_sent += send.nbytes
-        return list(torch.split(out, recv))
+        return list(torch.split(out.cpu(), recv))
 
     def all_to_all_tables(self, tables: list[pa.Table]) -> list[pa.Table]:
         """Arrow tables to each rank (IPC bytes over :meth:`all_to_all`)."""
@@ -647,11 +648,13 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     part = np.searchsorted(bounds, cited_g, side="right") - 1
     eorder, estarts = _by_owner(part, W)
     del part
-    pairs = np.stack([citing_g[eorder], cited_g[eorder]], 1)
+    pairs = np.empty((len(eorder), 2), np.int32 if n < 2**31 else np.int64)  # 8 bytes a citation on the wire
+    pairs[:, 0] = citing_g[eorder]
+    pairs[:, 1] = cited_g[eorder]
     del citing_g, cited_g
     got = comm.all_to_all([torch.from_numpy(pairs[estarts[q]:estarts[q + 1]].reshape(-1)) for q in range(W)])
     del pairs
-    pairs_t = torch.cat(got).view(-1, 2)
+    pairs_t = torch.cat(got).view(-1, 2).long()
     del got
     weighted = comm.sum_ints([int(weights is not None)])[0] > 0
     w_t = None
