@@ -165,13 +165,18 @@ def _slice(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, s: int, e: 
     return csr_tensor(crow[s:e + 1] - crow[s], col[a:b], val[a:b], (e - s, ncols))
 
 
-def _core_block(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, s: int, e: int) -> torch.Tensor:
-    """``A_CC``: rows and columns ``s:e`` of a CSR matrix, columns relabelled from 0."""
+def _core_block(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, s: int, e: int,
+                col_scale: torch.Tensor | None = None) -> torch.Tensor:
+    """``A_CC``: rows and columns ``s:e`` of a CSR matrix, columns relabelled from 0; values
+    ``val`` times ``col_scale[column]`` when given (a structure-only matrix gets its values)."""
     a, b = int(crow[s]), int(crow[e])
     c, v = col[a:b], val[a:b]
     rows = torch.repeat_interleave(torch.arange(e - s, device=col.device), (crow[s + 1:e + 1] - crow[s:e]).long())
     keep = (c >= s) & (c < e)
-    rows, c, v = rows[keep], c[keep] - s, v[keep]
+    rows, c, v = rows[keep], c[keep], v[keep]
+    if col_scale is not None:
+        v = v * col_scale.index_select(0, c.long())
+    c = c - s
     sub_crow = torch.searchsorted(rows, torch.arange(e - s + 1, device=col.device)).to(crow.dtype)
     return csr_tensor(sub_crow, c.to(crow.dtype), v, (e - s, e - s))
 
@@ -193,7 +198,8 @@ def leveled(graph: CitationGraph) -> tuple[CitationGraph, LevelPlan]:
 
 
 def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float = 0.85, tol: float = 1e-10,
-                 max_iter: int = 1000, callback: IterationCallback | None = None) -> tuple[PageRankResult, dict]:
+                 max_iter: int = 1000, callback: IterationCallback | None = None,
+                 stored_values: bool | None = None) -> tuple[PageRankResult, dict]:
     """Batched (personalized) PageRank by a topological sweep with iteration on the cyclic core only.
 
     Parameters
@@ -208,6 +214,11 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         the core iteration (the acyclic parts are exact).
     callback : callable, optional
         Called per core iteration.
+    stored_values : bool, optional
+        Multiply by the stored values of ``P^T`` (8 bytes more per citation in float64), or by
+        its structure alone, scaling each finished score by ``1 / out_weight`` instead. Default:
+        structure alone for unweighted graphs on the CPU (each citation is used once, so
+        the slower stride-0 product costs little), stored values elsewhere.
 
     Returns
     -------
@@ -228,39 +239,55 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
     permuted = graph.segments is None
     v = teleport.index_select(0, plan.perm) if permuted else teleport
     dtype = v.dtype
-    t = g.transition(dtype)
-    crow, col, val = t.crow_indices(), t.col_indices(), t.values()
+    if stored_values is None:
+        stored_values = g.weight is not None or g.device.type != "cpu"
+    assert stored_values or g.weight is None, "a weighted graph needs its stored values"
+    inv_out = torch.where(g.out_weight > 0, 1.0 / g.out_weight, torch.zeros_like(g.out_weight))
+    if stored_values:
+        t = g.transition(dtype)
+        crow, col, val = t.crow_indices(), t.col_indices(), t.values()
+        col_scale = None
+    else:  # P^T y = S (y / out_weight): ones of stride 0 stand for the values, nothing stored per citation
+        crow, col = g.crow, g.col
+        val = torch.ones(1, dtype=dtype, device=g.device).expand(g.nnz)
+        col_scale = inv_out.to(dtype)
     scale = g.__dict__.setdefault("_diag_scale", {})
     key = (dtype, alpha)
-    if key not in scale:
+    if key not in scale:  # self-citations: P^T[j, j] = w_jj / out_weight_j
         diag = torch.zeros(n, dtype=torch.float64, device=g.device)
         rows = g.row_index()
         loops = rows == g.col
-        diag.index_add_(0, rows[loops].long(), g.transition(torch.float64).values()[loops])
+        w = inv_out.index_select(0, g.col[loops].long())
+        if g.weight is not None:
+            w = w * g.weight[loops]
+        diag.index_add_(0, rows[loops].long(), w)
         scale.clear()
         scale[key] = (1.0 / (1.0 - alpha * diag)).to(dtype).unsqueeze(1)
     sc = scale[key]
     y = torch.zeros_like(v)
+    ys = y if col_scale is None else torch.zeros_like(v)  # what the product reads: y, or y / out_weight
     facts = {"levels": plan.levels, "core_papers": plan.core_papers, "core_citations": 0}
     iters = torch.zeros(n_cols, dtype=torch.int64)
     resid = torch.zeros(n_cols, dtype=torch.float64)
     for kind, s, e in plan.segments:
-        z = torch.sparse.mm(_slice(crow, col, val, s, e, n), y)
+        z = torch.sparse.mm(_slice(crow, col, val, s, e, n), ys)
         z.mul_(alpha).add_(v[s:e])
         if kind == "level":
             y[s:e] = z.mul_(sc[s:e])
-            continue
-        blocks = g.__dict__.setdefault("_core_blocks", {})  # the same for every solve of this graph
-        if (dtype, s, e) not in blocks:
-            blocks[(dtype, s, e)] = _core_block(crow, col, val, s, e)
-        a_cc = blocks[(dtype, s, e)]
-        facts["core_citations"] += int(a_cc.values().numel())
-        # y <- alpha A_CC y + b is one pagerank_step with teleport b / (1 - alpha) and no dangling papers
-        res = iterate(a_cc, z, z / (1.0 - alpha), torch.empty(0, dtype=torch.int64, device=g.device), alpha=alpha,
-                      tol=tol, max_iter=max_iter, callback=callback)
-        y[s:e] = res.scores
-        iters = torch.maximum(iters, res.iterations)
-        resid = torch.maximum(resid, res.residuals)
+        else:
+            blocks = g.__dict__.setdefault("_core_blocks", {})  # the same for every solve of this graph
+            if (dtype, s, e) not in blocks:
+                blocks[(dtype, s, e)] = _core_block(crow, col, val, s, e, col_scale)
+            a_cc = blocks[(dtype, s, e)]
+            facts["core_citations"] += int(a_cc.values().numel())
+            # y <- alpha A_CC y + b is one pagerank_step with teleport b / (1 - alpha) and no dangling papers
+            res = iterate(a_cc, z, z / (1.0 - alpha), torch.empty(0, dtype=torch.int64, device=g.device),
+                          alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)
+            y[s:e] = res.scores
+            iters = torch.maximum(iters, res.iterations)
+            resid = torch.maximum(resid, res.residuals)
+        if col_scale is not None:
+            ys[s:e] = y[s:e] * col_scale[s:e].unsqueeze(1)
     y /= column_sums(y).to(dtype)
     if permuted:
         out = torch.empty_like(y)

@@ -22,7 +22,6 @@ processes with one, to 1e-12 in float64.
 from __future__ import annotations
 
 import datetime
-import io as _io
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -41,7 +40,7 @@ from .graph import build_graph, csr_tensor
 from .io import (_locate, _normalize_ids, check_no_nulls, id_kind, iter_batches, open_parquet, read_citations,
                  shard)
 from .kernels import column_sums
-from .pagerank import IterationCallback, PageRankResult
+from .pagerank import ColumnTracker, IterationCallback, PageRankResult
 
 log = logging.getLogger("ranker")
 
@@ -444,7 +443,8 @@ class PartitionedGraph:
         return total + sum(t.values().nbytes for t in self._transition.values())
 
 
-def _read_papers_shard(path: str, id_column: str, kind: str, comm: Comm, batch_rows: int) -> tuple[pa.Array, np.ndarray]:
+def _read_papers_shard(path: str, id_column: str, kind: str, comm: Comm,
+                       batch_rows: int) -> tuple[pa.Array, np.ndarray]:
     """This rank's share of the ``[input] papers`` ids and their row numbers in the file."""
     src = open_parquet(path, {id_column: "id"}, role="papers")
     pkind = id_kind(src.file.schema_arrow.field(id_column).type)
@@ -656,9 +656,8 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     del pairs
     pairs_t = torch.cat(got).view(-1, 2).long()
     del got
-    weighted = comm.sum_ints([int(weights is not None)])[0] > 0
     w_t = None
-    if weighted:
+    if weights is not None:  # the same on every rank: a weight column is named or found in the same files
         w_sorted = weights[eorder]
         w_t = torch.cat(comm.all_to_all([torch.from_numpy(w_sorted[estarts[q]:estarts[q + 1]]) for q in range(W)]))
         del w_sorted
@@ -776,7 +775,7 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
     one small ``all_gather``, summed in rank order so that every rank takes the same decisions.
     A column leaves the batch once it converges, on every rank at once.
     """
-    m, n_cols = teleport.shape
+    m = teleport.shape[0]
     assert m == graph.m and teleport.dtype in (torch.float32, torch.float64)
     W, R, device, dtype = comm.world_size, graph.max_rows, graph.device, teleport.dtype
     transition = graph.transition(dtype)
@@ -801,10 +800,7 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
             out += parts[q]
         return out
 
-    scores = teleport.clone()
-    iterations = torch.zeros(n_cols, dtype=torch.int64)
-    residuals = torch.full((n_cols,), float("inf"), dtype=torch.float64)
-    active = torch.arange(n_cols)
+    cols = ColumnTracker(teleport, tol=tol, max_iter=max_iter, callback=callback)
     x, v = teleport.clone(), teleport
     x_all = gather(x)
     dangling_mass = total(column_sums(x.index_select(0, dangling)).to(device))
@@ -815,27 +811,16 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
             y = torch.zeros((m, x.shape[1]), dtype=dtype, device=device)
         y.mul_(alpha)
         y.addcmul_(v, (alpha * dangling_mass.to(dtype) + (1.0 - alpha)).unsqueeze(0))
+        # one small collective: this step's residual and the next step's dangling mass
         sums = total(torch.stack([column_sums((y - x).abs_()), column_sums(y.index_select(0, dangling))]).to(device))
-        res_cpu = sums[0].cpu()
-        dangling_mass = sums[1]
-        iterations[active] = it
-        residuals[active] = res_cpu
-        done = res_cpu < tol
-        if callback is not None:
-            callback(it, float(res_cpu.max()), int(active.numel()))
-        x = y
-        if bool(done.any()) or it == max_iter:
-            finished = torch.ones_like(done) if it == max_iter else done
-            scores[:, active[finished].to(device)] = x[:, finished.to(device)]
-            keep = ~finished
+        x, dangling_mass = y, sums[1]
+        keep = cols.update(it, x, sums[0])  # the sums are the same bits on every rank: so are the decisions
+        if keep is not None:
             if not bool(keep.any()):
                 break
-            keep_dev = keep.to(device)
-            x, v = x[:, keep_dev].contiguous(), v[:, keep_dev].contiguous()
-            dangling_mass = dangling_mass[keep_dev]
-            active = active[keep]
+            x, v, dangling_mass = x[:, keep].contiguous(), v[:, keep].contiguous(), dangling_mass[keep]
         x_all = gather(x)
-    return PageRankResult(scores=scores, iterations=iterations, residuals=residuals, converged=residuals < tol)
+    return cols.result()
 
 
 def column_totals(graph: PartitionedGraph, block: torch.Tensor, comm: Comm) -> torch.Tensor:

@@ -135,6 +135,47 @@ def _triton_step(graph: CitationGraph, dtype: torch.dtype):
     return step
 
 
+class ColumnTracker:
+    """Bookkeeping of a batch whose columns leave as they converge.
+
+    Keeps each column's scores, iterations and residuals; :meth:`update` after every
+    iteration says which columns go on. Shared by every iteration in the package.
+    """
+
+    def __init__(self, x0: torch.Tensor, *, tol: float, max_iter: int,
+                 callback: IterationCallback | None = None) -> None:
+        n_cols = x0.shape[1]
+        self.scores = x0.clone()
+        self.iterations = torch.zeros(n_cols, dtype=torch.int64)
+        self.residuals = torch.full((n_cols,), float("inf"), dtype=torch.float64)
+        self.active = torch.arange(n_cols)  # original column of each running column (CPU)
+        self.tol, self.max_iter, self.callback = tol, max_iter, callback
+
+    def update(self, it: int, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor | None:
+        """Record iteration ``it`` (scores ``x`` and L1 changes ``residual`` of the running columns).
+
+        Returns None when every running column goes on, else the mask (on ``x``'s device) of
+        those that do: finished columns are stored; an all-false mask means stop.
+        """
+        res_cpu = residual.cpu()
+        self.iterations[self.active] = it
+        self.residuals[self.active] = res_cpu
+        done = res_cpu < self.tol
+        if self.callback is not None:
+            self.callback(it, float(res_cpu.max()), int(self.active.numel()))
+        if not (bool(done.any()) or it == self.max_iter):
+            return None
+        finished = torch.ones_like(done) if it == self.max_iter else done
+        self.scores[:, self.active[finished].to(x.device)] = x[:, finished.to(x.device)]
+        keep = ~finished
+        self.active = self.active[keep]
+        return keep.to(x.device)
+
+    def result(self) -> PageRankResult:
+        return PageRankResult(scores=self.scores, iterations=self.iterations, residuals=self.residuals,
+                              converged=self.residuals < self.tol)
+
+
 def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, dangling: torch.Tensor, *,
             alpha: float, tol: float, max_iter: int, callback: IterationCallback | None = None,
             step=pagerank_step) -> PageRankResult:
@@ -143,33 +184,18 @@ def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, 
     A column leaves the batch as soon as it converges. Shared by the power solver and the
     cyclic-core iteration of :mod:`ranker.dag`.
     """
-    n_cols = x0.shape[1]
-    device = x0.device
-    scores = x0.clone()
-    iterations = torch.zeros(n_cols, dtype=torch.int64)
-    residuals = torch.full((n_cols,), float("inf"), dtype=torch.float64)
-    active = torch.arange(n_cols)  # original column of each running column (CPU)
+    cols = ColumnTracker(x0, tol=tol, max_iter=max_iter, callback=callback)
     x = x0.clone()
     v = teleport
     for it in range(1, max_iter + 1):
         x, res = step(transition, x, v, dangling, alpha)
-        res_cpu = res.cpu()
-        iterations[active] = it
-        residuals[active] = res_cpu
-        done = res_cpu < tol
-        if callback is not None:
-            callback(it, float(res_cpu.max()), int(active.numel()))
-        if bool(done.any()) or it == max_iter:
-            finished = torch.ones_like(done) if it == max_iter else done
-            scores[:, active[finished].to(device)] = x[:, finished.to(device)]
-            keep = ~finished
-            if not bool(keep.any()):
-                break
-            keep_dev = keep.to(device)
-            x = x[:, keep_dev].contiguous()
-            v = v[:, keep_dev].contiguous()
-            active = active[keep]
-    return PageRankResult(scores=scores, iterations=iterations, residuals=residuals, converged=residuals < tol)
+        keep = cols.update(it, x, res)
+        if keep is None:
+            continue
+        if not bool(keep.any()):
+            break
+        x, v = x[:, keep].contiguous(), v[:, keep].contiguous()
+    return cols.result()
 
 
 def pagerank(graph: CitationGraph, *, alpha: float = 0.85, tol: float = 1e-10, max_iter: int = 1000,

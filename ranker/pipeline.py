@@ -421,7 +421,6 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
             ids = ids.permute(perm_np)
             days = None if days is None else days[perm_np]
         log.info("topological order: %d levels, cyclic core of %d papers", plan.levels, plan.core_papers)
-    graph.transition(dtype)
     st = graph.stats
     log.info("graph: %d papers, %d citations (%s indices, %s), %d self-citations %s, %d duplicate rows %s, "
              "%d dangling papers, %.1f MB on %s", graph.n, graph.nnz, st["index_dtype"],
@@ -733,7 +732,7 @@ def personalize_batches(cfg: JobConfig, seeds: SeedSets, n_candidates: int, batc
     n_batches = (n_sets + batch - 1) // batch
     log.info("personalized PageRank: %d seed sets from %s, %d batch(es) of up to %d", n_sets, pc_cfg.seeds,
              n_batches, batch)
-    ckpt = out_dir / ".checkpoint" / f"personalized-{_fingerprint(cfg, files + [pc_cfg.seeds], fingerprint_extra)}"
+    ckpt = _checkpoint_dir(out_dir, cfg, files, fingerprint_extra)
     with coord.phase("checkpoint directory"):
         if coord.is_root:
             ckpt.mkdir(parents=True, exist_ok=True)
@@ -791,11 +790,15 @@ def personalize_batches(cfg: JobConfig, seeds: SeedSets, n_candidates: int, batc
     return facts
 
 
+def _checkpoint_dir(out_dir: Path, cfg: JobConfig, files: list[str], extra: str) -> Path:
+    """Where finished personalized batches of this job (inputs, parameters, ``extra``) are kept."""
+    assert cfg.personalize is not None
+    return out_dir / ".checkpoint" / f"personalized-{_fingerprint(cfg, files + [cfg.personalize.seeds], extra)}"
+
+
 def remove_checkpoints(out_dir: Path, cfg: JobConfig, files: list[str], fingerprint_extra: str = "") -> None:
     """Delete the personalized checkpoints once the outputs they fed are in place."""
-    assert cfg.personalize is not None
-    ckpt = out_dir / ".checkpoint" / f"personalized-{_fingerprint(cfg, files + [cfg.personalize.seeds], fingerprint_extra)}"
-    shutil.rmtree(ckpt, ignore_errors=True)
+    shutil.rmtree(_checkpoint_dir(out_dir, cfg, files, fingerprint_extra), ignore_errors=True)
     try:
         (out_dir / ".checkpoint").rmdir()
     except OSError:

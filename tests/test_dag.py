@@ -118,3 +118,21 @@ def test_float32_dag_close_to_float64():
     r64 = dag_pagerank(g, v, tol=1e-12)[0].scores
     r32 = dag_pagerank(g, v.float(), tol=1e-6)[0].scores
     assert (r32.double() - r64).abs().sum() < 1e-5
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs, st.integers(0, 3))
+def test_structure_only_equals_stored_values_and_stores_none(case, seed):
+    """Unweighted CPU graphs solve from the structure alone (no per-citation values kept);
+    the answer equals the stored-values solve and networkx, self-citations and cycles included."""
+    n, edges, alpha, dag_like = case
+    e = _edges(n, edges, dag_like, seed)
+    g = build_graph(e[:, 0], e[:, 1], n)
+    v = torch.rand(n, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    v /= v.sum(0)
+    lean, _ = dag_pagerank(g, v, alpha=alpha, **TIGHT)
+    assert not leveled(g)[0]._transition, "the structure-only solve built a transition with values"
+    stored, _ = dag_pagerank(g, v, alpha=alpha, stored_values=True, **TIGHT)
+    torch.testing.assert_close(lean.scores, stored.scores, rtol=0, atol=1e-13)
+    want = nx_pagerank(e, n, alpha=alpha, personalization=v[:, 1].numpy())
+    np.testing.assert_allclose(lean.scores[:, 1].numpy(), want, rtol=0, atol=1e-12)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dist_harness import Ranks, run_once
-from oracles import HEPTH, nx_pagerank
+from oracles import nx_pagerank
 
 from ranker import parse_config, run_job
 from ranker.graph import graph_from_edges
