@@ -264,16 +264,21 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         scale.clear()
         scale[key] = (1.0 / (1.0 - alpha * diag)).to(dtype).unsqueeze(1)
     sc = scale[key]
+    # One score matrix. Structure-only, it holds y / out_weight for papers that cite something
+    # (what the product reads) and y itself for dangling papers (never read: they cite nothing);
+    # y comes back by one multiplication at the end.
     y = torch.zeros_like(v)
-    ys = y if col_scale is None else torch.zeros_like(v)  # what the product reads: y, or y / out_weight
+    stored_as = None
+    if col_scale is not None:
+        stored_as = torch.where(g.out_weight > 0, inv_out, torch.ones_like(inv_out)).to(dtype).unsqueeze(1)
     facts = {"levels": plan.levels, "core_papers": plan.core_papers, "core_citations": 0}
     iters = torch.zeros(n_cols, dtype=torch.int64)
     resid = torch.zeros(n_cols, dtype=torch.float64)
     for kind, s, e in plan.segments:
-        z = torch.sparse.mm(_slice(crow, col, val, s, e, n), ys)
+        z = torch.sparse.mm(_slice(crow, col, val, s, e, n), y)
         z.mul_(alpha).add_(v[s:e])
         if kind == "level":
-            y[s:e] = z.mul_(sc[s:e])
+            z.mul_(sc[s:e])
         else:
             blocks = g.__dict__.setdefault("_core_blocks", {})  # the same for every solve of this graph
             if (dtype, s, e) not in blocks:
@@ -283,11 +288,12 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
             # y <- alpha A_CC y + b is one pagerank_step with teleport b / (1 - alpha) and no dangling papers
             res = iterate(a_cc, z, z / (1.0 - alpha), torch.empty(0, dtype=torch.int64, device=g.device),
                           alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)
-            y[s:e] = res.scores
+            z = res.scores
             iters = torch.maximum(iters, res.iterations)
             resid = torch.maximum(resid, res.residuals)
-        if col_scale is not None:
-            ys[s:e] = y[s:e] * col_scale[s:e].unsqueeze(1)
+        y[s:e] = z if stored_as is None else z.mul_(stored_as[s:e])
+    if stored_as is not None:
+        y.div_(stored_as)
     y /= column_sums(y).to(dtype)
     if permuted:
         out = torch.empty_like(y)

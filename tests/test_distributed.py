@@ -478,3 +478,21 @@ def test_personalized_batches_resume_after_a_rank_dies(ranks2, tmp_path):
     fresh = ok(ranks2.run(_job, {**cfg, "output": {"dir": str(tmp_path / "fresh")}}))
     assert pq.read_table(again["personalized"]).equals(pq.read_table(fresh["personalized"]))
     assert not (out / ".checkpoint").exists()
+
+
+def test_torchrun_rank_dying_mid_solve_exits_non_zero_without_outputs(tmp_path):
+    rng = np.random.default_rng(2)
+    write_edges(tmp_path / "c.parquet", rng.integers(0, 300, 2000).tolist(), rng.integers(0, 300, 2000).tolist(),
+                kind="integer")
+    (tmp_path / "job.toml").write_text('[input]\ncitations = "c.parquet"\n[output]\ndir = "out"\n')
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(Path(__file__).with_name("kill_rank1_cli.py")), "--config", "job.toml", "--no-progress"]
+    run = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    # rank 0 either notices the lost peer or is stopped by torchrun; either way it says so on one line
+    assert ("error: rank 0: lost contact with another rank during solve" in run.stderr
+            or "error: interrupted" in run.stderr), run.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
