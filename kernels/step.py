@@ -6,6 +6,7 @@ import torch
 
 
 _BLOCK = 4096
+_CHUNK = 1 << 23  # elements of the transposed copy column_sums makes at once (64 MiB in float64)
 
 
 def column_sums(x: torch.Tensor) -> torch.Tensor:
@@ -15,6 +16,10 @@ def column_sums(x: torch.Tensor) -> torch.Tensor:
     column would sum differently in a batch of 5 than alone. Here every column is summed alone:
     a contiguous row in fixed blocks of 4096, then the block sums the same way.
     """
+    n_rows, n_cols = x.shape
+    step = max(1, _CHUNK // max(1, n_rows))
+    if n_cols > step:  # a few columns at a time: the transposed copy stays small (same bits: columns are alone)
+        return torch.cat([column_sums(x[:, c:c + step]) for c in range(0, n_cols, step)])
     t = x.t().to(torch.float64).contiguous()
     while t.shape[1] > 1:
         pad = (-t.shape[1]) % _BLOCK

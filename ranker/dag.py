@@ -275,22 +275,26 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
     iters = torch.zeros(n_cols, dtype=torch.int64)
     resid = torch.zeros(n_cols, dtype=torch.float64)
     for kind, s, e in plan.segments:
-        z = torch.sparse.mm(_slice(crow, col, val, s, e, n), y)
+        if kind == "level":  # written in place: a level's papers cite no paper of their level but themselves,
+            # and a self-citation reads its own row while it is still zero (the diagonal is in sc)
+            z = torch.mm(_slice(crow, col, val, s, e, n), y, out=y[s:e])
+            z.mul_(alpha).add_(v[s:e]).mul_(sc[s:e])
+            if stored_as is not None:
+                z.mul_(stored_as[s:e])
+            continue
+        z = torch.sparse.mm(_slice(crow, col, val, s, e, n), y)  # the cyclic core
         z.mul_(alpha).add_(v[s:e])
-        if kind == "level":
-            z.mul_(sc[s:e])
-        else:
-            blocks = g.__dict__.setdefault("_core_blocks", {})  # the same for every solve of this graph
-            if (dtype, s, e) not in blocks:
-                blocks[(dtype, s, e)] = _core_block(crow, col, val, s, e, col_scale)
-            a_cc = blocks[(dtype, s, e)]
-            facts["core_citations"] += int(a_cc.values().numel())
-            # y <- alpha A_CC y + b is one pagerank_step with teleport b / (1 - alpha) and no dangling papers
-            res = iterate(a_cc, z, z / (1.0 - alpha), torch.empty(0, dtype=torch.int64, device=g.device),
-                          alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)
-            z = res.scores
-            iters = torch.maximum(iters, res.iterations)
-            resid = torch.maximum(resid, res.residuals)
+        blocks = g.__dict__.setdefault("_core_blocks", {})  # the same for every solve of this graph
+        if (dtype, s, e) not in blocks:
+            blocks[(dtype, s, e)] = _core_block(crow, col, val, s, e, col_scale)
+        a_cc = blocks[(dtype, s, e)]
+        facts["core_citations"] += int(a_cc.values().numel())
+        # y <- alpha A_CC y + b is one pagerank_step with teleport b / (1 - alpha) and no dangling papers
+        res = iterate(a_cc, z, z / (1.0 - alpha), torch.empty(0, dtype=torch.int64, device=g.device),
+                      alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)
+        z = res.scores
+        iters = torch.maximum(iters, res.iterations)
+        resid = torch.maximum(resid, res.residuals)
         y[s:e] = z if stored_as is None else z.mul_(stored_as[s:e])
     if stored_as is not None:
         y.div_(stored_as)

@@ -47,3 +47,17 @@ def test_column_sums_exact_and_independent_of_batch(m):
         assert torch.equal(column_sums(x), s)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_column_sums_in_column_chunks_is_bit_identical(monkeypatch):
+    """Wide inputs are summed a few columns at a time (small transposed copy); every column's
+    sum keeps the same bits as when it is summed alone or in one piece."""
+    import ranker.kernels.step as step
+
+    x = torch.rand(10_000, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(4)) * 1e3
+    whole = step.column_sums(x)
+    monkeypatch.setattr(step, "_CHUNK", 20_000)  # two columns at a time
+    chunked = step.column_sums(x)
+    alone = torch.stack([step.column_sums(x[:, j:j + 1])[0] for j in range(7)])
+    assert torch.equal(whole, chunked) and torch.equal(chunked, alone)
+    torch.testing.assert_close(chunked, x.sum(0), rtol=1e-13, atol=0)
