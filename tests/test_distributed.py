@@ -21,7 +21,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dist_harness import Ranks, run_once
+from dist_harness import Ranks, die_on_call, run_once
 from oracles import nx_pagerank
 
 from ranker import parse_config, run_job
@@ -372,15 +372,7 @@ def _die_while_solving(cfg_dict: dict):
     import ranker.distributed as d
 
     if os.environ["RANK"] == "1":
-        real, calls = d.column_sums, [0]
-
-        def dying(x):
-            calls[0] += 1
-            if calls[0] == 5:
-                os._exit(17)
-            return real(x)
-
-        d.column_sums = dying
+        die_on_call(d, "column_sums", 5)
     return _job(cfg_dict)
 
 
@@ -442,19 +434,11 @@ def test_torchrun_cli_same_outputs_and_clean_failure(tmp_path):
 
 
 def _stop_after_two_batches(cfg_dict: dict):
-    """Rank 0 stops (as if killed) while solving its third personalized batch."""
+    """Rank 0 dies while solving its third personalized batch (after the global solve and two batches)."""
     import ranker.distributed_job as dj
 
     if os.environ["RANK"] == "0":
-        real, calls = dj.partitioned_pagerank, [0]
-
-        def stopping(*args, **kwargs):
-            calls[0] += 1
-            if calls[0] == 4:  # the global solve, then batches 1 and 2
-                os._exit(9)
-            return real(*args, **kwargs)
-
-        dj.partitioned_pagerank = stopping
+        die_on_call(dj, "partitioned_pagerank", 4, code=9)
     return _job(cfg_dict)
 
 
