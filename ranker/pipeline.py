@@ -748,10 +748,9 @@ def personalize_batches(cfg: JobConfig, seeds: SeedSets, n_candidates: int, batc
             lo, hi = bi * batch, min(n_sets, (bi + 1) * batch)
             part = ckpt / f"batch-{bi:06d}.parquet"
             parts.append(part)
-            if coord.decide(coord.is_root and part.is_file()):
+            info = _read_checkpoint(part, hi - lo) if coord.is_root and part.is_file() else None
+            if coord.decide(info is not None):
                 if coord.is_root:
-                    prev = pq.read_table(part)
-                    info = json.loads(prev.schema.metadata[b"rank_citations"])
                     iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
                 resumed += 1
                 adv(1)
@@ -775,19 +774,33 @@ def personalize_batches(cfg: JobConfig, seeds: SeedSets, n_candidates: int, batc
                     write_parquet_atomic(table, part, {"iterations": iters[lo:hi].tolist(),
                                                        "residuals": resid[lo:hi].tolist()}, staged=False)
             adv(1, iterations=int(iters[lo:hi].max()))
-    if not coord.is_root:
-        return None
-    if resumed:
-        log.info("resumed: %d of %d batch(es) taken from checkpoints in %s", resumed, n_batches, ckpt)
-    facts = {"seed_sets": n_sets, "batch_size": batch, "batches": n_batches, "resumed_batches": resumed,
-             "top_k": pc_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
-             "residuals": dict(zip(seeds.names, resid.tolist()))}
-    table = pa.concat_tables([pq.read_table(p).replace_schema_metadata(None) for p in parts])
-    write_parquet_atomic(table, out_dir / "personalized.parquet",
-                         {"personalized": facts, "config": cfg.to_dict(), "versions": _versions()})
-    log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
-             float(resid.max()))
+    facts = None
+    with coord.phase("write personalized"):
+        if coord.is_root:
+            if resumed:
+                log.info("resumed: %d of %d batch(es) taken from checkpoints in %s", resumed, n_batches, ckpt)
+            facts = {"seed_sets": n_sets, "batch_size": batch, "batches": n_batches, "resumed_batches": resumed,
+                     "top_k": pc_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
+                     "residuals": dict(zip(seeds.names, resid.tolist()))}
+            table = pa.concat_tables([pq.read_table(p).replace_schema_metadata(None) for p in parts])
+            write_parquet_atomic(table, out_dir / "personalized.parquet",
+                                 {"personalized": facts, "config": cfg.to_dict(), "versions": _versions()})
+            log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
+                     float(resid.max()))
     return facts
+
+
+def _read_checkpoint(part: Path, n_sets: int) -> dict[str, Any] | None:
+    """A finished batch's iterations and residuals, or None (with a warning) when the file is
+    unreadable or not one of ours: the batch is then solved again and the file replaced."""
+    try:
+        info = json.loads(pq.read_schema(part).metadata[b"rank_citations"])
+        if len(info["iterations"]) == len(info["residuals"]) == n_sets:
+            return info
+    except (pa.ArrowException, OSError, KeyError, TypeError, ValueError):
+        pass
+    log.warning("%s: unreadable checkpoint, solving that batch again", part)
+    return None
 
 
 def _checkpoint_dir(out_dir: Path, cfg: JobConfig, files: list[str], extra: str) -> Path:

@@ -71,6 +71,26 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
     assert not (out / ".checkpoint").exists()
 
 
+def test_corrupt_checkpoint_is_solved_again(tmp_path, caplog):
+    full = run_job(demo_cfg(tmp_path, "full", batch_size=2), show_progress=False)
+    out = tmp_path / "again"
+    cfg = demo_cfg(tmp_path, "again", batch_size=2)
+    # plant what a previous run would have left: batch 0 finished, batch 1 damaged on disk
+    from ranker.pipeline import _checkpoint_dir
+    from ranker.config import citation_files
+
+    ckpt = _checkpoint_dir(out, cfg, citation_files(cfg.input.citations), "")
+    ckpt.mkdir(parents=True)
+    (ckpt / "batch-000001.parquet").write_bytes(b"PAR1 not really")
+    with caplog.at_level(logging.WARNING, logger="ranker"):
+        again = run_job(cfg, show_progress=False)
+    assert "unreadable checkpoint, solving that batch again" in caplog.text
+    assert again.metadata["personalized"]["resumed_batches"] == 0
+    for x, y in zip(tables(tmp_path / "full"), tables(out)):
+        assert x.replace_schema_metadata(None).equals(y.replace_schema_metadata(None))
+    assert full.metadata["personalized"]["batches"] == again.metadata["personalized"]["batches"]
+
+
 def test_out_of_memory_splits_batches_without_changing_results(tmp_path, monkeypatch, caplog):
     run_job(demo_cfg(tmp_path, "plain"), show_progress=False)
     real = pipeline.solve
