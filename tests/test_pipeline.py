@@ -82,8 +82,13 @@ def test_corrupt_checkpoint_is_solved_again(tmp_path, caplog):
     ckpt = _checkpoint_dir(out, cfg, citation_files(cfg.input.citations), "")
     ckpt.mkdir(parents=True)
     (ckpt / "batch-000001.parquet").write_bytes(b"PAR1 not really")
-    with caplog.at_level(logging.WARNING, logger="ranker"):
-        again = run_job(cfg, show_progress=False)
+    ranker_log = logging.getLogger("ranker")
+    ranker_log.addHandler(caplog.handler)  # the CLI tests may have turned propagation off
+    try:
+        with caplog.at_level(logging.WARNING, logger="ranker"):
+            again = run_job(cfg, show_progress=False)
+    finally:
+        ranker_log.removeHandler(caplog.handler)
     assert "unreadable checkpoint, solving that batch again" in caplog.text
     assert again.metadata["personalized"]["resumed_batches"] == 0
     for x, y in zip(tables(tmp_path / "full"), tables(out)):
