@@ -24,6 +24,8 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import ConfigError, ConvergenceError, GraphError, InputError, RankerError, where
-from .graph import build_graph, csr_tensor
+from .graph import _build_from_pairs, build_graph, csr_tensor
 from .io import (_locate, _normalize_ids, check_no_nulls, id_kind, iter_batches, open_parquet, read_citations,
                  shard)
 from .kernels import column_sums
@@ -509,6 +511,14 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
        out-weights of citing papers.
     """
     W, r = comm.world_size, comm.rank
+    took: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        took[name] = now - clock[0]
+        clock[0] = now
+
     with comm.phase("ingest"):
         edges = read_citations(files, citing_column=citing_column, cited_column=cited_column,
                                weight_column=weight_column, batch_rows=batch_rows, advance=advance,
@@ -524,6 +534,8 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     (total_rows,) = comm.sum_ints([rows_read])
     if total_rows == 0:
         raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
+
+    lap("read")
 
     # 2. ids to their owners, with in-degrees and (papers file) row numbers
     comm.stage = "numbering"
@@ -621,6 +633,8 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
             log.info("kept %d papers named by citations but absent from %s", unknown_papers_n, papers)
     del codes, k_local, g_local
 
+    lap("number")
+
     # 3. contiguous blocks of about equal citations + papers
     comm.stage = "partition"
     cost = np.cumsum(owned_indeg + 1)
@@ -643,6 +657,8 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     block_ids = block_ids.combine_chunks() if block_ids.num_chunks else owned.slice(0, 0)
     del mine
 
+    lap("partition")
+
     # 4. each citation to the block of its cited paper; sources in rank order keep file order
     comm.stage = "edge exchange"
     part = np.searchsorted(bounds, cited_g, side="right") - 1
@@ -663,24 +679,38 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
         del w_sorted
     del eorder
 
+    lap("exchange")
     lo, hi = int(bounds[r]), int(bounds[r + 1])
-    citing_t, cited_t = pairs_t[:, 0].contiguous(), pairs_t[:, 1].contiguous()
-    loops = citing_t == cited_t
+    recv = pairs_t.numpy()
+    citing_np = recv[:, 0].astype(np.int64)
+    loops = citing_np == recv[:, 1]
     n_loops = int(loops.sum())
     if self_citations == "drop" and n_loops:
         keep = ~loops
-        citing_t, cited_t = citing_t[keep], cited_t[keep]
-        w_t = None if w_t is None else w_t[keep]
+        recv, citing_np = recv[keep], citing_np[keep]
+        w_t = None if w_t is None else w_t[torch.from_numpy(keep)]
     del loops, pairs_t
     max_rows = max(1, int(np.diff(bounds).max()))
-    b_t = torch.from_numpy(bounds)
-    cpart = torch.searchsorted(b_t, citing_t, right=True) - 1
-    col_pad = cpart * max_rows + (citing_t - b_t[cpart])
-    del cpart, citing_t
+    n_pad = W * max_rows
+    cpart = np.searchsorted(bounds, citing_np, side="right") - 1
+    col_pad = cpart * max_rows + (citing_np - bounds[cpart])
+    del cpart, citing_np
     device = comm.device
-    block = build_graph(col_pad, cited_t - lo, hi - lo, w_t, self_citations="keep", duplicates=duplicates,
-                        index_dtype=index_dtype, device=device, n_cols=W * max_rows)
-    del col_pad, cited_t, w_t
+    if (w_t is None and device.type == "cpu" and n_pad < 2**31 and index_dtype != "int64"
+            and sys.byteorder == "little"):
+        # the single-process builder: the block's CSR sorted in place in an int32 (column, row) buffer
+        buf = np.empty((len(recv), 2), np.int32)
+        buf[:, 0] = col_pad
+        np.subtract(recv[:, 1], lo, out=buf[:, 1], casting="unsafe")
+        del col_pad, recv
+        block = _build_from_pairs(buf, hi - lo, self_citations="keep", duplicates=duplicates,
+                                  index_dtype=index_dtype, n_cols=n_pad)
+    else:
+        block = build_graph(torch.from_numpy(col_pad), torch.from_numpy(recv[:, 1].astype(np.int64) - lo), hi - lo,
+                            w_t, self_citations="keep", duplicates=duplicates, index_dtype=index_dtype, device=device,
+                            n_cols=n_pad)
+        del col_pad, recv
+    del w_t
     out_weight = comm.all_reduce_(block.out_weight)
     weight = block.weight  # None where this block's weights are all one: each block's values are its own
     self_loops, dup_rows, nnz = comm.sum_ints([n_loops, block.stats["duplicate_rows"], block.nnz])
@@ -688,7 +718,9 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     stats.update(self_citations=self_loops, duplicate_rows=dup_rows, citations=nnz, papers=n,
                  dangling_papers=int((out_weight == 0).sum()) - (W * max_rows - n),
                  index_dtype=str(idt).removeprefix("torch."))
-    log.info("partition: %d papers in %d blocks (this rank: papers %d..%d, %d citations)", n, W, lo, hi, block.nnz)
+    lap("build")
+    log.info("partition: %d papers in %d blocks (this rank: papers %d..%d, %d citations); seconds: %s", n, W, lo,
+             hi, block.nnz, ", ".join(f"{k} {v:.2f}" for k, v in took.items()))
     return PartitionedGraph(n=n, bounds=bounds, rank=r, crow=block.crow, col=block.col, weight=weight,
                             out_weight=out_weight, ids=block_ids, kind=kind, owned=owned, owned_offset=offset,
                             stats=stats)

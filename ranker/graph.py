@@ -282,14 +282,15 @@ def _compact_inplace(a: np.ndarray, keep: np.ndarray, chunk: int = 1 << 20) -> n
 
 
 def _build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplicates: str,
-                      index_dtype: str) -> CitationGraph:
+                      index_dtype: str, n_cols: int | None = None) -> CitationGraph:
     """CPU, unweighted, ``n < 2**31``: the CSR built in the edge buffer itself.
 
     An interleaved ``int32`` (citing, cited) pair read as little-endian ``int64`` is
     ``cited * 2**32 + citing``: the sort key of the transposed CSR. Sorting the buffer in place
     orders rows (cited) and the columns within them, and puts duplicate rows side by side.
-    Peak memory is about 16 bytes per citation.
+    Peak memory is about 16 bytes per citation. ``n_cols`` as in :func:`build_graph` (a row block).
     """
+    n_cols = n if n_cols is None else n_cols
     key = pairs.view(np.int64).reshape(-1)
     stats: dict[str, Any] = {"citation_rows": int(key.size)}
     loops = pairs[:, 0] == pairs[:, 1]
@@ -310,14 +311,14 @@ def _build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplica
             weight = torch.from_numpy(np.diff(np.append(starts, key.size)).astype(np.float64))
         key = _compact_inplace(key, first)
     del first
-    idt = choose_index_dtype(n, int(key.size), index_dtype)
+    idt = choose_index_dtype(max(n, n_cols), int(key.size), index_dtype)
     np_idt = np.int32 if idt == torch.int32 else np.int64
     crow = np.searchsorted(key, np.arange(n + 1, dtype=np.int64) << 32).astype(np_idt)
     col = np.empty(key.size, dtype=np_idt)
     for s in range(0, key.size, 1 << 22):
         np.bitwise_and(key[s:s + (1 << 22)], 0xFFFFFFFF, out=col[s:s + (1 << 22)], casting="unsafe")
     del key
-    return _finish(n, torch.from_numpy(crow), torch.from_numpy(col), weight, stats)
+    return _finish(n, torch.from_numpy(crow), torch.from_numpy(col), weight, stats, n_cols)
 
 
 def graph_from_edges(edges: Any, *, self_citations: str = "keep", duplicates: str = "once",
