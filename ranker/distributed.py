@@ -39,8 +39,7 @@ import torch.distributed as dist
 
 from .errors import ConfigError, ConvergenceError, GraphError, InputError, RankerError, where
 from .graph import _build_from_pairs, build_graph, csr_tensor
-from .io import (_locate, _normalize_ids, check_no_nulls, id_kind, iter_batches, open_parquet, read_citations,
-                 shard)
+from .io import _locate, _normalize_ids, open_parquet, read_citations, read_papers, shard
 from .kernels import column_sums
 from .pagerank import ColumnTracker, IterationCallback, PageRankResult
 
@@ -233,17 +232,18 @@ class Comm:
         return [_from_bytes(b) for b in got]
 
     def gather_tables(self, table: pa.Table) -> list[pa.Table] | None:
-        """Every rank's table on rank 0 (by rank), None elsewhere."""
+        """Every rank's table on rank 0 (by rank), None elsewhere; only rank 0 receives."""
         payload = _to_bytes(table)
         sizes = self.all_gather_ints([int(payload.numel())])[:, 0]
         width = int(sizes.max())
         buf = torch.zeros(width, dtype=torch.uint8, device=self.comm_device)
         buf[:payload.numel()] = payload.to(self.comm_device)
-        out = [torch.empty(width, dtype=torch.uint8, device=self.comm_device) for _ in range(self.world_size)]
+        out = ([torch.empty(width, dtype=torch.uint8, device=self.comm_device) for _ in range(self.world_size)]
+               if self.is_root else None)
         with self.guard():
-            dist.all_gather(out, buf)  # gather is all_gather's special case; gloo and NCCL both have this one
+            dist.gather(buf, out, dst=0)  # padded to the largest: gloo gathers equal sizes
         self.bytes_sent += buf.nbytes
-        if not self.is_root:
+        if out is None:
             return None
         return [_from_bytes(o[:int(s)]) for o, s in zip(out, sizes)]
 
@@ -448,20 +448,11 @@ class PartitionedGraph:
 def _read_papers_shard(path: str, id_column: str, kind: str, comm: Comm,
                        batch_rows: int) -> tuple[pa.Array, np.ndarray]:
     """This rank's share of the ``[input] papers`` ids and their row numbers in the file."""
-    src = open_parquet(path, {id_column: "id"}, role="papers")
-    pkind = id_kind(src.file.schema_arrow.field(id_column).type)
+    ids, pkind, first_row = read_papers(path, id_column, batch_rows, shard_of=(comm.rank, comm.world_size))
     if pkind != kind:
         raise InputError(f"{where(path, id_column)}: {pkind} ids, but the citations have {kind} ids; "
                          "all id columns must share one type")
-    (part,) = shard([src], comm.rank, comm.world_size)
-    chunks, rows = [], []
-    for first, batch in iter_batches(part, [id_column], batch_rows):
-        col = batch.column(0)
-        check_no_nulls(col, path, id_column, first)
-        chunks.append(_normalize_ids(col, kind))
-        rows.append(np.arange(first, first + len(col), dtype=np.int64))
-    empty = pa.array([], pa.large_string() if kind == "string" else pa.int64())
-    return (pa.concat_arrays(chunks) if chunks else empty), (np.concatenate(rows) if rows else np.zeros(0, np.int64))
+    return ids, np.arange(first_row, first_row + len(ids), dtype=np.int64)
 
 
 def _by_owner(owner: np.ndarray, world_size: int) -> tuple[np.ndarray, np.ndarray]:

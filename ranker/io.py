@@ -303,8 +303,12 @@ class EdgeList:
     pairs: np.ndarray | None = None  # [E, 2] buffer that citing/cited view; see ranker.graph.graph_from_edges
 
 
-def read_papers(path: str, id_column: str, batch_rows: int) -> tuple[pa.Array, str]:
+def read_papers(path: str, id_column: str, batch_rows: int,
+                shard_of: tuple[int, int] | None = None) -> tuple[pa.Array, str, int]:
     """Read the paper id column of ``[input] papers``, rejecting nulls.
+
+    Returns the ids, their kind and the file row of the first id: 0, or with ``shard_of =
+    (rank, world_size)`` the first row of that rank's contiguous share (:func:`shard`).
 
     Duplicate ids are detected later, for free, when the ids are merged with the citations'
     (:func:`read_citations`); see :func:`_duplicate_paper_error`.
@@ -312,13 +316,17 @@ def read_papers(path: str, id_column: str, batch_rows: int) -> tuple[pa.Array, s
     src = open_parquet(path, {id_column: "id"}, role="papers")
     kind = id_kind(src.file.schema_arrow.field(id_column).type)
     assert kind is not None
+    first_row = 0
+    if shard_of is not None:
+        first_row = shard_of[0] * src.num_rows // shard_of[1]
+        (src,) = shard([src], *shard_of)
     chunks = []
     for first, batch in iter_batches(src, [id_column], batch_rows):
         col = batch.column(0)
         check_no_nulls(col, path, id_column, first)
         chunks.append(_normalize_ids(col, kind))
     ids = pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string() if kind == "string" else pa.int64())
-    return ids, kind
+    return ids, kind, first_row
 
 
 def _duplicate_paper_error(path: str, id_column: str, ids: pa.Array, codes: np.ndarray) -> InputError:
@@ -380,7 +388,7 @@ def read_citations(
     kind: str | None = None
     known = None
     if papers:
-        known, kind = read_papers(papers, paper_id_column, batch_rows)
+        known, kind, _ = read_papers(papers, paper_id_column, batch_rows)
         kind_from = papers
 
     required = {citing_column: "id", cited_column: "id"}
