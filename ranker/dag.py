@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .graph import CitationGraph, csr_tensor
+from .graph import CitationGraph, csr_tensor, inverse_out_weight
 from .kernels import column_sums
 from .pagerank import IterationCallback, PageRankResult, iterate
 
@@ -242,7 +242,7 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
     if stored_values is None:
         stored_values = g.weight is not None or g.device.type != "cpu"
     assert stored_values or g.weight is None, "a weighted graph needs its stored values"
-    inv_out = torch.where(g.out_weight > 0, 1.0 / g.out_weight, torch.zeros_like(g.out_weight))
+    inv_out = inverse_out_weight(g.out_weight)
     if stored_values:
         t = g.transition(dtype)
         crow, col, val = t.crow_indices(), t.col_indices(), t.values()

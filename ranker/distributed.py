@@ -38,7 +38,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import ConfigError, ConvergenceError, GraphError, InputError, RankerError, where
-from .graph import _build_from_pairs, build_graph, csr_tensor
+from .graph import _build_from_pairs, build_graph, transition_csr
 from .io import _locate, _normalize_ids, open_parquet, read_citations, read_papers, shard
 from .kernels import column_sums
 from .pagerank import ColumnTracker, IterationCallback, PageRankResult
@@ -172,10 +172,9 @@ class Comm:
             raise err
         if failed:
             r, (kind, msg) = failed[0]
-            cls = _ERRORS.get(kind, DistributedError)
-            text = msg if msg.startswith("rank ") else f"rank {r}: {msg}"
-            raise cls(text if cls is not DistributedError or kind == "DistributedError"
-                      else f"rank {r} failed during {name}: {kind}: {msg}")
+            if kind not in _ERRORS:  # not a user-facing error: name it
+                raise DistributedError(f"rank {r} failed during {name}: {kind}: {msg}")
+            raise _ERRORS[kind](msg if msg.startswith("rank ") else f"rank {r}: {msg}")
 
     # -- collectives
 
@@ -183,6 +182,17 @@ class Comm:
         out: list[Any] = [None] * self.world_size
         with self.guard():
             dist.all_gather_object(out, obj)
+        return out
+
+    def sum_in_rank_order(self, partial: torch.Tensor) -> torch.Tensor:
+        """Every rank's float64 ``partial`` (same shape everywhere) added in rank order: the same
+        bits on every rank, so every rank takes the same decisions from it."""
+        parts = torch.empty((self.world_size,) + tuple(partial.shape), dtype=torch.float64, device=partial.device)
+        with self.guard():
+            dist.all_gather(list(parts.unbind(0)), partial.to(torch.float64).contiguous())
+        out = parts[0].clone()
+        for q in range(1, self.world_size):
+            out += parts[q]
         return out
 
     def sum_ints(self, values: list[int]) -> list[int]:
@@ -249,10 +259,6 @@ class Comm:
 
     def decide(self, flag: bool) -> bool:
         """Rank 0's ``flag`` on every rank (rank 0 sees the output directory; the others follow it)."""
-        return self.broadcast_flag(flag)
-
-    def broadcast_flag(self, flag: bool) -> bool:
-        """Rank 0's ``flag`` on every rank."""
         t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=self.comm_device)
         with self.guard():
             dist.broadcast(t, 0)
@@ -415,13 +421,6 @@ class PartitionedGraph:
     def device(self) -> torch.device:
         return self.col.device
 
-    def padded(self, index: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """Padded column of global paper indices."""
-        b = torch.as_tensor(self.bounds, device=index.device) if isinstance(index, torch.Tensor) else self.bounds
-        part = (torch.searchsorted(b, index, right=True) if isinstance(index, torch.Tensor)
-                else np.searchsorted(b, index, side="right")) - 1
-        return part * self.max_rows + (index - b[part])
-
     @property
     def dangling(self) -> torch.Tensor:
         """``int64 [d]`` rows of the block whose paper cites nothing."""
@@ -431,12 +430,8 @@ class PartitionedGraph:
     def transition(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """The block ``[m, W * max_rows]`` of ``P^T`` as a sparse CSR tensor of ``dtype`` (cached)."""
         if dtype not in self._transition:
-            ow = self.out_weight
-            inv = torch.where(ow > 0, 1.0 / ow, torch.zeros_like(ow))
-            values = inv.index_select(0, self.col.long())
-            if self.weight is not None:
-                values = self.weight * values
-            self._transition[dtype] = csr_tensor(self.crow, self.col, values.to(dtype), (self.m, self.n_pad))
+            self._transition[dtype] = transition_csr(self.crow, self.col, self.weight, self.out_weight, dtype,
+                                                     (self.m, self.n_pad))
         return self._transition[dtype]
 
     def nbytes(self) -> int:
@@ -814,19 +809,10 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
         comm.bytes_sent += (W - 1) * send.nbytes  # what a ring all_gather puts on this rank's links
         return out.view(W * R, block.shape[1])
 
-    def total(partial: torch.Tensor) -> torch.Tensor:
-        parts = torch.empty((W,) + tuple(partial.shape), dtype=torch.float64, device=device)
-        with comm.guard():
-            dist.all_gather(list(parts.unbind(0)), partial.contiguous())
-        out = parts[0].clone()
-        for q in range(1, W):  # fixed order: the same bits on every rank
-            out += parts[q]
-        return out
-
     cols = ColumnTracker(teleport, tol=tol, max_iter=max_iter, callback=callback)
     x, v = teleport.clone(), teleport
     x_all = gather(x)
-    dangling_mass = total(column_sums(x.index_select(0, dangling)).to(device))
+    dangling_mass = comm.sum_in_rank_order(column_sums(x.index_select(0, dangling)).to(device))
     for it in range(1, max_iter + 1):
         if transition._nnz():
             y = torch.sparse.mm(transition, x_all)
@@ -835,7 +821,8 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
         y.mul_(alpha)
         y.addcmul_(v, (alpha * dangling_mass.to(dtype) + (1.0 - alpha)).unsqueeze(0))
         # one small collective: this step's residual and the next step's dangling mass
-        sums = total(torch.stack([column_sums((y - x).abs_()), column_sums(y.index_select(0, dangling))]).to(device))
+        sums = comm.sum_in_rank_order(torch.stack([column_sums((y - x).abs_()),
+                                                   column_sums(y.index_select(0, dangling))]).to(device))
         x, dangling_mass = y, sums[1]
         keep = cols.update(it, x, sums[0])  # the sums are the same bits on every rank: so are the decisions
         if keep is not None:
@@ -848,12 +835,4 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
 
 def column_totals(graph: PartitionedGraph, block: torch.Tensor, comm: Comm) -> torch.Tensor:
     """``float64 [B]`` whole-column sums of a row-partitioned ``[m, B]`` tensor, the same on every rank."""
-    part = torch.stack([column_sums(block)]).to(graph.device) if block.shape[0] else torch.zeros(
-        (1, block.shape[1]), dtype=torch.float64, device=graph.device)
-    got = torch.empty((comm.world_size,) + tuple(part.shape), dtype=torch.float64, device=graph.device)
-    with comm.guard():
-        dist.all_gather(list(got.unbind(0)), part)
-    out = got[0, 0].clone()
-    for q in range(1, comm.world_size):
-        out += got[q, 0]
-    return out.cpu()
+    return comm.sum_in_rank_order(column_sums(block).to(graph.device)).cpu()

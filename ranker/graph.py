@@ -28,6 +28,21 @@ def csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, size
         return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
 
 
+def inverse_out_weight(out_weight: torch.Tensor) -> torch.Tensor:
+    """``1 / out_weight``, 0 for dangling papers (no outgoing weight), in ``out_weight``'s dtype."""
+    return torch.where(out_weight > 0, 1.0 / out_weight, torch.zeros_like(out_weight))
+
+
+def transition_csr(crow: torch.Tensor, col: torch.Tensor, weight: torch.Tensor | None, out_weight: torch.Tensor,
+                   dtype: torch.dtype, size: tuple[int, int]) -> torch.Tensor:
+    """Rows of ``P^T`` as a CSR tensor of ``dtype``: ``P^T[j, i] = w_ij / out_weight[i]`` (``w`` = 1 when
+    ``weight`` is None); ``out_weight`` is indexed by column."""
+    values = inverse_out_weight(out_weight).index_select(0, col.long())
+    if weight is not None:
+        values = weight * values
+    return csr_tensor(crow, col, values.to(dtype), size)
+
+
 @dataclass
 class CitationGraph:
     """A citation graph on one device, ready for the solvers.
@@ -88,11 +103,8 @@ class CitationGraph:
         ``P^T[j, i] = w_ij / out_weight_i``; columns of dangling papers are zero. Cached per dtype.
         """
         if dtype not in self._transition:
-            inv = torch.where(self.out_weight > 0, 1.0 / self.out_weight, torch.zeros_like(self.out_weight))
-            values = inv.index_select(0, self.col)
-            if self.weight is not None:
-                values = self.weight * values
-            self._transition[dtype] = csr_tensor(self.crow, self.col, values.to(dtype), (self.n, self.n))
+            self._transition[dtype] = transition_csr(self.crow, self.col, self.weight, self.out_weight, dtype,
+                                                     (self.n, self.n))
         return self._transition[dtype]
 
     def to(self, device: torch.device | str) -> "CitationGraph":

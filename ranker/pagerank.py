@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .graph import CitationGraph
+from .graph import CitationGraph, inverse_out_weight
 from .kernels import pagerank_step
 
 log = logging.getLogger("ranker")
@@ -125,7 +125,7 @@ def _triton_step(graph: CitationGraph, dtype: torch.dtype):
     """The fused Triton step bound to ``graph``: structure-only (no stored values) when unweighted."""
     from .kernels.triton_step import pagerank_step_triton
 
-    inv = torch.where(graph.out_weight > 0, 1.0 / graph.out_weight, torch.zeros_like(graph.out_weight)).to(dtype)
+    inv = inverse_out_weight(graph.out_weight).to(dtype)
     weighted = graph.weight is not None
 
     def step(transition, x, v, dangling, alpha):
