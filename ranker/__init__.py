@@ -8,18 +8,53 @@ Python API (the CLI is a thin layer over it)::
     from ranker import build_graph, pagerank, personalized_pagerank
     graph = build_graph(citing, cited, n)          # dense indices 0..n-1
     scores = pagerank(graph, alpha=0.85).scores    # [n, 1]
+
+Names are imported on first use, so ``import ranker.cli`` (the command's start-up) does not
+pay for torch.
 """
+
+import sys
+import types
 
 __version__ = "0.1.0"
 
-from .config import JobConfig, load_config, parse_config  # noqa: E402
-from .errors import ConfigError, ConvergenceError, GraphError, InputError, RankerError  # noqa: E402
-from .graph import CitationGraph, build_graph  # noqa: E402
-from .pagerank import PageRankResult, pagerank, personalized_pagerank, seed_teleport, uniform_teleport  # noqa: E402
-from .pipeline import RunResult, run_job  # noqa: E402
+_EXPORTS = {
+    "JobConfig": "config", "load_config": "config", "parse_config": "config",
+    "RankerError": "errors", "ConfigError": "errors", "InputError": "errors", "GraphError": "errors",
+    "ConvergenceError": "errors", "OutputError": "errors",
+    "CitationGraph": "graph", "build_graph": "graph",
+    "PageRankResult": "pagerank", "pagerank": "pagerank", "personalized_pagerank": "pagerank",
+    "seed_teleport": "pagerank", "uniform_teleport": "pagerank",
+    "RunResult": "pipeline", "run_job": "pipeline",
+}
 
-__all__ = [
-    "__version__", "JobConfig", "load_config", "parse_config", "RankerError", "ConfigError", "InputError",
-    "GraphError", "ConvergenceError", "CitationGraph", "build_graph", "PageRankResult", "pagerank",
-    "personalized_pagerank", "seed_teleport", "uniform_teleport", "RunResult", "run_job",
-]
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ranker' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+class _Package(types.ModuleType):
+    """``ranker.pagerank`` is both a submodule and a function. Importing the submodule sets the
+    package attribute to the module; this keeps the function, which ``from ranker import pagerank``
+    has always given (the submodule stays reachable as ``ranker.pagerank`` in ``sys.modules``)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,69 +1,104 @@
-"""The ``rank-citations`` command: load the job file, run it, report known errors on one line."""
+"""The ``rank-citations`` command: load the job file, run it, report known errors on one line.
 
-from __future__ import annotations
+:func:`main` installs the signal handlers before anything heavy is imported, so an interrupt
+or a SIGTERM at any moment, start-up included, ends with one line and exit status 130. The
+typer application is built by :func:`build_app` (``ranker.cli.app`` builds it on first use).
+"""
 
-import dataclasses
 import os
 import signal
 import sys
-from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
-
-from .errors import ConfigError, RankerError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Rank papers of a citation graph (PageRank, personalized PageRank) from parquet.")
+INTERRUPTED = "error: interrupted; no partial output was left under a final name"
 
 
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-@app.command()
-def run(
-    config: Annotated[Path, typer.Option("--config", "-c", help="TOML job file (see configs/).")],
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Debug log; tracebacks for errors.")] = False,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
-    device: Annotated[Optional[str], typer.Option(help="Override [rank] device: auto, cuda or cpu.")] = None,
-) -> None:
-    """Run the job described by --config and write its parquet outputs."""
-    from .config import load_config  # imported late: `--help` stays fast
-    from .pipeline import run_job
-    from .report import setup_logging
+def build_app():
+    """The typer application (imported here: ``import ranker.cli`` stays light)."""
+    from pathlib import Path
+    from typing import Annotated, Optional
 
-    rank = os.environ.get("RANK", "0")  # under torchrun: rank 0 logs and reports, the others only warn
-    setup_logging(quiet=quiet or (rank != "0" and not debug), debug=debug)
-    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: temp files are removed
-    try:
-        cfg = load_config(config)
-        if device is not None:
-            if device not in ("auto", "cuda", "cpu"):
-                raise ConfigError(f"--device must be one of auto, cuda, cpu; got {device!r}")
-            cfg = dataclasses.replace(cfg, rank=dataclasses.replace(cfg.rank, device=device))
-        run_job(cfg, show_progress=not no_progress)
-    except RankerError as exc:
-        if debug:
-            raise
-        if rank == "0" or getattr(exc, "every_rank", False):  # other ranks' errors reach rank 0's message
-            typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        typer.echo("error: interrupted; no partial output was left under a final name", err=True)
-        raise typer.Exit(130) from None
-    except MemoryError:
-        if debug:
-            raise
-        typer.echo("error: out of memory (try [rank] dtype = 'float32' or a smaller [personalize] batch_size)",
-                   err=True)
-        raise typer.Exit(1) from None
+    import typer
+
+    from .errors import ConfigError, RankerError
+
+    app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                      help="Rank papers of a citation graph (PageRank, personalized PageRank) from parquet.")
+
+    @app.command()
+    def run(
+        config: Annotated[Path, typer.Option("--config", "-c", help="TOML job file (see configs/).")],
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+        debug: Annotated[bool, typer.Option("--debug", help="Debug log; tracebacks for errors.")] = False,
+        no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+        device: Annotated[Optional[str], typer.Option(help="Override the job's device: auto, cuda or cpu.")] = None,
+    ) -> None:
+        """Run the job described by --config and write its parquet outputs."""
+        rank = os.environ.get("RANK", "0")  # under torchrun: rank 0 logs and reports, the others only warn
+        signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: temp files are removed
+        try:
+            from .config import load_config  # imported late: `--help` stays fast
+            from .pipeline import run_job
+            from .report import setup_logging
+
+            setup_logging(quiet=quiet or (rank != "0" and not debug), debug=debug)
+            cfg = load_config(config)
+            if device is not None:
+                if device not in ("auto", "cuda", "cpu"):
+                    raise ConfigError(f"--device must be one of auto, cuda, cpu; got {device!r}")
+                import dataclasses
+
+                cfg = dataclasses.replace(cfg, rank=dataclasses.replace(cfg.rank, device=device))
+            run_job(cfg, show_progress=not no_progress)
+        except RankerError as exc:
+            if debug:
+                raise
+            if rank == "0" or getattr(exc, "every_rank", False):  # other ranks' errors reach rank 0's message
+                typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            _report_interrupt()
+            raise typer.Exit(130) from None
+        except MemoryError:
+            if debug:
+                raise
+            typer.echo("error: out of memory (try [rank] dtype = 'float32' or a smaller [personalize] batch_size)",
+                       err=True)
+            raise typer.Exit(1) from None
+
+    return app
+
+
+def __getattr__(name: str):
+    if name == "app":  # `from ranker.cli import app`: tests and notebooks drive the same application
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_reported = []
+
+
+def _report_interrupt() -> None:
+    if not _reported:
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+        _reported.append(True)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="rank-citations")
+    """Console-script entry point: signals first, then the (heavy) application."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        build_app()(prog_name="rank-citations")
+    except KeyboardInterrupt:  # before the application is in place (still importing)
+        _report_interrupt()
+        sys.exit(130)
+    except SystemExit as exc:  # typer turns an interrupt outside the job into a silent exit 130
+        if exc.code == 130:
+            _report_interrupt()
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -233,8 +233,8 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
             raise ConfigError(f"[credit] targets: no such file {credit.targets}")
         if credit.top_k < 1:
             raise ConfigError(f"[credit] top_k must be >= 1, got {credit.top_k}")
-    if not os.path.isabs(out.dir):
-        out = OutputConfig(dir=os.path.normpath(os.path.join(base, out.dir)))
+    if not os.path.isabs(out.dir):  # "" is the job file's directory, like "."
+        out = dataclasses.replace(out, dir=os.path.normpath(os.path.join(base, out.dir)))
 
     if not 0.0 < rank.alpha < 1.0:
         raise ConfigError(f"[rank] alpha must be in (0, 1), got {rank.alpha}")
@@ -257,6 +257,11 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
     for key in ("citing_column", "cited_column", "paper_id_column"):
         if not getattr(inp, key):
             raise ConfigError(f"[input] {key} must not be empty")
+    if inp.citing_column == inp.cited_column:
+        raise ConfigError(f"[input] citing_column and cited_column are both {inp.citing_column!r}: they must name "
+                          "two different columns")
+    if inp.weight_column and inp.weight_column in (inp.citing_column, inp.cited_column):
+        raise ConfigError(f"[input] weight_column {inp.weight_column!r} is also an id column")
     if pers is not None:
         if pers.top_k < 1:
             raise ConfigError(f"[personalize] top_k must be >= 1, got {pers.top_k}")
@@ -267,10 +272,12 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
     if syn is not None:
         if inp.citations or inp.papers:
             raise ConfigError("[input] citations/papers must be left out when [input.synthetic] is given")
-        if syn.papers < 1:
-            raise ConfigError(f"[input.synthetic] papers must be >= 1, got {syn.papers}")
-        if syn.mean_references < 0:
-            raise ConfigError(f"[input.synthetic] mean_references must be >= 0, got {syn.mean_references}")
+        if syn.papers < 2:
+            raise ConfigError(f"[input.synthetic] papers must be >= 2 (a paper needs another to cite), "
+                              f"got {syn.papers}")
+        if not syn.mean_references > 0:
+            raise ConfigError(f"[input.synthetic] mean_references must be > 0 (a graph needs citations), "
+                              f"got {syn.mean_references}")
         if syn.seed_sets < 0:
             raise ConfigError(f"[input.synthetic] seed_sets must be >= 0, got {syn.seed_sets}")
         data_dir = syn.dir or str(Path(out.dir) / "data")

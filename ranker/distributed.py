@@ -38,10 +38,10 @@ import torch
 import torch.distributed as dist
 
 from .errors import ConfigError, ConvergenceError, GraphError, InputError, RankerError, where
-from .graph import _build_from_pairs, build_graph, transition_csr
+from .graph import _build_from_pairs, build_graph, scaled_weights, transition_csr
 from .io import _locate, _normalize_ids, open_parquet, read_citations, read_papers, shard
 from .kernels import column_sums
-from .pagerank import ColumnTracker, IterationCallback, PageRankResult
+from .pagerank import ColumnTracker, IterationCallback, PageRankResult, seed_shares
 
 log = logging.getLogger("ranker")
 
@@ -376,6 +376,10 @@ class PartitionedGraph:
         id lookups (:class:`PartitionedIds`).
     stats : dict
         Whole-graph counts, the same on every rank.
+    scale : (torch.Tensor, torch.Tensor) or None
+        Weighted graphs: each citing paper's largest weight and its out-weight over that
+        largest, ``float64 [W * max_rows]`` each, over every block (see
+        :func:`ranker.graph.transition_csr`).
     """
 
     n: int
@@ -390,6 +394,7 @@ class PartitionedGraph:
     owned: pa.Array
     owned_offset: int
     stats: dict[str, Any] = field(default_factory=dict)
+    scale: tuple[torch.Tensor, torch.Tensor] | None = None
     _transition: dict[torch.dtype, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
@@ -431,7 +436,7 @@ class PartitionedGraph:
         """The block ``[m, W * max_rows]`` of ``P^T`` as a sparse CSR tensor of ``dtype`` (cached)."""
         if dtype not in self._transition:
             self._transition[dtype] = transition_csr(self.crow, self.col, self.weight, self.out_weight, dtype,
-                                                     (self.m, self.n_pad))
+                                                     (self.m, self.n_pad), scale=self.scale)
         return self._transition[dtype]
 
     def nbytes(self) -> int:
@@ -682,6 +687,13 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     col_pad = cpart * max_rows + (citing_np - bounds[cpart])
     del cpart, citing_np
     device = comm.device
+    if w_t is not None:  # each citing paper's weights over its largest, over every block: sums of duplicate rows
+        # then stay finite whatever the weights (1e308...), and every block scales a paper alike
+        col_t = torch.from_numpy(col_pad)
+        largest = torch.zeros(n_pad, dtype=torch.float64).scatter_reduce_(0, col_t, w_t, "amax")
+        largest = comm.all_reduce_(largest, dist.ReduceOp.MAX)
+        w_t = w_t / torch.where(largest > 0, largest, torch.ones_like(largest)).index_select(0, col_t)
+        del col_t, largest
     if (w_t is None and device.type == "cpu" and n_pad < 2**31 and index_dtype != "int64"
             and sys.byteorder == "little"):
         # the single-process builder: the block's CSR sorted in place in an int32 (column, row) buffer
@@ -699,6 +711,19 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     del w_t
     out_weight = comm.all_reduce_(block.out_weight)
     weight = block.weight  # None where this block's weights are all one: each block's values are its own
+    scale = None
+    if weight_column or duplicates == "sum":  # weighted somewhere: each citing paper's largest weight and its
+        # scaled out-weight, over every block (a block's own rows hold only part of a paper's citations)
+        ones = torch.ones(block.nnz, dtype=torch.float64, device=block.device)
+        local = weight if weight is not None else ones
+        largest = torch.zeros(n_pad, dtype=torch.float64, device=block.device)
+        largest.scatter_reduce_(0, block.col.long(), local, "amax")
+        largest = comm.all_reduce_(largest, dist.ReduceOp.MAX)
+        largest = torch.where(largest > 0, largest, torch.ones_like(largest))
+        scaled_out = torch.zeros(n_pad, dtype=torch.float64, device=block.device)
+        scaled_out.index_add_(0, block.col.long(), scaled_weights(block.col, weight, largest))
+        scale = (largest, comm.all_reduce_(scaled_out))
+        del ones, local
     self_loops, dup_rows, nnz = comm.sum_ints([n_loops, block.stats["duplicate_rows"], block.nnz])
     idt = block.col.dtype
     stats.update(self_citations=self_loops, duplicate_rows=dup_rows, citations=nnz, papers=n,
@@ -709,7 +734,7 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
              hi, block.nnz, ", ".join(f"{k} {v:.2f}" for k, v in took.items()))
     return PartitionedGraph(n=n, bounds=bounds, rank=r, crow=block.crow, col=block.col, weight=weight,
                             out_weight=out_weight, ids=block_ids, kind=kind, owned=owned, owned_offset=offset,
-                            stats=stats)
+                            stats=stats, scale=scale)
 
 
 # --------------------------------------------------------------------------- ids across ranks
@@ -756,10 +781,10 @@ def block_teleport(graph: PartitionedGraph, set_index: np.ndarray, paper_index: 
     w = torch.tensor(np.asarray(weight, np.float64), device=device)
     s = torch.tensor(np.asarray(set_index, np.int64), device=device)
     p = torch.tensor(np.asarray(paper_index, np.int64), device=device)
-    totals = torch.zeros(n_sets, dtype=torch.float64, device=device).index_add_(0, s, w)
+    share = seed_shares(s, w, n_sets)
     mine = (p >= graph.lo) & (p < graph.hi)
     t = torch.zeros((graph.m, n_sets), dtype=torch.float64, device=device)
-    t.index_put_((p[mine] - graph.lo, s[mine]), w[mine] / totals[s[mine]], accumulate=True)
+    t.index_put_((p[mine] - graph.lo, s[mine]), share[mine], accumulate=True)
     return t.to(dtype)
 
 

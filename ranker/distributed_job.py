@@ -15,6 +15,7 @@ batches stay, and a rerun resumes from them).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import time
@@ -30,10 +31,12 @@ from .distributed import (Comm, PartitionedGraph, PartitionedIds, block_teleport
                           read_partitioned)
 from .errors import ConfigError
 from .io import IdMap, read_seeds, staged_outputs, write_json_atomic, write_parquet_atomic
-from .pagerank import PageRankResult
+from .pagerank import PageRankResult, check_tolerance
+from .checkpoints import Checkpoints, fingerprint
+from .output_dir import OutputDir, check_inputs_apart
 from .pipeline import (DTYPES, RunResult, _authors, _auto_batch, _convergence_check, _exclude_index, _file_meta,
-                       _ranked_table, _read_authorships, _versions, check_output_dir, ids_stats, personalize_batches,
-                       remove_checkpoints, top_k)
+                       _ranked_table, _read_authorships, _versions, check_finite, ids_stats, job_inputs,
+                       personalize_batches, top_k)
 from .report import Stages, progress_bar
 
 log = logging.getLogger("ranker")
@@ -69,8 +72,7 @@ def run_distributed_job(cfg: JobConfig, comm: Comm, *, show_progress: bool = Tru
     t_start = time.perf_counter()
     stages = Stages()
     check_supported(cfg)
-    rk, inp = cfg.rank, cfg.input
-    dtype = DTYPES[rk.dtype]
+    rk = cfg.rank
     root = comm.is_root
     show = show_progress and root
     if rk.method == "dag" and root:
@@ -80,8 +82,22 @@ def run_distributed_job(cfg: JobConfig, comm: Comm, *, show_progress: bool = Tru
     log.info("distributed: rank %d of %d, %s backend, device %s", comm.rank, comm.world_size, comm.backend,
              comm.device)
 
-    with comm.phase("output directory"):
-        out_dir = check_output_dir(cfg.output.dir) if root else Path(cfg.output.dir)
+    out_dir = Path(cfg.output.dir)
+    with contextlib.ExitStack() as held:
+        with comm.phase("output directory"):
+            if root:  # rank 0 alone writes: it checks the directory and holds its lock for the job
+                check_inputs_apart(cfg.output.dir, *job_inputs(cfg))
+                out_dir = held.enter_context(OutputDir(cfg.output.dir)).path
+        return _run_stages(cfg, comm, out_dir, stages, t_start, show_progress=show)
+
+
+def _run_stages(cfg: JobConfig, comm: Comm, out_dir: Path, stages: Stages, t_start: float, *,
+                show_progress: bool) -> RunResult:
+    """The stages of :func:`run_distributed_job` once the output directory is held."""
+    rk, inp = cfg.rank, cfg.input
+    dtype = DTYPES[rk.dtype]
+    root = comm.is_root
+    show = show_progress
     if inp.synthetic is not None:
         with comm.phase("generate"), stages("generate"):
             if root:
@@ -109,6 +125,7 @@ def run_distributed_job(cfg: JobConfig, comm: Comm, *, show_progress: bool = Tru
              "summed" if inp.duplicates == "sum" else "counted once", st["dangling_papers"], graph.m, graph.nnz,
              graph.nbytes() / 1e6, graph.device)
 
+    check_tolerance(rk.tol, dtype, graph.n)  # the same decision on every rank
     sent0 = comm.bytes_sent
     with stages("pagerank"), progress_bar("pagerank", rk.max_iter, enabled=show) as adv:
         teleport = torch.full((graph.m, 1), 1.0 / graph.n, dtype=dtype, device=graph.device)
@@ -152,6 +169,10 @@ def run_distributed_job(cfg: JobConfig, comm: Comm, *, show_progress: bool = Tru
         with comm.phase("write papers"), stages("write papers"):
             if root:
                 excluded = _exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind)
+                if excluded.size >= graph.n:
+                    raise ConfigError(f"[output] exclude_ids covers all {graph.n} papers of the graph: nothing "
+                                      "would be left to rank")
+                check_finite(torch.from_numpy(scores), "pagerank")
                 path = out_dir / "papers.parquet"
                 write_parquet_atomic(_ranked_table(ids.output_ids(), scores, scores, excluded), path,
                                      _file_meta(meta, stages))
@@ -163,10 +184,11 @@ def run_distributed_job(cfg: JobConfig, comm: Comm, *, show_progress: bool = Tru
                     meta["authors"] = _authors(cfg, ids, auth, torch.from_numpy(scores)[:, None], None, out_dir,
                                                meta, stages)
                     outputs["authors"] = str(out_dir / "authors.parquet")
-        extra = f"distributed:{comm.world_size}"
+        job = fingerprint(cfg, files + [cfg.personalize.seeds], f"distributed:{comm.world_size}") \
+            if cfg.personalize is not None else ""
         if cfg.personalize is not None:
             with stages("personalize"):
-                facts = _personalize(cfg, graph, comm, files, dtype, out_dir, show, extra)
+                facts = _personalize(cfg, graph, comm, dtype, out_dir, show, job)
             if root:
                 meta["personalized"] = facts
                 outputs["personalized"] = str(out_dir / "personalized.parquet")
@@ -180,7 +202,7 @@ def run_distributed_job(cfg: JobConfig, comm: Comm, *, show_progress: bool = Tru
             if root:
                 staging.commit()  # every rank finished: the outputs take their final names
                 if cfg.personalize is not None:
-                    remove_checkpoints(out_dir, cfg, files, extra)
+                    Checkpoints(out_dir, job).remove()
     outputs["run"] = str(out_dir / "run.json")
     if root:
         log.info("wrote %s in %.2f s", ", ".join(outputs.values()), time.perf_counter() - t_start)
@@ -191,8 +213,8 @@ def run_distributed_job(cfg: JobConfig, comm: Comm, *, show_progress: bool = Tru
                      outputs=outputs if root else {})
 
 
-def _personalize(cfg: JobConfig, graph: PartitionedGraph, comm: Comm, files: list[str], dtype: torch.dtype,
-                 out_dir: Path, show: bool, extra: str) -> dict[str, Any] | None:
+def _personalize(cfg: JobConfig, graph: PartitionedGraph, comm: Comm, dtype: torch.dtype, out_dir: Path, show: bool,
+                 job: str) -> dict[str, Any] | None:
     """Personalized PageRank over the ranks; rank 0 merges each column's top k from every block."""
     pc_cfg = cfg.personalize
     assert pc_cfg is not None
@@ -236,5 +258,5 @@ def _personalize(cfg: JobConfig, graph: PartitionedGraph, comm: Comm, files: lis
 
     batch = pc_cfg.batch_size or _auto_batch(max(graph.n_pad, 1), dtype, graph.device, len(seeds))
     batch = comm.all_gather_ints([batch]).min()  # the same batches on every rank
-    return personalize_batches(cfg, seeds, graph.n - int(excluded.size), int(batch), rank_batch, files, out_dir,
-                               show, coord=comm, fingerprint_extra=extra)
+    return personalize_batches(cfg, seeds, graph.n - int(excluded.size), int(batch), rank_batch, graph.kind, None,
+                               job, out_dir, show, coord=comm)

@@ -23,6 +23,10 @@ class GraphError(RankerError):
     """The graph or the seeds cannot be ranked (no papers, seeds that match nothing...)."""
 
 
+class OutputError(RankerError):
+    """An output cannot be written (no space left, directory in use by another job, unsafe path)."""
+
+
 class ConvergenceError(RankerError):
     """The power iteration did not reach ``tol`` within ``max_iter`` iterations."""
 

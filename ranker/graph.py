@@ -33,13 +33,43 @@ def inverse_out_weight(out_weight: torch.Tensor) -> torch.Tensor:
     return torch.where(out_weight > 0, 1.0 / out_weight, torch.zeros_like(out_weight))
 
 
+def largest_weight(col: torch.Tensor, weight: torch.Tensor, n_cols: int) -> torch.Tensor:
+    """``float64 [n_cols]``: each citing paper's largest citation weight (1 where it has none)."""
+    largest = torch.zeros(n_cols, dtype=torch.float64, device=weight.device)
+    largest.scatter_reduce_(0, col.long(), weight.to(torch.float64), "amax")
+    return torch.where(largest > 0, largest, torch.ones_like(largest))
+
+
+def scaled_weights(col: torch.Tensor, weight: torch.Tensor | None, largest: torch.Tensor) -> torch.Tensor:
+    """Each citation's weight over its citing paper's largest (in ``[0, 1]``; all 1 when ``weight`` is None)."""
+    inv = 1.0 / largest
+    return inv.index_select(0, col.long()) if weight is None else weight / largest.index_select(0, col.long())
+
+
 def transition_csr(crow: torch.Tensor, col: torch.Tensor, weight: torch.Tensor | None, out_weight: torch.Tensor,
-                   dtype: torch.dtype, size: tuple[int, int]) -> torch.Tensor:
+                   dtype: torch.dtype, size: tuple[int, int],
+                   scale: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Rows of ``P^T`` as a CSR tensor of ``dtype``: ``P^T[j, i] = w_ij / out_weight[i]`` (``w`` = 1 when
-    ``weight`` is None); ``out_weight`` is indexed by column."""
-    values = inverse_out_weight(out_weight).index_select(0, col.long())
-    if weight is not None:
-        values = weight * values
+    ``weight`` is None); ``out_weight`` is indexed by column.
+
+    Weighted, the quotient is taken as ``(w_ij / m_i) / sum_k (w_ik / m_i)`` with ``m_i`` the
+    citing paper's largest weight, so that weights near the float64 limits (``1e308``,
+    ``1e-320``) neither overflow nor underflow. ``scale = (m, sum_k w_ik / m_i)`` gives both
+    per citing paper when this CSR holds only some of the citations (a row block,
+    :mod:`ranker.distributed`); otherwise they are computed from this CSR.
+    """
+    if weight is None and scale is None:
+        values = inverse_out_weight(out_weight).index_select(0, col.long())
+        return csr_tensor(crow, col, values.to(dtype), size)
+    if scale is None:
+        assert weight is not None
+        largest = largest_weight(col, weight, size[1])
+        ws = scaled_weights(col, weight, largest)
+        scaled_out = torch.zeros(size[1], dtype=torch.float64, device=col.device).index_add_(0, col.long(), ws)
+    else:
+        largest, scaled_out = scale
+        ws = scaled_weights(col, weight, largest)
+    values = ws * inverse_out_weight(scaled_out).index_select(0, col.long())
     return csr_tensor(crow, col, values.to(dtype), size)
 
 
@@ -63,7 +93,8 @@ class CitationGraph:
         Counts seen while building (self-citations, duplicates, dangling papers).
     segments : list of (kind, start, end), optional
         Set when the papers are numbered in topological level order (:mod:`ranker.dag`):
-        the row ranges of each level and of the cyclic core, in solve order.
+        the row ranges of each level's papers on no cycle and of its strongly connected
+        components, in solve order.
     """
 
     n: int
@@ -204,7 +235,16 @@ def build_graph(
     citing_t = torch.as_tensor(citing).to(device)
     cited_t = torch.as_tensor(cited).to(device)
     w = None if weight is None else torch.as_tensor(weight).to(device=device, dtype=torch.float64)
-    assert citing_t.shape == cited_t.shape and citing_t.dim() == 1
+    if citing_t.shape != cited_t.shape or citing_t.dim() != 1:
+        raise ValueError(f"citing and cited must be 1-d of one length, got {tuple(citing_t.shape)} and "
+                         f"{tuple(cited_t.shape)}")
+    if citing_t.numel() and (int(citing_t.min()) < 0 or int(citing_t.max()) >= n_cols or int(cited_t.min()) < 0
+                             or int(cited_t.max()) >= n):
+        raise ValueError(f"paper indices must lie in 0..{n - 1} (citing in 0..{n_cols - 1}); got citing "
+                         f"{int(citing_t.min())}..{int(citing_t.max())}, "
+                         f"cited {int(cited_t.min())}..{int(cited_t.max())}")
+    if w is not None and (w.shape != citing_t.shape or not bool(torch.isfinite(w).all()) or bool((w < 0).any())):
+        raise ValueError("weight must have one finite, non-negative value per citation")
     stats: dict[str, Any] = {"citation_rows": int(citing_t.numel())}
 
     stats["self_citations"] = int((citing_t == cited_t).sum())
@@ -234,6 +274,11 @@ def build_graph(
             group = torch.cumsum(first, 0) - 1
             src = torch.ones(key.numel(), dtype=torch.float64, device=device) if w is None else w[perm]
             w = torch.zeros(n_unique, dtype=torch.float64, device=device).index_add_(0, group, src)
+            if not bool(torch.isfinite(w).all()):  # sums of weights near 1e308: each citing paper's over its largest
+                citing_of = key.remainder(n_cols)
+                src = src / largest_weight(citing_of, src, n_cols).index_select(0, citing_of)
+                w = torch.zeros(n_unique, dtype=torch.float64, device=device).index_add_(0, group, src)
+                del citing_of
             del group, src
         elif w is not None:
             w = w[perm][first]  # stable sort: the first row of each group is its first in the input

@@ -14,9 +14,13 @@ plus the dictionaries, independent of Python object counts.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -31,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import GraphError, InputError, where
+from .errors import GraphError, InputError, OutputError, where
 
 log = logging.getLogger("ranker")
 
@@ -92,11 +96,23 @@ def id_kind(dtype: pa.DataType) -> str | None:
     return None
 
 
-def _normalize_ids(arr: pa.Array, kind: str) -> pa.Array:
+INT64_MAX = 2**63 - 1
+
+
+def _normalize_ids(arr: pa.Array, kind: str, at: tuple[str, str, int] | None = None) -> pa.Array:
+    """Ids as ``large_string`` or ``int64``. ``at = (file, column, first row)`` locates the
+    error for unsigned ids above the int64 maximum."""
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if kind == "string":
         return arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+    if pa.types.is_uint64(arr.type):
+        too_big = pc.greater(arr, pa.scalar(INT64_MAX, pa.uint64()))
+        if pc.any(too_big).as_py():
+            i = _first_true(too_big.fill_null(False))
+            loc = where(at[0], at[1], at[2] + i) if at else "an id column"
+            raise InputError(f"{loc}: id {arr[i].as_py()} is above the largest supported integer id "
+                             f"({INT64_MAX}); store such ids as strings")
     return arr.cast(pa.int64()) if arr.type != pa.int64() else arr
 
 
@@ -241,14 +257,34 @@ def _iter_rows(src: ParquetSource, columns: list[str], batch_rows: int, row_grou
             raise InputError(f"{src.path}: corrupt or truncated parquet near row {base + row} ({first})") from None
         a, b = max(start, row), min(stop, row + batch.num_rows)
         if a < b:
-            yield base + a, batch.slice(a - row, b - a) if (a, b) != (row, row + batch.num_rows) else batch
+            part = batch.slice(a - row, b - a) if (a, b) != (row, row + batch.num_rows) else batch
+            yield base + a, decode_dictionaries(part)
         row += batch.num_rows
+
+
+def decode_dictionaries(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with every dictionary-encoded column replaced by its plain values.
+
+    Parquet writers (pandas categoricals, Spark, duckdb) store id columns dictionary encoded,
+    and each batch of such a column carries its own dictionary: codes of two columns, or of
+    two batches, mean nothing together. Every reader sees plain values only.
+    """
+    if not any(pa.types.is_dictionary(t) for t in batch.schema.types):
+        return batch
+    cols = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+    return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
+
+
+def plain_type(t: pa.DataType) -> pa.DataType:
+    """The value type of a dictionary type; any other type as it is."""
+    return t.value_type if pa.types.is_dictionary(t) else t
 
 
 def read_columns(src: ParquetSource, columns: list[str]) -> pa.Table:
     """The whole of some columns, read batch by batch so that a damaged page is an :class:`InputError`."""
     batches = [b for _, b in iter_batches(src, columns, 1_000_000)]
     schema = pa.schema([src.file.schema_arrow.field(c) for c in columns])
+    schema = pa.schema([f.with_type(plain_type(f.type)) for f in schema])
     return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
 
 
@@ -324,7 +360,7 @@ def read_papers(path: str, id_column: str, batch_rows: int,
     for first, batch in iter_batches(src, [id_column], batch_rows):
         col = batch.column(0)
         check_no_nulls(col, path, id_column, first)
-        chunks.append(_normalize_ids(col, kind))
+        chunks.append(_normalize_ids(col, kind, (path, id_column, first)))
     ids = pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string() if kind == "string" else pa.int64())
     return ids, kind, first_row
 
@@ -445,8 +481,9 @@ def read_citations(
             if weights is not None:
                 weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first)
             return row0, m, pa.array([], pa.int64())
-        if citing.type != cited.type:
-            citing, cited = _normalize_ids(citing, kind), _normalize_ids(cited, kind)
+        if citing.type != cited.type or pa.types.is_uint64(citing.type):
+            citing = _normalize_ids(citing, kind, (path, citing_column, first))
+            cited = _normalize_ids(cited, kind, (path, cited_column, first))
         enc = pc.dictionary_encode(pa.chunked_array([citing, cited]))
         codes[row0:row0 + m, 0] = enc.chunk(0).indices.to_numpy(zero_copy_only=False)
         codes[row0:row0 + m, 1] = enc.chunk(1).indices.to_numpy(zero_copy_only=False)
@@ -534,6 +571,8 @@ def _dense_integer_range(sources: list[ParquetSource], columns: list[str], known
                     return None
                 lo = st.min if lo is None else min(lo, st.min)
                 hi = st.max if hi is None else max(hi, st.max)
+                if hi > INT64_MAX:  # unsigned ids beyond int64: the hashed path reports the row
+                    return None
     if known is not None and len(known):
         kmin, kmax = pc.min_max(known).values()
         lo = kmin.as_py() if lo is None else min(lo, kmin.as_py())
@@ -669,7 +708,7 @@ def read_seeds(path: str, ids: IdMap, *, seed_set_column: str = "seed_set", pape
         if names.null_count:
             raise InputError(f"{where(path, seed_set_column, first + _first_true(names.is_null()))}: null seed set")
         check_no_nulls(pid, path, paper_id_column, first)
-        idx = ids.lookup(_normalize_ids(pid, ids.kind))
+        idx = ids.lookup(_normalize_ids(pid, ids.kind, (path, paper_id_column, first)))
         if idx.null_count:
             i = _first_true(idx.is_null())
             raise InputError(f"{where(path, paper_id_column, first + i)}: seed set {names[i].as_py()!r} names "
@@ -696,50 +735,82 @@ def read_seeds(path: str, ids: IdMap, *, seed_set_column: str = "seed_set", pape
 
 
 TEMP_SUFFIX = ".rank-citations.tmp"
+#: Names of this tool's temp files: ``.<final name>.<random>.rank-citations.tmp`` (see :func:`_temp_file`).
+_TEMP_NAME = re.compile(r"^\.(?P<final>[A-Za-z0-9_.-]+)\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
 
 
-def _temp_path(path: Path) -> Path:
-    """A fresh temp file beside ``path`` with the permissions a plain ``open`` would give."""
+def _temp_file(path: Path) -> tuple[int, Path]:
+    """A fresh temp file beside ``path``, opened (``O_CREAT | O_EXCL``, never through a link, by
+    :func:`tempfile.mkstemp`) with the permissions a plain ``open`` would give; returns ``(fd, path)``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
-        os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.fchmod(fd, 0o666 & ~umask)
     except BaseException:
+        os.close(fd)
         os.unlink(tmp)
         raise
-    return Path(tmp)
+    return fd, Path(tmp)
 
 
-def remove_temp_files(directory: str | os.PathLike[str]) -> int:
-    """Delete this tool's temp files (``*.rank-citations.tmp``) below ``directory``; returns how many.
+def remove_temp_files(directory: str | os.PathLike[str], is_output: Callable[[str], bool]) -> int:
+    """Delete temp files this tool left in ``directory`` (not below it); returns how many.
 
-    Called when a job fails or is interrupted, as a last guard: a signal can arrive between
-    creating a temp file and the ``try`` that would remove it.
+    Only names of the form :func:`_temp_file` makes, for a final name that ``is_output``
+    accepts, are touched: a user's own files, even ones ending in ``.rank-citations.tmp``,
+    are never removed. Called by a job that holds the directory's lock
+    (:class:`ranker.output_dir.OutputDir`) when it starts and when it fails, as a last guard: a
+    signal can arrive between creating a temp file and the ``try`` that would remove it.
     """
     n = 0
-    for p in Path(directory).rglob(f"*{TEMP_SUFFIX}"):
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        m = _TEMP_NAME.match(entry.name)
+        if not m or not is_output(m.group("final")) or not entry.is_file(follow_symlinks=False):
+            continue
         try:
-            p.unlink()
+            os.unlink(entry.path)
             n += 1
         except OSError:
             pass
     return n
 
 
+def free_bytes(directory: str | os.PathLike[str]) -> int:
+    """Bytes free to this user in the file system holding ``directory``."""
+    return shutil.disk_usage(directory).free
+
+
+def _no_space(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space_error(directory: Path, what: str, needed: int) -> OutputError:
+    """The one-line error for a write that found no room."""
+    try:
+        free = f"{free_bytes(directory) / 1e6:,.1f} MB free"
+    except OSError:
+        free = "free space unknown"
+    return OutputError(f"{directory}: no space left on the device writing {what} (about {needed / 1e6:,.1f} MB "
+                       f"needed, {free}); free some space and run the job again")
+
+
 class StagedOutputs:
     """Outputs written to temp files and renamed to their final names only by :meth:`commit`.
 
-    Used where a job must leave either all of its outputs or none: a distributed job commits
-    only after every process has finished (:mod:`ranker.distributed`).
+    A job leaves either all of its outputs or none: they are committed together when it has
+    finished, ``run.json`` last.
     """
 
     def __init__(self) -> None:
         self.pending: list[tuple[Path, Path]] = []
 
     def commit(self) -> None:
-        for tmp, path in self.pending:
+        for tmp, path in sorted(self.pending, key=lambda p: p[1].name == "run.json"):
             os.replace(tmp, path)
         self.pending.clear()
 
@@ -773,6 +844,35 @@ def _publish(tmp: Path, path: Path, staged: bool) -> None:
         os.replace(tmp, path)
 
 
+def _write_atomic(path: Path, write: Callable[[Any], None], size_hint: int, staged: bool) -> None:
+    """Write through a fresh temp file beside ``path`` (``write(binary file)``), fsync, publish.
+
+    The temp file is removed when anything fails; a full disk becomes an :class:`OutputError`
+    naming the directory and about how many bytes were needed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd, tmp = _temp_file(path)
+    except OSError as exc:
+        if _no_space(exc):
+            raise no_space_error(path.parent, path.name, size_hint) from None
+        raise
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _publish(tmp, path, staged)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if _no_space(exc):
+            raise no_space_error(path.parent, path.name, size_hint) from None
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None,
                          *, staged: bool = True) -> None:
     """Write ``table`` to ``path`` through a temp file in the same directory, then rename.
@@ -783,34 +883,34 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata
     commit, unless ``staged`` is False (checkpoints, which must survive a failed run).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if metadata is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                b"rank_citations": json.dumps(metadata, sort_keys=True).encode()})
-    tmp = _temp_path(path)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        _publish(tmp, path, staged)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def write(fh: Any) -> None:
+        try:
+            pq.write_table(table, fh, compression="zstd")
+        except pa.ArrowException as exc:  # Arrow wraps the file object's OSError
+            if "No space left" in str(exc) or "Disk quota" in str(exc):
+                raise OSError(errno.ENOSPC, str(exc)) from None
+            raise
+
+    _write_atomic(path, write, int(table.nbytes), staged)
 
 
-def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``obj`` as indented JSON, atomically (temp file, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
-        with tmp.open("w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        _publish(tmp, path, True)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def write_json_atomic(obj: Any, path: str | os.PathLike[str], *, staged: bool = True) -> None:
+    """Write ``obj`` as indented JSON, atomically (temp file, fsync, rename; staged like parquet)."""
+    data = (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+    _write_atomic(Path(path), lambda fh: fh.write(data), len(data), staged)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- paper metadata and authors
@@ -910,8 +1010,8 @@ def read_authorships(path: str, ids: IdMap, *, paper_column: str = "paper_id", a
         a = batch.column(1)
         if a.null_count:
             raise InputError(f"{where(path, author_column, first + _first_true(a.is_null()))}: null author")
-        papers.append(_normalize_ids(batch.column(0), ids.kind))
-        authors.append(_normalize_ids(a, akind))
+        papers.append(_normalize_ids(batch.column(0), ids.kind, (path, paper_column, first)))
+        authors.append(_normalize_ids(a, akind, (path, author_column, first)))
         if has_pos:
             pcol = batch.column(2)
             if pcol.null_count:
@@ -972,8 +1072,8 @@ def read_coauthorships(path: str, *, column_a: str = "author_a", column_b: str =
             c = batch.column(k)
             if c.null_count:
                 raise InputError(f"{where(path, name, first + _first_true(c.is_null()))}: null author")
-        a_chunks.append(_normalize_ids(batch.column(0), ka))
-        b_chunks.append(_normalize_ids(batch.column(1), ka))
+        a_chunks.append(_normalize_ids(batch.column(0), ka, (path, column_a, first)))
+        b_chunks.append(_normalize_ids(batch.column(1), ka, (path, column_b, first)))
         w_chunks.append(check_weights(batch.column(2), path, weight_column, first) if weight_column
                         else np.ones(batch.num_rows))
     empty = pa.array([], pa.large_string() if ka == "string" else pa.int64())

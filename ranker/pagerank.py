@@ -6,11 +6,13 @@ Pure functions: tensors and parameters in, tensors out. No files, ids or configu
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from .errors import ConfigError
 from .graph import CitationGraph, inverse_out_weight
 from .kernels import pagerank_step
 
@@ -51,15 +53,55 @@ def seed_teleport(n: int, set_index: torch.Tensor, paper_index: torch.Tensor, we
                   dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> torch.Tensor:
     """Dense ``[n, n_sets]`` teleport matrix from seed triplets, each column normalized to sum 1.
 
-    Repeated (set, paper) rows add up. Each set's total comes from its own rows only, so a
+    Repeated (set, paper) rows add up. Each set's weights are first divided by the set's
+    largest weight, so that weights near the float64 limits (``1e308``, ``1e-320``) neither
+    overflow nor underflow in the sum. Each set's total comes from its own rows only, so a
     column is bit-identical whatever other sets share its batch.
     """
     set_index, paper_index = set_index.to(device), paper_index.to(device)
-    weight = weight.to(device, torch.float64)
-    totals = torch.zeros(n_sets, dtype=torch.float64, device=device).index_add_(0, set_index, weight)
     t = torch.zeros((n, n_sets), dtype=torch.float64, device=device)
-    t.index_put_((paper_index, set_index), weight / totals[set_index], accumulate=True)
+    t.index_put_((paper_index, set_index), seed_shares(set_index, weight.to(device), n_sets), accumulate=True)
     return t.to(dtype)
+
+
+def seed_shares(set_index: torch.Tensor, weight: torch.Tensor, n_sets: int) -> torch.Tensor:
+    """``float64``: each seed row's weight over its set's total, computed without overflow or
+    underflow (weights are first divided by their set's largest weight)."""
+    weight = weight.to(torch.float64)
+    largest = torch.zeros(n_sets, dtype=torch.float64, device=weight.device).scatter_reduce_(0, set_index, weight,
+                                                                                             "amax")
+    weight = weight / torch.where(largest > 0, largest, torch.ones_like(largest))[set_index]
+    totals = torch.zeros(n_sets, dtype=torch.float64, device=weight.device).index_add_(0, set_index, weight)
+    return weight / totals[set_index]
+
+
+#: Columns the CPU's sparse x dense product takes in one vector lane group. Its result for a
+#: column depends on whether the batch width is a multiple of this (measured: widths 4, 8, 12
+#: agree bit for bit, other widths differ in the last bit), so batch-invariant solves keep
+#: every product's width a multiple of it (:func:`personalized_pagerank`, ``batch_invariant``).
+LANES = 4
+
+
+def tolerance_floor(dtype: torch.dtype, n: int) -> float:
+    """The smallest L1 change per iteration a solve in ``dtype`` over ``n`` papers can be asked for.
+
+    Each iteration rounds every score with a relative error of a few machine epsilons, so
+    the L1 change of a converged vector (whose entries sum to 1) stalls near
+    ``eps * log2(n)``: about ``2e-6`` for float32 and ``4e-15`` for float64 at 27k papers.
+    A ``tol`` below that could never be reached.
+    """
+    eps = torch.finfo(dtype).eps
+    return float(eps * max(1.0, math.log2(max(n, 2))))
+
+
+def check_tolerance(tol: float, dtype: torch.dtype, n: int) -> None:
+    """Raise :class:`ranker.errors.ConfigError` when ``tol`` is below :func:`tolerance_floor`."""
+    floor = tolerance_floor(dtype, n)
+    if tol < floor:
+        name = str(dtype).removeprefix("torch.")
+        raise ConfigError(f"[rank] tol = {tol:g} cannot be reached in {name} over {n:,} papers: the L1 change of an "
+                          f"iteration stalls near {floor:.1e} from rounding; set tol >= {floor:.1e} or "
+                          "dtype = 'float64'")
 
 
 def personalized_pagerank(
@@ -71,6 +113,7 @@ def personalized_pagerank(
     max_iter: int = 1000,
     callback: IterationCallback | None = None,
     kernel: str = "torch",
+    batch_invariant: bool = False,
 ) -> PageRankResult:
     """Batched personalized PageRank: one column per teleport distribution, solved together.
 
@@ -92,6 +135,10 @@ def personalized_pagerank(
     kernel : {"torch", "triton"}
         The step: :func:`ranker.kernels.pagerank_step` (torch's CSR product) or the fused
         Triton kernel (:mod:`ranker.kernels.triton_step`; CUDA, or the CPU interpreter).
+    batch_invariant : bool
+        Make each column's scores bit-identical whatever the other columns of the batch, by
+        keeping every product's width a multiple of :data:`LANES` (padding columns cost a
+        little work). The job sets it for seed sets and credit targets.
 
     Returns
     -------
@@ -118,7 +165,7 @@ def personalized_pagerank(
     if kernel == "triton":
         step = _triton_step(graph, teleport.dtype)
     return iterate(graph.transition(teleport.dtype), teleport, teleport, graph.dangling, alpha=alpha, tol=tol,
-                   max_iter=max_iter, callback=callback, step=step)
+                   max_iter=max_iter, callback=callback, step=step, lanes=LANES if batch_invariant else 1)
 
 
 def _triton_step(graph: CitationGraph, dtype: torch.dtype):
@@ -140,34 +187,53 @@ class ColumnTracker:
 
     Keeps each column's scores, iterations and residuals; :meth:`update` after every
     iteration says which columns go on. Shared by every iteration in the package.
+
+    With ``lanes > 1`` the running width stays a multiple of ``lanes``: finished columns are
+    kept in the batch as padding (their results are already stored and no longer recorded),
+    so that every product a column takes part in has a width the kernel treats alike
+    (:data:`LANES`). ``x0``'s width must then be a multiple of ``lanes``; columns
+    ``n_real..`` are padding from the start.
     """
 
     def __init__(self, x0: torch.Tensor, *, tol: float, max_iter: int,
-                 callback: IterationCallback | None = None) -> None:
+                 callback: IterationCallback | None = None, lanes: int = 1, n_real: int | None = None) -> None:
         n_cols = x0.shape[1]
-        self.scores = x0.clone()
-        self.iterations = torch.zeros(n_cols, dtype=torch.int64)
-        self.residuals = torch.full((n_cols,), float("inf"), dtype=torch.float64)
-        self.active = torch.arange(n_cols)  # original column of each running column (CPU)
-        self.tol, self.max_iter, self.callback = tol, max_iter, callback
+        n_real = n_cols if n_real is None else n_real
+        assert lanes == 1 or n_cols % lanes == 0, "a padded batch's width is a multiple of its lanes"
+        self.scores = x0[:, :n_real].clone()
+        self.iterations = torch.zeros(n_real, dtype=torch.int64)
+        self.residuals = torch.full((n_real,), float("inf"), dtype=torch.float64)
+        # original column of each running column, -1 for padding (CPU)
+        self.active = torch.cat([torch.arange(n_real), torch.full((n_cols - n_real,), -1)])
+        self.tol, self.max_iter, self.callback, self.lanes = tol, max_iter, callback, lanes
 
     def update(self, it: int, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor | None:
         """Record iteration ``it`` (scores ``x`` and L1 changes ``residual`` of the running columns).
 
         Returns None when every running column goes on, else the mask (on ``x``'s device) of
-        those that do: finished columns are stored; an all-false mask means stop.
+        those that do (padding included): finished columns are stored; a mask with no real
+        column left means stop.
         """
         res_cpu = residual.cpu()
-        self.iterations[self.active] = it
-        self.residuals[self.active] = res_cpu
-        done = res_cpu < self.tol
+        real = self.active >= 0
+        cols = self.active[real]
+        self.iterations[cols] = it
+        self.residuals[cols] = res_cpu[real]
+        done = (res_cpu < self.tol) & real
         if self.callback is not None:
-            self.callback(it, float(res_cpu.max()), int(self.active.numel()))
+            self.callback(it, float(res_cpu[real].max()), int(cols.numel()))
         if not (bool(done.any()) or it == self.max_iter):
             return None
-        finished = torch.ones_like(done) if it == self.max_iter else done
+        finished = real.clone() if it == self.max_iter else done
         self.scores[:, self.active[finished].to(x.device)] = x[:, finished.to(x.device)]
-        keep = ~finished
+        keep = real & ~finished
+        n_keep = int(keep.sum())
+        if n_keep and n_keep % self.lanes:  # pad back to a multiple of the lanes with columns not kept
+            spare = torch.nonzero(~keep).flatten()[: self.lanes - n_keep % self.lanes]
+            self.active[spare] = -1
+            keep[spare] = True
+        elif not n_keep:
+            keep[:] = False
         self.active = self.active[keep]
         return keep.to(x.device)
 
@@ -176,15 +242,28 @@ class ColumnTracker:
                               converged=self.residuals < self.tol)
 
 
+def pad_columns(t: torch.Tensor, lanes: int) -> torch.Tensor:
+    """``t [n, B]`` widened to a multiple of ``lanes`` columns with copies of its first column."""
+    extra = (-t.shape[1]) % lanes
+    if not extra:
+        return t
+    return torch.cat([t, t[:, :1].expand(t.shape[0], extra)], 1)
+
+
 def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, dangling: torch.Tensor, *,
             alpha: float, tol: float, max_iter: int, callback: IterationCallback | None = None,
-            step=pagerank_step) -> PageRankResult:
+            step=pagerank_step, lanes: int = 1) -> PageRankResult:
     """Repeat :func:`ranker.kernels.pagerank_step` from ``x0``, each column until its L1 change < ``tol``.
 
     A column leaves the batch as soon as it converges. Shared by the power solver and the
-    cyclic-core iteration of :mod:`ranker.dag`.
+    Jacobi iteration inside the components of :mod:`ranker.dag`. With ``lanes > 1`` every product has a width
+    that is a multiple of ``lanes`` (columns are padded, see :class:`ColumnTracker`), which
+    makes each column's result independent of its batch.
     """
-    cols = ColumnTracker(x0, tol=tol, max_iter=max_iter, callback=callback)
+    n_real = x0.shape[1]
+    if lanes > 1:
+        x0, teleport = pad_columns(x0, lanes), pad_columns(teleport, lanes)
+    cols = ColumnTracker(x0, tol=tol, max_iter=max_iter, callback=callback, lanes=lanes, n_real=n_real)
     x = x0.clone()
     v = teleport
     for it in range(1, max_iter + 1):
@@ -192,7 +271,7 @@ def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, 
         keep = cols.update(it, x, res)
         if keep is None:
             continue
-        if not bool(keep.any()):
+        if not bool((cols.active >= 0).any()):
             break
         x, v = x[:, keep].contiguous(), v[:, keep].contiguous()
     return cols.result()

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import platform
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,15 +19,17 @@ import pyarrow.parquet as pq
 import torch
 
 from . import __version__
+from .checkpoints import Checkpoints, checkpoint_schema, fingerprint
 from .config import JobConfig, citation_files
-from .errors import ConfigError, ConvergenceError, GraphError, InputError
+from .errors import ConfigError, ConvergenceError, GraphError, InputError, OutputError
 from .graph import CitationGraph, build_graph, csr_tensor, graph_from_edges
 from .authors import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
-from .io import (Authorships, IdMap, SeedSets, id_kind, open_parquet, read_authorships, read_citations,
-                 read_coauthorships, read_columns, read_paper_days, read_seeds, remove_temp_files,
-                 write_json_atomic, write_parquet_atomic)
+from .io import (Authorships, IdMap, SeedSets, free_bytes, id_kind, open_parquet, read_authorships, read_citations,
+                 read_coauthorships, read_columns, read_paper_days, read_seeds, staged_outputs, write_json_atomic,
+                 write_parquet_atomic)
 from .rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
-from .pagerank import PageRankResult, seed_teleport, uniform_teleport
+from .output_dir import OutputDir, check_inputs_apart
+from .pagerank import PageRankResult, check_tolerance, seed_teleport, uniform_teleport
 from .solve import solve
 from .kernels import column_sums
 from .report import Stages, progress_bar
@@ -49,26 +48,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def check_output_dir(path: str) -> Path:
-    """Create the output directory and prove it is writable, or raise :class:`ConfigError`.
-
-    Temp files a killed earlier run left there (``*.rank-citations.tmp``; never under a final
-    name) are removed: one job writes to one output directory at a time.
-    """
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"[output] dir {out} is not writable ({exc.strerror or exc})") from None
-    stale = remove_temp_files(out)
-    if stale:
-        log.info("removed %d temp file(s) left in %s by an earlier run that was killed", stale, out)
-    return out
-
-
 @dataclass
 class RunResult:
     """What a job produced: the graph, the ids, the scores and the metadata written to run.json."""
@@ -78,6 +57,14 @@ class RunResult:
     global_result: PageRankResult
     metadata: dict[str, Any]
     outputs: dict[str, str] = field(default_factory=dict)
+
+
+def check_finite(scores: torch.Tensor, what: str) -> None:
+    """Refuse to write scores that are not all finite (a defect: say so rather than write NaN)."""
+    bad = ~torch.isfinite(scores)
+    if bool(bad.any()):
+        raise GraphError(f"{what}: {int(bad.sum())} scores are not finite (NaN or infinite); nothing was written. "
+                         "This is a bug: please report it with the input")
 
 
 def _convergence_check(result: PageRankResult, names: list[str], tol: float, policy: str) -> None:
@@ -293,20 +280,6 @@ def _auto_batch(n: int, dtype: torch.dtype, device: torch.device, n_sets: int) -
     return int(max(1, min(n_sets, 256, (free // 4) // per_col)))
 
 
-def _fingerprint(cfg: JobConfig, files: list[str], extra: str = "") -> str:
-    """Identity of a job's inputs and parameters, for checkpoint reuse."""
-    h = hashlib.sha256(extra.encode())
-    d = cfg.to_dict()
-    d.pop("output", None)
-    d.pop("source", None)
-    h.update(json.dumps(d, sort_keys=True, default=str).encode())
-    for f in files:
-        st = os.stat(f)
-        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(__version__.encode())
-    return h.hexdigest()[:16]
-
-
 def _versions() -> dict[str, str]:
     return {"rank_citations": __version__, "torch": torch.__version__, "pyarrow": pa.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
@@ -315,8 +288,12 @@ def _versions() -> dict[str, str]:
 def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     """Run a validated job end to end and write its outputs (see :func:`_run_job`).
 
-    Whatever stops the job (an error, Ctrl-C, SIGTERM), no temp file is left in the output
-    directory and no output appears under its final name unless it was completely written.
+    Before any work the output directory is checked against the inputs (no output may
+    replace or be read as an input), created, proved writable and locked for the job
+    (:class:`ranker.output_dir.OutputDir`). Outputs are staged under temp names and committed
+    together when the job has finished, ``run.json`` last: whatever stops the job (an error,
+    Ctrl-C, SIGTERM), the previous complete run's files stay as they were and no temp file is
+    left behind.
 
     Started by ``torchrun`` with several processes (``WORLD_SIZE`` > 1), every process runs
     the job together (:mod:`ranker.distributed_job`) and rank 0 writes the outputs.
@@ -325,12 +302,30 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
 
     if launched():
         return _run_distributed(cfg, show_progress=show_progress)
-    try:
-        return _run_job(cfg, show_progress=show_progress)
-    except BaseException:
-        if Path(cfg.output.dir).is_dir():
-            remove_temp_files(cfg.output.dir)
-        raise
+    check_inputs_apart(cfg.output.dir, *job_inputs(cfg))
+    with OutputDir(cfg.output.dir) as out, staged_outputs() as staged:
+        result = _run_job(cfg, out.path, show_progress=show_progress)
+        staged.commit()
+    if cfg.personalize is not None:
+        Checkpoints(out.path, result.metadata["checkpoint_job"]).remove()
+    log.info("wrote %s in %.2f s", ", ".join(result.outputs.values()), result.metadata["seconds"]["total"])
+    return result
+
+
+def job_inputs(cfg: JobConfig) -> tuple[list[str], list[str]]:
+    """The job's input files and the directories it reads as a whole (for :func:`check_inputs_apart`)."""
+    inp = cfg.input
+    files = [f for f in (inp.papers, inp.authorships, inp.coauthorships,
+                         cfg.personalize.seeds if cfg.personalize else "",
+                         cfg.credit.targets if cfg.credit else "") if f]
+    dirs = []
+    if inp.synthetic is not None:
+        dirs.append(inp.synthetic.dir)
+    elif os.path.isdir(inp.citations):
+        dirs.append(inp.citations)
+    else:
+        files += citation_files(inp.citations)
+    return files, dirs
 
 
 def _run_distributed(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
@@ -340,21 +335,19 @@ def _run_distributed(cfg: JobConfig, *, show_progress: bool = True) -> RunResult
     comm = Comm.from_env(cfg.rank.device)
     try:
         return run_distributed_job(cfg, comm, show_progress=show_progress)
-    except BaseException:
-        if comm.is_root and Path(cfg.output.dir).is_dir():
-            remove_temp_files(cfg.output.dir)
-        raise
     finally:
         comm.close()
 
 
-def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
-    """Run a validated job end to end and write its outputs.
+def _run_job(cfg: JobConfig, out_dir: Path, *, show_progress: bool = True) -> RunResult:
+    """Run a validated job end to end and write (stage) its outputs.
 
     Parameters
     ----------
     cfg : JobConfig
         From :func:`ranker.config.load_config`.
+    out_dir : Path
+        The checked, locked output directory.
     show_progress : bool
         Progress bars on a terminal.
 
@@ -369,7 +362,6 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     """
     t_start = time.perf_counter()
     stages = Stages()
-    out_dir = check_output_dir(cfg.output.dir)
     device = resolve_device(cfg.rank.device)
     if cfg.rank.kernel == "triton":
         from .kernels.triton_step import available
@@ -411,6 +403,11 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
                                  index_dtype=cfg.rank.index_dtype, device=device)
         del edges
     rk = cfg.rank
+    check_tolerance(rk.tol, dtype, graph.n)
+    excluded = _exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind)
+    if excluded.size >= graph.n:
+        raise ConfigError(f"[output] exclude_ids covers all {graph.n} papers of the graph: nothing would be left "
+                          "to rank")
     days = _paper_days(cfg, ids) if rk.algorithm in ("citerank", "rescaled_pagerank") else None
     if rk.method != "power":
         with stages("order"):
@@ -420,7 +417,9 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
             perm_np = plan.perm.cpu().numpy()
             ids = ids.permute(perm_np)
             days = None if days is None else days[perm_np]
-        log.info("topological order: %d levels, cyclic core of %d papers", plan.levels, plan.core_papers)
+        f = plan.facts
+        log.info("condensation: %d levels; %d papers on cycles in %d strongly connected components (largest %d)",
+                 plan.levels, f["papers_on_cycles"], f["components"], f["largest_component"])
     st = graph.stats
     log.info("graph: %d papers, %d citations (%s indices, %s), %d self-citations %s, %d duplicate rows %s, "
              "%d dangling papers, %.1f MB on %s", graph.n, graph.nnz, st["index_dtype"],
@@ -447,14 +446,13 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     log.info("%s: %d iterations, L1 residual %.3e", rk.algorithm, result.iterations[0].item(),
              result.residuals[0].item())
     _convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)
+    check_finite(result.scores, rk.algorithm)
 
     meta: dict[str, Any] = {
         "config": cfg.to_dict(), "versions": _versions(), "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "threads": torch.get_num_threads(), "input_files": files,
         "papers": graph.n, "citations": graph.nnz, "graph": st, "method": rk.method,
-        "levels": len([k for k, _, _ in graph.segments or [] if k == "level"]),
-        "core_papers": sum(e - s for k, s, e in graph.segments or [] if k == "core"),
         "ingest": {**ids_stats(ids), **ingest_stats},
         "global": {"iterations": int(result.iterations[0]), "residual": float(result.residuals[0]),
                    "converged": bool(result.converged[0])},
@@ -482,9 +480,10 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
         outputs["authors"] = str(out_dir / "authors.parquet")
 
     if cfg.personalize is not None:
+        meta["checkpoint_job"] = fingerprint(cfg, files + [cfg.personalize.seeds])
         with stages("personalize"):
-            meta["personalized"] = _personalize(cfg, graph, ids, files, dtype, out_dir, show_progress)
-        remove_checkpoints(out_dir, cfg, files)
+            meta["personalized"] = _personalize(cfg, graph, ids, dtype, out_dir, meta["checkpoint_job"],
+                                                show_progress)
         outputs["personalized"] = str(out_dir / "personalized.parquet")
 
     if cfg.credit is not None:
@@ -497,7 +496,6 @@ def _run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     meta["outputs"] = outputs
     write_json_atomic(meta, out_dir / "run.json")
     outputs["run"] = str(out_dir / "run.json")
-    log.info("wrote %s in %.2f s", ", ".join(outputs.values()), meta["seconds"]["total"])
     return RunResult(graph=graph, ids=ids, global_result=result, metadata=meta, outputs=outputs)
 
 
@@ -529,8 +527,11 @@ def _read_targets(cfg: JobConfig, ids: IdMap, auth: Authorships | None, a_weight
             raise InputError(f"{at}: author target {value!r} needs [input] authorships")
         dictionary = ids.ids if kind == "paper" else auth.authors
         want = str if (id_kind(dictionary.type) or "string") == "string" else int
-        idx = (pc.index_in(pa.array([value], dictionary.type), value_set=dictionary)[0].as_py()
-               if isinstance(value, want) else None)
+        try:
+            idx = (pc.index_in(pa.array([value], dictionary.type), value_set=dictionary)[0].as_py()
+                   if isinstance(value, want) else None)
+        except (pa.ArrowInvalid, OverflowError):  # an unsigned id beyond int64: in no graph
+            idx = None
         if idx is None:
             what = "a paper of the citation graph" if kind == "paper" else "an author"
             raise InputError(f"{at}: target {value!r} is not {what}")
@@ -569,6 +570,7 @@ def _credit(cfg: JobConfig, graph: CitationGraph, ids: IdMap, auth: Authorships 
     batch = _auto_batch(graph.n, dtype, graph.device, len(targets))
     tables, no_credit = [], 0
     n_batches = (len(targets) + batch - 1) // batch
+    ticker = BatchTicker("credit", n_batches, unit="targets")
     with progress_bar("credit", n_batches, enabled=show_progress) as adv:
         for lo in range(0, len(targets), batch):
             chunk = targets[lo:lo + batch]
@@ -613,6 +615,7 @@ def _credit(cfg: JobConfig, graph: CitationGraph, ids: IdMap, auth: Authorships 
                         "rank": pa.array(np.arange(1, m + 1, dtype=np.int64)),
                     }))
             adv(1)
+            ticker.tick(b, iterations=int(res.iterations.max()))
     schema = pa.schema([("target", id_type), ("target_kind", pa.string()), ("credited", id_type),
                         ("kind", pa.string()), ("score", pa.float64()), ("share", pa.float64()), ("rank", pa.int64())])
     table = pa.concat_tables(tables) if tables else schema.empty_table()
@@ -641,7 +644,7 @@ def _solve_batch(graph: CitationGraph, seeds: tuple[np.ndarray, np.ndarray, np.n
         teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
                                  torch.from_numpy(weight), n_cols, dtype=dtype, device=graph.device)
         res = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
-                    kernel=rk.kernel)
+                    kernel=rk.kernel, batch_invariant=True)
         del teleport
         res.scores = res.scores.cpu()
         return res, graph
@@ -690,8 +693,8 @@ BatchRanker = Callable[[tuple[np.ndarray, np.ndarray, np.ndarray], int, int],
                        tuple[PageRankResult, pa.Array, np.ndarray, np.ndarray]]
 
 
-def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[str], dtype: torch.dtype,
-                 out_dir: Path, show_progress: bool) -> dict[str, Any]:
+def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, dtype: torch.dtype, out_dir: Path, job: str,
+                 show_progress: bool) -> dict[str, Any]:
     """Personalized PageRank on one process: every seed set, in batches (see :func:`personalize_batches`)."""
     pc_cfg = cfg.personalize
     assert pc_cfg is not None
@@ -712,17 +715,21 @@ def _personalize(cfg: JobConfig, graph: CitationGraph, ids: IdMap, files: list[s
         return res, ids.output_ids(idx.T.reshape(-1)), val, remaining
 
     batch = pc_cfg.batch_size or _auto_batch(graph.n, dtype, graph.device, len(seeds))
-    return personalize_batches(cfg, seeds, graph.n - int(excluded.size), batch, rank_batch, files, out_dir,
-                               show_progress)
+    return personalize_batches(cfg, seeds, graph.n - int(excluded.size), batch, rank_batch, ids.kind, ids, job,
+                               out_dir, show_progress)
 
 
 def personalize_batches(cfg: JobConfig, seeds: SeedSets, n_candidates: int, batch: int, rank_batch: BatchRanker,
-                        files: list[str], out_dir: Path, show_progress: bool, coord: Any = _Solo,
-                        fingerprint_extra: str = "") -> dict[str, Any] | None:
+                        id_kind: str, ids: IdMap | None, job: str, out_dir: Path, show_progress: bool,
+                        coord: Any = _Solo) -> dict[str, Any] | None:
     """Solve every seed set in batches, checkpointing each finished batch; returns run facts.
 
     ``coord`` is :class:`_Solo` or a :class:`ranker.distributed.Comm`: then every rank runs the
     loop, rank 0 alone reads and writes files, and the others follow its resume decisions.
+    ``job`` is the job's :func:`ranker.checkpoints.fingerprint`; a batch is taken from its
+    checkpoint only when the checkpoint verifies against it (:class:`ranker.checkpoints.Checkpoints`:
+    ``id_kind`` fixes its schema; ``ids``, when given, proves its papers are in the graph). Without a
+    terminal, one log line per batch (at most one every 10 s past 100 batches) shows the progress.
     Returns the facts on rank 0, None elsewhere.
     """
     pc_cfg = cfg.personalize
@@ -732,57 +739,62 @@ def personalize_batches(cfg: JobConfig, seeds: SeedSets, n_candidates: int, batc
     n_batches = (n_sets + batch - 1) // batch
     log.info("personalized PageRank: %d seed sets from %s, %d batch(es) of up to %d", n_sets, pc_cfg.seeds,
              n_batches, batch)
-    ckpt = _checkpoint_dir(out_dir, cfg, files, fingerprint_extra)
+    ckpt = Checkpoints(out_dir, job)
+    k = min(pc_cfg.top_k, n_candidates)
     with coord.phase("checkpoint directory"):
         if coord.is_root:
-            ckpt.mkdir(parents=True, exist_ok=True)
+            ckpt.create()
+            _check_space(out_dir, ckpt, n_sets * k * ((_id_bytes(ids) if ids is not None else 16) + 40 + 24))
+    schema = checkpoint_schema(id_kind)
     order = np.argsort(seeds.set_index, kind="stable")
     set_sorted = seeds.set_index[order]
     iters = np.zeros(n_sets, np.int64)
     resid = np.zeros(n_sets, np.float64)
-    parts = []
+    tables: list[pa.Table] = []
     resumed = 0
-    k = min(pc_cfg.top_k, n_candidates)
+    ticker = BatchTicker("personalized", n_batches, enabled=coord.is_root)
     with progress_bar("personalized", n_batches, enabled=show_progress and coord.is_root) as adv:
         for bi in range(n_batches):
             lo, hi = bi * batch, min(n_sets, (bi + 1) * batch)
-            part = ckpt / f"batch-{bi:06d}.parquet"
-            parts.append(part)
-            info = _read_checkpoint(part, hi - lo) if coord.is_root and part.is_file() else None
+            names = seeds.names[lo:hi]
+            info = ckpt.read(bi, names, k, ids, schema) if coord.is_root else None
             if coord.decide(info is not None):
                 if coord.is_root:
                     iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
+                    tables.append(info["table"])
                 resumed += 1
                 adv(1)
+                ticker.tick(hi - lo, resumed=True)
                 continue
             a, b = np.searchsorted(set_sorted, [lo, hi])
             rows = order[a:b]
             sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
             res, paper_ids, val, remaining = rank_batch(sub, hi - lo, k)
-            _convergence_check(res, seeds.names[lo:hi], rk.tol, rk.on_nonconvergence)
+            _convergence_check(res, names, rk.tol, rk.on_nonconvergence)
             iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
             with coord.phase("write checkpoint"):
                 if coord.is_root:
                     table = pa.table({
-                        "seed_set": pa.array(np.repeat(np.array(seeds.names[lo:hi], dtype=object), k), pa.string()),
+                        "seed_set": pa.array(np.repeat(np.array(names, dtype=object), k), pa.string()),
                         "paper_id": paper_ids,
                         "score": pa.array(val.T.reshape(-1), pa.float64()),
                         "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int64), hi - lo)),
                         "share": pa.array((val / np.where(remaining > 0, remaining, 1.0)).T.reshape(-1),
                                           pa.float64()),
                     })
-                    write_parquet_atomic(table, part, {"iterations": iters[lo:hi].tolist(),
-                                                       "residuals": resid[lo:hi].tolist()}, staged=False)
+                    ckpt.write(bi, table, names, iters[lo:hi].tolist(), resid[lo:hi].tolist())
+                    tables.append(table)
             adv(1, iterations=int(iters[lo:hi].max()))
+            ticker.tick(hi - lo, iterations=int(iters[lo:hi].max()), residual=float(resid[lo:hi].max()))
     facts = None
     with coord.phase("write personalized"):
         if coord.is_root:
             if resumed:
-                log.info("resumed: %d of %d batch(es) taken from checkpoints in %s", resumed, n_batches, ckpt)
+                log.info("resumed: %d of %d batch(es) taken from checkpoints in %s", resumed, n_batches, ckpt.dir)
             facts = {"seed_sets": n_sets, "batch_size": batch, "batches": n_batches, "resumed_batches": resumed,
                      "top_k": pc_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
                      "residuals": dict(zip(seeds.names, resid.tolist()))}
-            table = pa.concat_tables([pq.read_table(p).replace_schema_metadata(None) for p in parts])
+            table = pa.concat_tables(tables)
             write_parquet_atomic(table, out_dir / "personalized.parquet",
                                  {"personalized": facts, "config": cfg.to_dict(), "versions": _versions()})
             log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
@@ -790,32 +802,53 @@ def personalize_batches(cfg: JobConfig, seeds: SeedSets, n_candidates: int, batc
     return facts
 
 
-def _read_checkpoint(part: Path, n_sets: int) -> dict[str, Any] | None:
-    """A finished batch's iterations and residuals, or None (with a warning) when the file is
-    unreadable or not one of ours: the batch is then solved again and the file replaced."""
+class BatchTicker:
+    """Progress of a batch loop as log lines, for logs that are not a terminal (no progress bar).
+
+    One INFO line per batch, or at most one every ``every_s`` seconds when there are more than
+    100 batches (the last batch always logs): done/total, seed sets, iterations, residual,
+    elapsed time and an estimate of the time left.
+    """
+
+    def __init__(self, what: str, total: int, *, unit: str = "seed sets", enabled: bool = True,
+                 every_s: float = 10.0) -> None:
+        self.what, self.total, self.unit, self.enabled = what, total, unit, enabled
+        self.every_s = every_s if total > 100 else 0.0
+        self.done = 0
+        self.start = self.last = time.perf_counter()
+
+    def tick(self, columns: int, **facts: Any) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < self.every_s and self.done < self.total):
+            return
+        self.last = now
+        elapsed = now - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        extra = "".join(f", {k} {v:.2e}" if isinstance(v, float) else f", {k} {v}" for k, v in facts.items())
+        log.info("%s batch %d/%d: %d %s%s; %.1f s elapsed, about %.1f s left", self.what, self.done,
+                 self.total, columns, self.unit, extra, elapsed, left)
+
+
+def _id_bytes(ids: IdMap) -> int:
+    """Average bytes of one paper id in parquet (8 for integers)."""
+    if ids.kind == "integer" or len(ids) == 0:
+        return 8
+    return int(pc.sum(pc.binary_length(ids.ids.slice(0, 10_000))).as_py() / min(len(ids), 10_000)) + 4
+
+
+def _check_space(out_dir: Path, ckpt: Checkpoints, needed: int) -> None:
+    """Refuse to start the personalized batches when the disk cannot hold their checkpoints and the
+    final file together (the checkpoints already there count as written)."""
     try:
-        info = json.loads(pq.read_schema(part).metadata[b"rank_citations"])
-        if len(info["iterations"]) == len(info["residuals"]) == n_sets:
-            return info
-    except (pa.ArrowException, OSError, KeyError, TypeError, ValueError):
-        pass
-    log.warning("%s: unreadable checkpoint, solving that batch again", part)
-    return None
-
-
-def _checkpoint_dir(out_dir: Path, cfg: JobConfig, files: list[str], extra: str) -> Path:
-    """Where finished personalized batches of this job (inputs, parameters, ``extra``) are kept."""
-    assert cfg.personalize is not None
-    return out_dir / ".checkpoint" / f"personalized-{_fingerprint(cfg, files + [cfg.personalize.seeds], extra)}"
-
-
-def remove_checkpoints(out_dir: Path, cfg: JobConfig, files: list[str], fingerprint_extra: str = "") -> None:
-    """Delete the personalized checkpoints once the outputs they fed are in place."""
-    shutil.rmtree(_checkpoint_dir(out_dir, cfg, files, fingerprint_extra), ignore_errors=True)
-    try:
-        (out_dir / ".checkpoint").rmdir()
+        free = free_bytes(out_dir)
     except OSError:
-        pass
+        return
+    need = max(0, 2 * needed - ckpt.bytes_held())
+    if need > free:
+        raise OutputError(f"{out_dir}: not enough free space for the personalized results: about {need / 1e6:,.1f} MB "
+                          f"needed (checkpoints and personalized.parquet), {free / 1e6:,.1f} MB free; free some "
+                          f"space (finished batches in {ckpt.dir} are kept for a resume)")
 
 
-__all__ = ["RunResult", "run_job", "resolve_device", "top_k", "check_output_dir"]
+__all__ = ["RunResult", "run_job", "resolve_device", "top_k", "personalize_batches", "job_inputs"]

@@ -13,7 +13,7 @@ METHODS = ("auto", "dag", "power")
 
 def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto", alpha: float = 0.85,
           tol: float = 1e-10, max_iter: int = 1000, callback: IterationCallback | None = None,
-          kernel: str = "torch") -> PageRankResult:
+          kernel: str = "torch", batch_invariant: bool = False) -> PageRankResult:
     """Batched (personalized) PageRank with the chosen method; both give the same fixed point.
 
     Parameters
@@ -29,6 +29,8 @@ def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto",
         See :func:`ranker.pagerank.personalized_pagerank`.
     kernel : {"torch", "triton"}
         ``triton`` runs the power method with the fused Triton step (whatever ``method`` says).
+    batch_invariant : bool
+        Each column bit-identical whatever its batch (see :func:`ranker.pagerank.personalized_pagerank`).
 
     Returns
     -------
@@ -38,5 +40,6 @@ def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto",
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "power" or kernel == "triton":
         return personalized_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback,
-                                     kernel=kernel)
-    return dag_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)[0]
+                                     kernel=kernel, batch_invariant=batch_invariant)
+    return dag_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback,
+                        batch_invariant=batch_invariant)[0]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from .errors import ConfigError, GraphError
 
 GENERATOR_VERSION = 1
 EPOCH_YEAR = 1970
@@ -57,6 +60,43 @@ def _author_ids(idx: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise("A", pc.utf8_lpad(digits, 7, "0"), "")
 
 
+#: Written first into a directory the generator makes; only such a directory's files are ever replaced.
+MARKER = ".rank-citations-synthetic"
+#: Everything the generator writes in its directory.
+GENERATED = ("citations", "papers.parquet", "authorships.parquet", "seeds.parquet", "manifest.json", MARKER)
+
+
+def check_generator_dir(out: Path) -> None:
+    """Refuse a directory that holds files the generator did not write.
+
+    The generator replaces its own files when the spec changes; a directory that exists, is
+    not empty and has no :data:`MARKER` holds somebody else's data, which must not be deleted.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` is not a directory, or is a non-empty directory without the marker.
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ConfigError(f"[input.synthetic] dir {out} is not a directory")
+    if not out.is_dir() or (out / MARKER).is_file():
+        return
+    entries = [p.name for p in out.iterdir()]
+    if entries and set(entries) <= {*GENERATED, ".generating"} and _legacy_manifest(out / "manifest.json"):
+        return  # made by a version of the generator that wrote no marker
+    if entries:
+        shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
+        raise ConfigError(f"[input.synthetic] dir {out} already holds files the generator did not write ({shown}); "
+                          "choose an empty or new directory (the generator never replaces data it did not make)")
+
+
+def _legacy_manifest(path: Path) -> bool:
+    try:
+        return "generator_version" in json.loads(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, progress=None) -> dict:
     """Write a synthetic citation dataset under ``out_dir``.
 
@@ -81,7 +121,8 @@ def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, prog
     out = Path(out_dir)
     manifest_path = out / "manifest.json"
     want = {"generator_version": GENERATOR_VERSION, "spec": asdict(spec)}
-    if manifest_path.is_file():
+    check_generator_dir(out)
+    if manifest_path.is_file() and (out / MARKER).is_file():
         try:
             have = json.loads(manifest_path.read_text())
         except (OSError, ValueError):
@@ -89,9 +130,10 @@ def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, prog
         if {k: have.get(k) for k in want} == want:
             return have
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".generating"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "citations").mkdir(parents=True)
+    (out / MARKER).write_text("This directory was made by the rank-citations generator, which may replace the files "
+                              "it wrote here.\n")
+    tmp = Path(tempfile.mkdtemp(prefix=".generating-", dir=out))  # never a planted name or link
+    (tmp / "citations").mkdir()
 
     rng = np.random.default_rng(spec.seed)
     n = spec.papers
@@ -207,11 +249,17 @@ def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, prog
     })
     pq.write_table(seeds, tmp / "seeds.parquet")
 
+    if n_citations == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise GraphError(f"[input.synthetic] papers = {n}, mean_references = {spec.mean_references} generated no "
+                         "citation; raise papers or mean_references")
     manifest = {**want, "papers": n, "citations": int(n_citations), "authorships": int(n_authorships),
                 "authors": int(n_authors), "seed_sets": spec.seed_sets}
     for name in ("citations", "papers.parquet", "authorships.parquet", "seeds.parquet"):
         target = out / name
-        if target.is_dir():
+        if target.is_symlink():
+            target.unlink()
+        elif target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()

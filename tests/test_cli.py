@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
@@ -121,7 +122,7 @@ def test_known_errors_are_one_line_and_exit_1(tmp_path):
 
 def test_nonconvergence_error_and_warn(tmp_path):
     job = make_job(tmp_path, seeds=False)
-    job.write_text(job.read_text().replace("tol = 1e-14", "tol = 1e-14\nmax_iter = 2"))
+    job.write_text(job.read_text().replace("tol = 1e-14", 'tol = 1e-14\nmax_iter = 2\nmethod = "power"'))
     r = runner.invoke(app, ["--config", str(job)])
     assert r.exit_code == 1 and "did not converge" in r.output and "'global'" in r.output
     assert not (tmp_path / "out" / "papers.parquet").exists()
@@ -149,3 +150,31 @@ def test_corrupt_file_through_the_cli_is_one_line(tmp_path):
     assert r.exit_code == 1 and r.output.count("\n") == 1
     assert "part-1.parquet: not a readable parquet file" in r.output
     assert not (tmp_path / "out" / "papers.parquet").exists()
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_start_up_is_one_line_and_exit_130(tmp_path, sig):
+    import signal
+    import time
+
+    job = make_job(tmp_path, seeds=False)
+    for delay in (0.05, 0.3, 0.8):
+        proc = subprocess.Popen([sys.executable, "-c", "from ranker.cli import main; main()", "--config", str(job)],
+                                stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        time.sleep(delay)  # python itself is up by then: the command is importing or starting the job
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode == 0:
+            continue  # finished before the signal
+        assert proc.returncode == 130, (delay, proc.returncode, err)
+        assert err.strip().endswith("no partial output was left under a final name"), err
+        assert "Traceback" not in err and err.count("error:") == 1, err
+
+
+def test_batch_logs_show_progress_per_personalized_batch(tmp_path):
+    job = make_job(tmp_path, seeds=True)
+    job.write_text(job.read_text().replace("[personalize]", "[personalize]\nbatch_size = 1"))
+    r = subprocess.run([sys.executable, "-m", "ranker.cli", "--config", str(job)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "personalized batch" in ln]
+    assert lines and "1/" in lines[0] and "seed sets" in lines[0] and "left" in lines[0], r.stderr

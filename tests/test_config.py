@@ -7,7 +7,7 @@ import pytest
 from oracles import write_parquet
 from ranker.config import load_config, parse_config
 from ranker.errors import ConfigError
-from ranker.pipeline import check_output_dir
+from ranker.output_dir import OutputDir
 
 
 @pytest.fixture
@@ -88,7 +88,8 @@ def test_output_dir_not_writable(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ConfigError, match=r"\[output\] dir .*file/out is not writable"):
-        check_output_dir(str(blocker / "out"))
+        with OutputDir(str(blocker / "out")):
+            pass
 
 
 def test_synthetic_section_sets_paths(tmp_path):
@@ -98,3 +99,36 @@ def test_synthetic_section_sets_paths(tmp_path):
     assert cfg.personalize.seeds == str(tmp_path / "o" / "data" / "seeds.parquet")
     with pytest.raises(ConfigError, match=r"unknown key \[input.synthetic\] size"):
         parse_config({"input": {"synthetic": {"size": 1}}})
+
+
+def test_citing_and_cited_must_be_two_columns(cit):
+    with pytest.raises(ConfigError, match="citing_column and cited_column are both 'x'"):
+        parse_config(job(cit, input={"citing_column": "x", "cited_column": "x"}))
+
+
+def test_tolerance_out_of_reach_of_float32_is_refused_before_solving(tmp_path):
+    """float32 cannot resolve an L1 change of 1e-10 over thousands of papers (the run stalled at 7e-9)."""
+    import numpy as np
+
+    import ranker.pipeline as pipeline
+    from ranker import run_job
+
+    rng = np.random.default_rng(0)
+    e = rng.integers(0, 3000, size=(20000, 2))
+    write_parquet(tmp_path / "c.parquet", {"citing": e[:, 0], "cited": e[:, 1]})
+    cfg = parse_config({"input": {"citations": "c.parquet"}, "rank": {"dtype": "float32", "device": "cpu"},
+                        "output": {"dir": "o"}}, base=tmp_path)
+    real = pipeline.solve
+    pipeline.solve = lambda *a, **k: pytest.fail("solved")
+    try:
+        with pytest.raises(ConfigError, match=r"\[rank\] tol = 1e-10 cannot be reached in float32 over 3,000 papers"):
+            run_job(cfg, show_progress=False)
+    finally:
+        pipeline.solve = real
+    from ranker.pagerank import tolerance_floor
+    import torch
+
+    ok = parse_config({"input": {"citations": "c.parquet"}, "output": {"dir": "o"},
+                       "rank": {"dtype": "float32", "device": "cpu", "tol": tolerance_floor(torch.float32, 3000)}},
+                      base=tmp_path)
+    assert run_job(ok, show_progress=False).metadata["global"]["converged"]

@@ -40,7 +40,7 @@ def test_sigterm_leaves_no_partial_output_and_rerun_resumes(tmp_path):
     proc = run(cfg)
     ckpt = tmp_path / "killed" / ".checkpoint"
     for _ in range(6000):  # poll (at most about two minutes) until three batches are checkpointed
-        if len(list(ckpt.rglob("batch-*.parquet"))) >= 3 or proc.poll() is not None:
+        if len(list(ckpt.rglob("batch-*.json"))) >= 3 or proc.poll() is not None:
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be interrupted"
@@ -51,7 +51,7 @@ def test_sigterm_leaves_no_partial_output_and_rerun_resumes(tmp_path):
     out = tmp_path / "killed"
     assert not (out / "personalized.parquet").exists() and not (out / "run.json").exists()
     assert not list(out.rglob("*.tmp"))  # the checkpoint folder included
-    done = len(list(ckpt.rglob("batch-*.parquet")))
+    done = len(list(ckpt.rglob("batch-*.json")))  # a checkpoint is finished once its sidecar vouches for it
     assert 3 <= done < 40
 
     again = run(cfg, env={**os.environ})

@@ -102,3 +102,60 @@ def test_job_parser_fuzz(tmp_path_factory, data):
         assert "\n" not in str(exc)
         return
     assert 0 < cfg.rank.alpha < 1 and cfg.rank.tol > 0 and cfg.rank.max_iter >= 1
+
+
+ENCODINGS = ["string", "large_string", "dict_string", "dict_large_string", "int32", "int64", "dict_int32",
+             "dict_int64", "uint32"]
+
+
+def _encoded(values, encoding):
+    kind = encoding.removeprefix("dict_")
+    if kind in ("string", "large_string"):
+        arr = pa.array([f"p{v:03d}" for v in values], pa.string() if kind == "string" else pa.large_string())
+    else:
+        arr = pa.array(values, {"int32": pa.int32(), "int64": pa.int64(), "uint32": pa.uint32()}[kind])
+    return arr.dictionary_encode() if encoding.startswith("dict_") else arr
+
+
+edge_files = st.lists(st.tuples(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), min_size=1, max_size=20),
+                                st.sampled_from(ENCODINGS), st.sampled_from(ENCODINGS),
+                                st.integers(1, 7)), min_size=1, max_size=3)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(edge_files, st.booleans())
+def test_id_encodings_mixed_across_files_and_columns_give_one_graph(tmp_path_factory, spec, strings):
+    """Dictionary/plain, string/large_string, int32/int64/uint32 mixed across files and columns (row groups
+    and batches of odd sizes): the graph is the one of the values, checked against networkx."""
+    d = tmp_path_factory.mktemp("enc")
+    paths, edges = [], []
+    for k, (rows, enc_citing, enc_cited, group) in enumerate(spec):
+        # one id kind per job (strings or integers), as the ingest requires
+        enc_citing = _same_kind(enc_citing, strings)
+        enc_cited = _same_kind(enc_cited, strings)
+        t = pa.table({"citing": _encoded([r[0] for r in rows], enc_citing),
+                      "cited": _encoded([r[1] for r in rows], enc_cited)})
+        path = d / f"{k}.parquet"
+        pq.write_table(t, path, row_group_size=group)
+        paths.append(str(path))
+        edges += rows
+    e = read_citations(paths, batch_rows=3)
+    ids = e.ids.ids.to_pylist()
+    name = (lambda v: f"p{v:03d}") if strings else (lambda v: v)
+    assert [(ids[i], ids[j]) for i, j in zip(e.citing, e.cited)] == [(name(a), name(b)) for a, b in edges]
+    n = len(ids)
+    got = pagerank(build_graph(e.citing, e.cited, n), tol=1e-15, max_iter=10_000).scores[:, 0].numpy()
+    number = {v: i for i, v in enumerate(dict.fromkeys(v for edge in edges for v in edge))}
+    want = nx_pagerank([(number[a], number[b]) for a, b in dict.fromkeys(edges)], len(number))
+    order = [number[v if not strings else int(v[1:])] for v in ids]
+    np.testing.assert_allclose(got, want[order], atol=1e-12)
+
+
+def _same_kind(encoding, strings):
+    is_string = "string" in encoding
+    if is_string == strings:
+        return encoding
+    return {"string": "int64", "large_string": "int32", "dict_string": "dict_int64",
+            "dict_large_string": "dict_int32", "int32": "large_string", "int64": "string", "dict_int32": "dict_string",
+            "dict_int64": "dict_large_string", "uint32": "dict_string"}[encoding]

@@ -199,3 +199,68 @@ def test_dense_integer_path_finds_duplicate_papers(tmp_path):
     p = write_parquet(tmp_path / "p.parquet", {"paper_id": [3, 1, 3]})
     with pytest.raises(InputError, match=r"p.parquet, column 'paper_id', row 2: duplicate paper id 3"):
         read_citations([f], papers=p)
+
+
+# --------------------------------------------------------------------------- dictionary-encoded and unsigned ids
+
+
+def test_dictionary_encoded_id_columns_give_the_graph_of_their_values(tmp_path):
+    """Each dictionary column carries its own dictionary: codes of 'citing' and 'cited' mean nothing together."""
+    t = pa.table({"citing": pa.array(["a", "b"]).dictionary_encode(),
+                  "cited": pa.array(["b", "c"]).dictionary_encode()})
+    pq.write_table(t, tmp_path / "d.parquet")
+    e = read_citations([str(tmp_path / "d.parquet")])
+    ids = e.ids.ids.to_pylist()
+    assert len(ids) == 3
+    assert [(ids[i], ids[j]) for i, j in zip(e.citing, e.cited)] == [("a", "b"), ("b", "c")]
+
+
+def test_dictionary_columns_across_batches_and_files(tmp_path):
+    """Categorical columns as pandas writes them: chunks (row groups) with different dictionaries."""
+    rng = np.random.default_rng(3)
+    citing = [f"p{i}" for i in rng.integers(0, 40, 300)]
+    cited = [f"p{i}" for i in rng.integers(0, 40, 300)]
+
+    def chunks(values):
+        return pa.chunked_array([pa.array(values[k:k + 37]).dictionary_encode() for k in range(0, 150, 37)])
+
+    pq.write_table(pa.table({"citing": chunks(citing[:150]), "cited": chunks(cited[:150])}), tmp_path / "1.parquet",
+                   row_group_size=37)
+    pq.write_table(pa.table({"citing": pa.array(citing[150:]).dictionary_encode(),
+                             "cited": pa.array(cited[150:], pa.large_string())}), tmp_path / "2.parquet",
+                   row_group_size=50)
+    e = read_citations([str(tmp_path / "1.parquet"), str(tmp_path / "2.parquet")], batch_rows=16)
+    ids = e.ids.ids.to_pylist()
+    assert [(ids[i], ids[j]) for i, j in zip(e.citing, e.cited)] == list(zip(citing, cited))
+
+
+def test_dictionary_encoded_integer_ids(tmp_path):
+    t = pa.table({"citing": pa.array([10, 20], pa.int32()).dictionary_encode(),
+                  "cited": pa.array([20, 30], pa.int64()).dictionary_encode()})
+    pq.write_table(t, tmp_path / "d.parquet")
+    e = read_citations([str(tmp_path / "d.parquet")])
+    ids = e.ids.ids.to_pylist()
+    assert sorted(ids) == [10, 20, 30]
+    assert [(ids[i], ids[j]) for i, j in zip(e.citing, e.cited)] == [(10, 20), (20, 30)]
+
+
+def test_dictionary_encoded_papers_and_seeds(tmp_path):
+    f = cit(tmp_path, ["a", "b"], ["b", "c"])
+    pq.write_table(pa.table({"paper_id": pa.array(["c", "d", "a", "b"]).dictionary_encode()}), tmp_path / "p.parquet")
+    e = read_citations([f], papers=str(tmp_path / "p.parquet"))
+    assert e.ids.ids.to_pylist()[:4] == ["c", "d", "a", "b"] and len(e.ids) == 4
+    pq.write_table(pa.table({"seed_set": pa.array(["s", "s", "t"]).dictionary_encode(),
+                             "paper_id": pa.array(["b", "d", "a"]).dictionary_encode()}), tmp_path / "s.parquet")
+    s = read_seeds(str(tmp_path / "s.parquet"), e.ids)
+    assert s.names == ["s", "t"] and s.paper_index.tolist() == [3, 1, 2]
+
+
+def test_unsigned_ids_above_int64_are_one_line_errors(tmp_path):
+    big = 2**63 + 5
+    f = write_parquet(tmp_path / "u.parquet", {"citing": pa.array([1, 2, big], pa.uint64()),
+                                               "cited": pa.array([2, 3, 1], pa.uint64())})
+    with pytest.raises(InputError, match=rf"u.parquet, column 'citing', row 2: id {big} is above the largest"):
+        read_citations([f])
+    ok = write_parquet(tmp_path / "ok.parquet", {"citing": pa.array([1, 2], pa.uint64()),
+                                                 "cited": pa.array([2, 2**63 - 1], pa.uint64())})
+    assert read_citations([ok]).ids.ids.to_pylist() == [1, 2, 2**63 - 1]

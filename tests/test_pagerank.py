@@ -175,3 +175,74 @@ def test_nonconvergence_is_reported_per_column():
     g = build_graph(e[:, 0], e[:, 1], 4)
     res = pagerank(g, alpha=0.99, tol=1e-14, max_iter=3)
     assert not res.converged[0] and res.iterations[0] == 3 and res.residuals[0] > 1e-14
+
+
+# --------------------------------------------------------------------------- weights at the float64 limits
+
+
+EXTREME = [[1e308, 1e308, 1.0], [1e-320, 1e-320, 1e-320], [1.7e308, 1.7e308, 1e-300], [5e-324, 5e-324, 5e-324]]
+
+
+@pytest.mark.parametrize("weights", EXTREME, ids=["1e308", "1e-320", "max", "denormal-min"])
+@pytest.mark.parametrize("method", ["power", "dag"])
+def test_extreme_finite_weights_equal_their_ratios(weights, method):
+    """a->b, a->c, b->c: a splits its score in the ratio of its weights (1:1 here), b gives all to c."""
+    from ranker.solve import solve as solve_any
+
+    edges = np.array([[0, 1], [0, 2], [1, 2]])
+    g = build_graph(edges[:, 0], edges[:, 1], 3, np.array(weights))
+    x = solve_any(g, torch.full((3, 1), 1 / 3, dtype=torch.float64), method=method, tol=1e-14).scores[:, 0].numpy()
+    ratio = [weights[0] / weights[1], 1.0, 1.0]  # the ratios are exact even where the sums overflow
+    want = nx_pagerank(edges, 3, weights=ratio)
+    assert np.isfinite(x).all() and abs(x.sum() - 1) < 1e-14
+    np.testing.assert_allclose(x, want, atol=1e-12)
+    np.testing.assert_allclose(want, [0.198, 0.282, 0.521], atol=1e-3)  # the issue's figures
+
+
+def test_extreme_weights_summed_as_duplicates():
+    edges = np.array([[0, 1], [0, 1], [0, 2], [1, 2]])
+    g = build_graph(edges[:, 0], edges[:, 1], 3, np.array([1e308, 1e308, 1e308, 1.0]), duplicates="sum")
+    x = pagerank(g, **TIGHT).scores[:, 0].numpy()
+    want = nx_pagerank(edges, 3, weights=[1, 1, 1, 1], multi=True)  # a->b twice as heavy as a->c
+    np.testing.assert_allclose(x, want, atol=1e-12)
+
+
+def test_seed_weights_summing_past_the_float64_maximum():
+    g = build_graph(np.array([0, 1]), np.array([1, 2]), 3)
+    f64 = dict(dtype=torch.float64)
+    t = seed_teleport(3, torch.tensor([0, 0]), torch.tensor([0, 2]), torch.tensor([1e308, 1e308], **f64), 1)
+    assert t[:, 0].tolist() == [0.5, 0.0, 0.5]
+    t = seed_teleport(3, torch.tensor([0, 0]), torch.tensor([0, 2]), torch.tensor([1e-320, 3e-320], **f64), 1)
+    np.testing.assert_allclose(t[:, 0].numpy(), [0.25, 0.0, 0.75], rtol=1e-12)
+    assert torch.isfinite(personalized_pagerank(g, t).scores).all()
+
+
+def test_build_graph_rejects_indices_outside_the_graph():
+    with pytest.raises(ValueError, match=r"paper indices must lie in 0..2"):
+        build_graph(np.array([0, 5]), np.array([1, 2]), 3)
+    with pytest.raises(ValueError, match="finite, non-negative"):
+        build_graph(np.array([0]), np.array([1]), 3, np.array([np.inf]))
+
+
+# --------------------------------------------------------------------------- batch invariance
+
+
+@pytest.mark.parametrize("method", ["power", "dag"])
+def test_each_column_is_bit_identical_whatever_its_batch(method):
+    """Batches of 1, 3, 5, 7, 8 and 24 seed sets: the same bits for every column (weighted, cyclic graph,
+    columns converging at different speeds)."""
+    from ranker.solve import solve as solve_any
+
+    rng = np.random.default_rng(11)
+    n, m, sets = 2001, 16000, 24
+    e = rng.integers(0, n, size=(m, 2))
+    g = build_graph(e[:, 0], e[:, 1], n, rng.random(m) + 0.1)
+    t = seed_teleport(n, torch.arange(sets), torch.from_numpy(rng.integers(0, n, sets)), torch.ones(sets), sets)
+
+    def batched(b):
+        return torch.cat([solve_any(g, t[:, lo:lo + b].contiguous(), method=method, tol=1e-13,
+                                    batch_invariant=True).scores for lo in range(0, sets, b)], 1)
+
+    whole = batched(sets)
+    for b in (1, 3, 5, 7, 8):
+        assert torch.equal(batched(b), whole), f"batches of {b}"

@@ -76,10 +76,10 @@ def test_corrupt_checkpoint_is_solved_again(tmp_path, caplog):
     out = tmp_path / "again"
     cfg = demo_cfg(tmp_path, "again", batch_size=2)
     # plant what a previous run would have left: batch 0 finished, batch 1 damaged on disk
-    from ranker.pipeline import _checkpoint_dir
+    from ranker.checkpoints import Checkpoints, fingerprint
     from ranker.config import citation_files
 
-    ckpt = _checkpoint_dir(out, cfg, citation_files(cfg.input.citations), "")
+    ckpt = Checkpoints(out, fingerprint(cfg, citation_files(cfg.input.citations) + [cfg.personalize.seeds])).dir
     ckpt.mkdir(parents=True)
     (ckpt / "batch-000001.parquet").write_bytes(b"PAR1 not really")
     ranker_log = logging.getLogger("ranker")
@@ -89,7 +89,7 @@ def test_corrupt_checkpoint_is_solved_again(tmp_path, caplog):
             again = run_job(cfg, show_progress=False)
     finally:
         ranker_log.removeHandler(caplog.handler)
-    assert "unreadable checkpoint, solving that batch again" in caplog.text
+    assert "checkpoint does not verify (no readable sidecar); solving that batch again" in caplog.text
     assert again.metadata["personalized"]["resumed_batches"] == 0
     for x, y in zip(tables(tmp_path / "full"), tables(out)):
         assert x.replace_schema_metadata(None).equals(y.replace_schema_metadata(None))
@@ -133,3 +133,20 @@ def test_other_runtime_errors_are_not_swallowed(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "solve", broken)
     with pytest.raises(RuntimeError, match="something else"):
         run_job(demo_cfg(tmp_path, "x"), show_progress=False)
+
+
+@pytest.mark.parametrize("method", ["power", "dag"])
+def test_personalized_outputs_are_bit_identical_whatever_the_batch_size(tmp_path, method):
+    """The README's claim: batch sizes 1, 7, 12 and automatic give the same bits (ties ordered by paper id)."""
+    def run(out, batch):
+        cfg = parse_config({
+            "input": {"synthetic": {"papers": 3000, "seed_sets": 12, "seed": 4, "dir": str(tmp_path / "data")}},
+            "rank": {"device": "cpu", "tol": 1e-12, "method": method},
+            "personalize": {"top_k": 40, "batch_size": batch},
+            "output": {"dir": str(tmp_path / out)}})
+        run_job(cfg, show_progress=False)
+        return pq.read_table(tmp_path / out / "personalized.parquet").replace_schema_metadata(None)
+
+    auto = run("auto", 0)
+    for batch in (1, 7, 12):
+        assert run(f"b{batch}", batch).equals(auto), f"batch_size = {batch}"

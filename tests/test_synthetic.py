@@ -47,3 +47,41 @@ def test_generate_reuses_matching_files(tmp_path):
 def test_integer_ids(tmp_path):
     generate(tmp_path, SyntheticSpec(papers=400, id_kind="integer"))
     assert str(pq.read_schema(tmp_path / "papers.parquet").field("paper_id").type) == "int64"
+
+
+def test_existing_data_is_never_replaced(tmp_path):
+    """A directory the generator did not make is refused, whatever it holds; nothing in it is touched."""
+    import pytest
+
+    from ranker.errors import ConfigError
+
+    data = tmp_path / "mine"
+    (data / "citations").mkdir(parents=True)
+    (data / "citations" / "2024.parquet").write_bytes(b"a user's citations")
+    (data / "seeds.parquet").write_bytes(b"a user's seeds")
+    with pytest.raises(ConfigError, match=r"already holds files the generator did not write \(citations, "
+                                          r"seeds.parquet\)"):
+        generate(data, SyntheticSpec(papers=100))
+    assert (data / "citations" / "2024.parquet").read_bytes() == b"a user's citations"
+    assert (data / "seeds.parquet").read_bytes() == b"a user's seeds"
+    assert sorted(p.name for p in data.iterdir()) == ["citations", "seeds.parquet"]
+
+
+def test_own_directory_is_regenerated_for_a_new_spec(tmp_path):
+    generate(tmp_path / "g", SyntheticSpec(papers=300, seed=1))
+    m = generate(tmp_path / "g", SyntheticSpec(papers=400, seed=1))
+    assert m["papers"] == 400 and pq.read_table(tmp_path / "g" / "papers.parquet").num_rows == 400
+    assert not [p for p in (tmp_path / "g").iterdir() if p.name.startswith(".generating")]
+
+
+def test_a_spec_that_generates_no_citation_says_so(tmp_path):
+    import pytest
+
+    from ranker.errors import ConfigError, GraphError
+    from ranker.config import parse_config
+
+    for synthetic in ({"papers": 1}, {"papers": 100, "mean_references": 0}):
+        with pytest.raises(ConfigError, match=r"\[input.synthetic\] (papers must be >= 2|mean_references must be > 0)"):
+            parse_config({"input": {"synthetic": synthetic}})
+    with pytest.raises(GraphError, match="generated no citation; raise papers or mean_references"):
+        generate(tmp_path / "tiny", SyntheticSpec(papers=2, mean_references=1e-9))

@@ -1,0 +1,176 @@
+"""Checkpoints of finished personalized batches: bound to their job, verified before reuse.
+
+A long personalized run writes each finished batch to
+``<output dir>/.checkpoint/personalized-<fingerprint>/batch-NNNNNN.parquet`` and, after it,
+``batch-NNNNNN.json``: the job's fingerprint, the batch's seed sets, its iterations and
+residuals, and the SHA-256 of the parquet file's bytes. A rerun of the same job (same inputs
+and parameters) takes a batch from its checkpoint only when everything verifies: the
+fingerprint, the hash, the exact schema (no extension types, no extra fields), the seed sets
+in order, ranks ``1..k``, finite scores, shares in ``[0, 1]`` and paper ids of the graph.
+Anything else is solved again, with a warning. The checkpoints are removed once the outputs
+they fed are committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import __version__
+from .config import JobConfig
+from .errors import OutputError
+from .io import file_sha256, write_json_atomic, write_parquet_atomic
+from .output_dir import CHECKPOINT_DIR
+
+log = logging.getLogger("ranker")
+
+
+def fingerprint(cfg: JobConfig, files: list[str], extra: str = "") -> str:
+    """Identity of a job's inputs and parameters: 16 hex digits of a SHA-256 over the resolved
+    configuration (less ``[output]``), each input file's path, size and modification time, the
+    package version and ``extra``."""
+    h = hashlib.sha256(extra.encode())
+    d = cfg.to_dict()
+    d.pop("output", None)
+    d.pop("source", None)
+    h.update(json.dumps(d, sort_keys=True, default=str).encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(__version__.encode())
+    return h.hexdigest()[:16]
+
+
+def checkpoint_schema(id_kind: str) -> pa.Schema:
+    """The exact schema of a checkpoint (and of ``personalized.parquet``) for ``"string"`` or ``"integer"`` ids."""
+    id_type = pa.int64() if id_kind == "integer" else pa.string()
+    return pa.schema([("seed_set", pa.string()), ("paper_id", id_type), ("score", pa.float64()),
+                      ("rank", pa.int64()), ("share", pa.float64())])
+
+
+class Checkpoints:
+    """The checkpoint directory of one personalized job.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The job's output directory.
+    job : str
+        The job's :func:`fingerprint`.
+    """
+
+    def __init__(self, out_dir: Path, job: str) -> None:
+        self.root = out_dir / CHECKPOINT_DIR
+        self.dir = self.root / f"personalized-{job}"
+        self.job = job
+
+    def create(self) -> None:
+        """Make the directory, refusing a planted link or an unwritable place in one line."""
+        for d in (self.root, self.dir):
+            if d.is_symlink():
+                raise OutputError(f"{d} is a symbolic link; refusing to write checkpoints through it (remove it)")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.dir}: cannot create the checkpoint directory ({exc.strerror or exc}); "
+                              "make it writable or remove it") from None
+
+    def parquet(self, batch: int) -> Path:
+        return self.dir / f"batch-{batch:06d}.parquet"
+
+    def sidecar(self, batch: int) -> Path:
+        return self.dir / f"batch-{batch:06d}.json"
+
+    def bytes_held(self) -> int:
+        """Bytes of the checkpoints already in the directory."""
+        if not self.dir.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
+
+    def write(self, batch: int, table: pa.Table, names: list[str], iterations: list[int],
+              residuals: list[float]) -> None:
+        """Write a finished batch: the parquet first, then the sidecar that vouches for its bytes."""
+        path = self.parquet(batch)
+        write_parquet_atomic(table, path, staged=False)
+        write_json_atomic({"job": self.job, "batch": batch, "seed_sets": names, "iterations": iterations,
+                                    "residuals": residuals, "rows": table.num_rows, "sha256": file_sha256(path)},
+                          self.sidecar(batch), staged=False)
+
+    def read(self, batch: int, names: list[str], k: int, ids: Any, schema: pa.Schema) -> dict[str, Any] | None:
+        """The verified checkpoint of ``batch`` (``table``, ``iterations``, ``residuals``), or None.
+
+        None, silently, when the batch has no checkpoint; None with a warning when one exists
+        but does not verify (it is solved again and replaced). ``ids`` maps paper ids to graph
+        indices (``lookup``), to prove every listed paper is in the graph (None: not checked).
+        """
+        path, side = self.parquet(batch), self.sidecar(batch)
+        if not path.is_file() and not side.is_file():
+            return None
+        why = self._verify(path, side, batch, names, k, ids, schema)
+        if isinstance(why, str):
+            log.warning("%s: checkpoint does not verify (%s); solving that batch again", path, why)
+            return None
+        return why
+
+    def _verify(self, path: Path, side: Path, batch: int, names: list[str], k: int, ids: Any,
+                schema: pa.Schema) -> dict[str, Any] | str:
+        try:
+            info = json.loads(side.read_text())
+        except (OSError, ValueError, UnicodeDecodeError):
+            return "no readable sidecar"
+        if not isinstance(info, dict) or info.get("job") != self.job or info.get("batch") != batch:
+            return "written by another job"
+        if info.get("seed_sets") != names:
+            return "other seed sets"
+        try:
+            if file_sha256(path) != info.get("sha256"):
+                return "its bytes changed since it was written"
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            return f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        got = table.schema.remove_metadata()
+        if not got.equals(schema) or any(f.metadata for f in got):
+            return f"unexpected schema {got.to_string(show_schema_metadata=False)!r}"
+        n = len(names)
+        if table.num_rows != n * k or info.get("rows") != n * k:
+            return f"{table.num_rows} rows, expected {n * k}"
+        iters, resid = info.get("iterations"), info.get("residuals")
+        if not (isinstance(iters, list) and isinstance(resid, list) and len(iters) == len(resid) == n):
+            return "no iterations and residuals for each seed set"
+        col = {name: table.column(name).combine_chunks() for name in schema.names}
+        expected_sets = pa.array(np.repeat(np.array(names, dtype=object), k), pa.string())
+        if not col["seed_set"].equals(expected_sets):
+            return "rows of other seed sets"
+        if not np.array_equal(col["rank"].to_numpy(zero_copy_only=False), np.tile(np.arange(1, k + 1), n)):
+            return "ranks are not 1..k"
+        score = col["score"].to_numpy(zero_copy_only=False)
+        share = col["share"].to_numpy(zero_copy_only=False)
+        if col["score"].null_count or col["share"].null_count or col["paper_id"].null_count:
+            return "null values"
+        if not (np.isfinite(score).all() and np.isfinite(share).all() and (share >= 0).all() and (share <= 1).all()
+                and (score >= 0).all() and (score <= 1 + 1e-9).all()):
+            return "scores or shares out of range"
+        if ids is None:  # a distributed job: ids are looked up collectively, rank 0 alone reads checkpoints
+            return {"table": table.replace_schema_metadata(None), "iterations": iters, "residuals": resid}
+        idx = ids.lookup(col["paper_id"].cast(pa.large_string() if ids.kind == "string" else pa.int64()))
+        if idx.null_count:
+            return f"paper {col['paper_id'][pc.index(idx.is_null(), True).as_py()].as_py()!r} is not in the graph"
+        return {"table": table.replace_schema_metadata(None), "iterations": iters, "residuals": resid}
+
+    def remove(self) -> None:
+        """Delete this job's checkpoints (the outputs they fed are in place), and the root if empty."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.root.rmdir()
+        except OSError:
+            pass

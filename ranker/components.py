@@ -1,0 +1,152 @@
+"""The condensation plan: strongly connected components in topological levels.
+
+Citation graphs are nearly acyclic; only the papers on cycles (revised preprints citing newer
+work) need iteration. Collapsing each strongly connected component to one node leaves a DAG,
+the *condensation*. :func:`plan_components` numbers the papers level by level of that DAG, so
+that every paper's citers lie in earlier levels or in its own component:
+
+- a paper on no cycle (a component of one, a self-citation allowed) is solved exactly, once;
+- the papers of nontrivial components of one level are solved together, with their inputs
+  from earlier levels fixed (:func:`ranker.dag.dag_pagerank`).
+
+Each level is two contiguous slices of CSR rows: ``("level", s, c)`` for its papers on no
+cycle and ``("core", c, e)`` for its cyclic components (grouped by component). The plan is
+structure only, computed once per graph and reused by every solve and every batch.
+
+References
+----------
+R. Tarjan, "Depth-first search and linear graph algorithms", SIAM J. Computing 1972 (strong
+components; scipy's ``csgraph.connected_components`` implements Pearce's iterative variant).
+PRPACK (D. Gleich et al.) solves PageRank component by component in topological order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse
+import torch
+from scipy.sparse.csgraph import connected_components
+
+from .graph import CitationGraph
+
+
+def _structure(graph: CitationGraph) -> scipy.sparse.csr_array:
+    """``M[j, i] = 1`` when ``i`` cites ``j``: the graph's CSR as scipy sees it (no copy of the indices)."""
+    n = graph.n
+    crow = graph.crow.cpu().numpy()
+    col = graph.col.cpu().numpy()
+    return scipy.sparse.csr_array((np.ones(col.size, dtype=np.int8), col, crow), shape=(n, n))
+
+
+def strong_components(graph: CitationGraph, structure: scipy.sparse.csr_array | None = None) -> tuple[int, torch.Tensor]:
+    """Strongly connected components of the citation graph.
+
+    Returns
+    -------
+    count : int
+        Number of components (papers on no cycle are components of one).
+    label : torch.Tensor
+        ``int64 [n]`` component of each paper, on the graph's device.
+
+    Notes
+    -----
+    The graph's CSR is ``M[j, i] = 1`` when ``i`` cites ``j``: the transpose of the citation
+    graph, which has the same strong components. scipy works on the CPU in linear time.
+    """
+    m = _structure(graph) if structure is None else structure
+    count, label = connected_components(m, directed=True, connection="strong", return_labels=True)
+    return int(count), torch.from_numpy(label.astype(np.int64)).to(graph.device)
+
+
+def _ranges(crow: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entry positions of CSR ``rows`` and the row each belongs to."""
+    starts = crow[rows]
+    lengths = crow[rows + 1] - starts
+    owner = np.repeat(rows, lengths)
+    pos = np.arange(owner.size, dtype=np.int64) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return pos, owner
+
+
+def plan_components(graph: CitationGraph) -> tuple[torch.Tensor, list[tuple[str, int, int]], dict]:
+    """Topological levels of the condensation, as a renumbering of the papers.
+
+    Returns
+    -------
+    perm : torch.Tensor
+        ``int64 [n]``: new index ``r`` is old paper ``perm[r]``.
+    segments : list of (kind, start, end)
+        Row ranges in the new numbering, in solve order: ``"level"`` (papers on no cycle)
+        and ``"core"`` (the level's nontrivial components, each contiguous).
+    facts : dict
+        ``components`` (nontrivial), ``largest_component``, ``papers_on_cycles``, ``levels``.
+
+    Notes
+    -----
+    Kahn's algorithm on the condensation, run on the papers' own adjacency: each component
+    counts the citations it receives from other components; a level is every component whose
+    count fell to zero, and placing it releases the components its papers cite. The loop only
+    assigns levels (a few small array operations per level); one stable sort at the end
+    numbers the papers. Outside the loop: scipy's strong components and diagonal, one sort of
+    the citations by citing paper; per citation the loop does one gather. Deterministic: within a level, papers on no cycle by index, then the
+    components by label (scipy's), papers within a component by index.
+    """
+    n = graph.n
+    m = _structure(graph)
+    count, label_t = strong_components(graph, m)
+    label = label_t.cpu().numpy().astype(np.int32 if count < 2**31 else np.int64)  # gathers touch half the bytes
+    size = np.bincount(label, minlength=count)
+    cyclic = size[label] > 1
+    crow, col = m.indptr, m.indices
+    # the citation graph itself: row i lists the papers i cites. torch's sort runs on every thread
+    # (scipy's transpose, a single-threaded scatter, took 3.7 s on 24M citations against 1.2 s)
+    order = torch.sort(graph.col, stable=True).indices
+    f_col = graph.row_index().index_select(0, order).cpu().numpy()
+    del order
+    f_crow = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(col, minlength=n), out=f_crow[1:])
+    # citations each component receives from other components: a paper on no cycle receives all but
+    # its self-citation; a component's papers, what comes from outside it
+    remaining = np.zeros(count, dtype=np.int64)
+    on_cycle = np.flatnonzero(cyclic)
+    single = np.flatnonzero(~cyclic)
+    remaining[label[single]] = np.diff(crow)[single] - m.diagonal()[single]
+    if on_cycle.size:
+        pos, owner = _ranges(crow.astype(np.int64), on_cycle)
+        outside = label[col[pos]] != label[owner]
+        np.add.at(remaining, label[owner[outside]], 1)
+    first = np.empty(count, dtype=np.int64)  # a component's first paper (the paper itself, for one of one)
+    first[label[::-1]] = np.arange(n - 1, -1, -1)
+    grouped = on_cycle[np.argsort(label[on_cycle], kind="stable")]  # papers on cycles, grouped by component
+    group_crow = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.where(size > 1, size, 0), out=group_crow[1:])
+    level = np.full(count, -1, dtype=np.int64)
+    frontier = np.flatnonzero(remaining == 0)
+    levels = 0
+    while frontier.size:
+        level[frontier] = levels
+        levels += 1
+        big = frontier[size[frontier] > 1]
+        papers = first[frontier[size[frontier] == 1]]
+        if big.size:
+            papers = np.concatenate([papers, grouped[_ranges(group_crow, big)[0]]])
+        pos, owner = _ranges(f_crow, papers)
+        tgt = label[f_col[pos]]
+        tgt = tgt[tgt != label[owner]]
+        if not tgt.size:
+            break
+        comps, hits = np.unique(tgt, return_counts=True)
+        remaining[comps] -= hits
+        frontier = comps[remaining[comps] == 0]
+    assert (level >= 0).all(), "the condensation of a graph is acyclic"
+    # level-major; papers on no cycle before the level's components; components by label; stable: by index
+    seg = level[label] * 2 + cyclic
+    perm = np.argsort(seg * count + np.where(cyclic, label, 0), kind="stable")
+    seg = seg[perm]
+    bounds = np.flatnonzero(seg[1:] != seg[:-1]) + 1
+    starts = np.concatenate([[0], bounds]) if n else np.zeros(0, np.int64)
+    ends = np.concatenate([bounds, [n]]) if n else np.zeros(0, np.int64)
+    segments = [("core" if seg[s] % 2 else "level", int(s), int(e)) for s, e in zip(starts, ends)]
+    nontrivial = size[size > 1]
+    facts = {"components": int(nontrivial.size), "largest_component": int(nontrivial.max()) if nontrivial.size else 1,
+             "papers_on_cycles": int(nontrivial.sum()), "levels": levels}
+    return torch.from_numpy(perm.astype(np.int64)).to(graph.device), segments, facts

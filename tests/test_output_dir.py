@@ -1,0 +1,207 @@
+"""The output directory: never an input, locked for one job, swept of this tool's temp files only,
+no link followed, a full disk reported in one line with nothing lost."""
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import ranker.io as io
+import ranker.pipeline as pipeline
+from oracles import write_parquet
+from ranker import parse_config, run_job
+from ranker.errors import ConfigError, OutputError
+from ranker.output_dir import LOCK_NAME, OutputDir
+
+
+def small_job(tmp_path, out, **extra):
+    data = tmp_path / "data"
+    if not (data / "citations.parquet").exists():
+        write_parquet(data / "citations.parquet", {"citing": ["a", "a", "b", "c"], "cited": ["b", "c", "c", "a"]})
+        write_parquet(data / "papers.parquet", {"paper_id": ["a", "b", "c", "d"], "year": [2000, 2001, 2002, 2003]})
+        write_parquet(data / "seeds.parquet", {"seed_set": ["s", "t"], "paper_id": ["a", "b"]})
+    job = {"input": {"citations": str(data / "citations.parquet"), "papers": str(data / "papers.parquet")},
+           "rank": {"device": "cpu"}, "personalize": {"seeds": str(data / "seeds.parquet"), "top_k": 3},
+           "output": {"dir": str(out)}}
+    for section, values in extra.items():
+        job.setdefault(section, {}).update(values)
+    return parse_config(job)
+
+
+def test_output_dir_equal_to_input_dir_is_refused_before_any_work(tmp_path, monkeypatch):
+    cfg = small_job(tmp_path, tmp_path / "data")
+    before = (tmp_path / "data" / "papers.parquet").read_bytes()
+    monkeypatch.setattr(pipeline, "read_citations", lambda *a, **k: pytest.fail("ingest ran"))
+    with pytest.raises(ConfigError, match=r"papers.parquet would overwrite the input file .*data/papers.parquet"):
+        run_job(cfg, show_progress=False)
+    assert (tmp_path / "data" / "papers.parquet").read_bytes() == before
+    assert pq.read_table(tmp_path / "data" / "papers.parquet").column_names == ["paper_id", "year"]
+
+
+def test_output_dir_reaching_an_input_through_a_link_is_refused(tmp_path):
+    small_job(tmp_path, tmp_path / "x")
+    (tmp_path / "alias").symlink_to(tmp_path / "data")
+    with pytest.raises(ConfigError, match="would overwrite the input file"):
+        run_job(small_job(tmp_path, tmp_path / "alias"), show_progress=False)
+
+
+def test_output_dir_inside_a_citations_directory_is_refused(tmp_path):
+    write_parquet(tmp_path / "cites" / "part-0.parquet", {"citing": ["a"], "cited": ["b"]})
+    cfg = parse_config({"input": {"citations": str(tmp_path / "cites")}, "output": {"dir": str(tmp_path / "cites")}})
+    with pytest.raises(ConfigError, match="lies in the input directory"):
+        run_job(cfg, show_progress=False)
+    assert sorted(p.name for p in (tmp_path / "cites").iterdir()) == ["part-0.parquet"]
+
+
+def test_synthetic_dir_equal_to_output_dir_is_refused(tmp_path):
+    cfg = parse_config({"input": {"synthetic": {"papers": 200, "dir": str(tmp_path / "o")}},
+                        "output": {"dir": str(tmp_path / "o")}})
+    with pytest.raises(ConfigError, match="would overwrite the input file .*o/papers.parquet"):
+        run_job(cfg, show_progress=False)
+
+
+def test_sweep_removes_only_this_tools_temp_files_at_the_top(tmp_path):
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    user_files = [out / "notes.rank-citations.tmp", out / "sub" / ".papers.parquet.abcdefgh.rank-citations.tmp",
+                  out / ".mine.parquet.abcdefgh.rank-citations.tmp"]
+    for f in user_files:
+        f.write_text("a user's file")
+    stale = out / ".papers.parquet.k2j4h5g6.rank-citations.tmp"
+    stale.write_text("left by a killed run")
+    run_job(small_job(tmp_path, out), show_progress=False)
+    assert all(f.read_text() == "a user's file" for f in user_files)
+    assert not stale.exists()
+
+
+def test_a_second_job_on_the_same_directory_is_refused_with_the_first_ones_pid(tmp_path):
+    out = tmp_path / "out"
+    with OutputDir(out):
+        assert (out / LOCK_NAME).read_text().strip() == str(os.getpid())
+        with pytest.raises(OutputError, match=rf"dir .*out is in use by a running job \(pid {os.getpid()}\)"):
+            run_job(small_job(tmp_path, out), show_progress=False)
+    run_job(small_job(tmp_path, out), show_progress=False)  # released: the next job runs
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_lock_held_by_another_process(tmp_path):
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from ranker.output_dir import OutputDir\n"
+        f"with OutputDir({str(out)!r}):\n    print('held', flush=True); sys.stdin.read()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputError, match=rf"in use by a running job \(pid {holder.pid}\)"):
+            run_job(small_job(tmp_path, out), show_progress=False)
+    finally:
+        holder.communicate("", timeout=60)
+    run_job(small_job(tmp_path, out), show_progress=False)
+
+
+def test_planted_links_are_never_followed(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    (out / ".write-probe-4242").symlink_to(victim)  # the old predictable probe name
+    run_job(small_job(tmp_path, out), show_progress=False)
+    assert victim.read_text() == "precious"
+    (out / LOCK_NAME).symlink_to(victim)
+    with pytest.raises(OutputError, match="is a symbolic link; refusing to follow it"):
+        run_job(small_job(tmp_path, out), show_progress=False)
+    assert victim.read_text() == "precious"
+
+
+def test_disk_full_is_one_line_and_keeps_the_previous_run(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_job(small_job(tmp_path, out), show_progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = pq.write_table
+
+    def full(table, where, **kw):
+        if "seed_set" in table.column_names:  # a personalized checkpoint
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(table, where, **kw)
+
+    monkeypatch.setattr(io.pq, "write_table", full)
+    with pytest.raises(OutputError) as info:
+        run_job(small_job(tmp_path, out, rank={"alpha": 0.6}), show_progress=False)
+    msg = str(info.value)
+    assert "\n" not in msg and str(out) in msg and "no space left on the device" in msg and "MB needed" in msg
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the earlier complete run, untouched
+
+
+def test_too_little_space_for_the_personalized_results_is_refused_before_solving(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "free_bytes", lambda d: 10)
+    solved = []
+    real = pipeline.solve
+    monkeypatch.setattr(pipeline, "solve", lambda *a, **k: solved.append(1) or real(*a, **k))
+    with pytest.raises(OutputError, match=r"not enough free space for the personalized results: about .* MB needed"):
+        run_job(small_job(tmp_path, tmp_path / "out"), show_progress=False)
+    assert len(solved) == 1  # the global solve only: no seed batch was started
+
+
+def test_unwritable_checkpoint_directory_is_one_line(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".checkpoint").write_text("a file where the checkpoint directory goes")
+    with pytest.raises(OutputError, match=r"\.checkpoint/personalized-[0-9a-f]{16}: cannot create the checkpoint"):
+        run_job(small_job(tmp_path, out), show_progress=False)
+
+
+def test_failed_job_leaves_the_previous_complete_run(tmp_path, monkeypatch):
+    """A job re-run with other parameters and interrupted while personalizing keeps the old run whole."""
+    out = tmp_path / "out"
+    run_job(small_job(tmp_path, out), show_progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = pipeline.personalize_batches
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "personalize_batches", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(small_job(tmp_path, out, rank={"alpha": 0.6}), show_progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert json.loads((out / "run.json").read_text())["config"]["rank"]["alpha"] == 0.85
+    monkeypatch.setattr(pipeline, "personalize_batches", real)
+
+
+def test_seeds_naming_no_paper_leave_no_new_papers_file(tmp_path):
+    out = tmp_path / "out"
+    write_parquet(tmp_path / "bad_seeds.parquet", {"seed_set": ["s"], "paper_id": ["zzz"]})
+    cfg = small_job(tmp_path, out, personalize={"seeds": str(tmp_path / "bad_seeds.parquet")})
+    with pytest.raises(Exception, match="zzz"):
+        run_job(cfg, show_progress=False)
+    assert not (out / "papers.parquet").exists()
+
+
+def test_exclude_ids_covering_every_paper_is_one_line(tmp_path):
+    cfg = small_job(tmp_path, tmp_path / "out", output={"exclude_ids": ["a", "b", "c", "d"]})
+    with pytest.raises(ConfigError, match="exclude_ids covers all 4 papers"):
+        run_job(cfg, show_progress=False)
+
+
+def test_empty_output_dir_keeps_exclude_ids(tmp_path):
+    write_parquet(tmp_path / "c.parquet", {"citing": ["a"], "cited": ["b"]})
+    cfg = parse_config({"input": {"citations": "c.parquet"}, "output": {"dir": "", "exclude_ids": ["w"]}},
+                       base=tmp_path)
+    assert cfg.output.exclude_ids == ("w",) and cfg.output.dir == str(tmp_path)
+
+
+def test_output_of_a_dictionary_encoded_table_has_plain_columns(tmp_path):
+    out = tmp_path / "out"
+    cites = pa.table({"citing": pa.array(["a", "b"]).dictionary_encode(),
+                      "cited": pa.array(["b", "c"]).dictionary_encode()})
+    pq.write_table(cites, tmp_path / "d.parquet")
+    run_job(parse_config({"input": {"citations": str(tmp_path / "d.parquet")}, "output": {"dir": str(out)}}),
+            show_progress=False)
+    papers = pq.read_table(out / "papers.parquet")
+    assert papers.schema.field("paper_id").type == pa.string() and papers.num_rows == 3
