@@ -89,8 +89,8 @@ def _report_interrupt() -> None:
 
 def main() -> None:
     """Console-script entry point: signals first, then the (heavy) application."""
-    signal.signal(signal.SIGTERM, _terminate)
     try:
+        signal.signal(signal.SIGTERM, _terminate)  # inside the try: no moment is left uncovered after it
         build_app()(prog_name="rank-citations")
     except KeyboardInterrupt:  # before the application is in place (still importing)
         _report_interrupt()

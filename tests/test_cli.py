@@ -152,16 +152,34 @@ def test_corrupt_file_through_the_cli_is_one_line(tmp_path):
     assert not (tmp_path / "out" / "papers.parquet").exists()
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has a SIGTERM handler installed (``SigCgt`` in /proc), i.e. ``main`` has started."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            caught = next(int(line.split()[1], 16) for line in fh if line.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(caught & (1 << (15 - 1)))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to see when main() has started")
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_a_signal_during_start_up_is_one_line_and_exit_130(tmp_path, sig):
+    """From the moment main() runs (its first act installs the handlers), whenever the signal comes:
+    importing typer and torch, parsing, loading the job or running it. Before that only the
+    interpreter itself is starting, which no Python code can guard."""
     import signal
     import time
 
     job = make_job(tmp_path, seeds=False)
-    for delay in (0.05, 0.3, 0.8):
+    for delay in (0.0, 0.05, 0.3, 0.8):
         proc = subprocess.Popen([sys.executable, "-c", "from ranker.cli import main; main()", "--config", str(job)],
                                 stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        time.sleep(delay)  # python itself is up by then: the command is importing or starting the job
+        for _ in range(2000):
+            if _catches_sigterm(proc.pid) or proc.poll() is not None:
+                break
+            time.sleep(0.005)
+        time.sleep(delay)
         proc.send_signal(getattr(signal, sig))
         _, err = proc.communicate(timeout=120)
         if proc.returncode == 0:
