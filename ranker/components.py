@@ -38,8 +38,15 @@ def _structure(graph: CitationGraph) -> scipy.sparse.csr_array:
     return scipy.sparse.csr_array((np.ones(col.size, dtype=np.int8), col, crow), shape=(n, n))
 
 
-def strong_components(graph: CitationGraph, structure: scipy.sparse.csr_array | None = None) -> tuple[int, torch.Tensor]:
+def strong_components(graph: CitationGraph,
+                      structure: scipy.sparse.csr_array | None = None) -> tuple[int, torch.Tensor]:
     """Strongly connected components of the citation graph.
+
+    Parameters
+    ----------
+    graph : CitationGraph
+    structure : scipy.sparse.csr_array, optional
+        The graph's structure as scipy sees it, when the caller already made it.
 
     Returns
     -------
@@ -87,8 +94,9 @@ def plan_components(graph: CitationGraph) -> tuple[torch.Tensor, list[tuple[str,
     count fell to zero, and placing it releases the components its papers cite. The loop only
     assigns levels (a few small array operations per level); one stable sort at the end
     numbers the papers. Outside the loop: scipy's strong components and diagonal, one sort of
-    the citations by citing paper; per citation the loop does one gather. Deterministic: within a level, papers on no cycle by index, then the
-    components by label (scipy's), papers within a component by index.
+    the citations by citing paper; per citation the loop does one gather. Deterministic:
+    within a level, papers on no cycle by index, then the components by label (scipy's),
+    papers within a component by index.
     """
     n = graph.n
     m = _structure(graph)
