@@ -38,7 +38,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import ConfigError, ConvergenceError, GraphError, InputError, RankerError, where
-from .graph import _build_from_pairs, build_graph, scaled_weights, transition_csr
+from .graph import _build_from_pairs, build_graph, transition_csr
 from .io import _locate, _normalize_ids, open_parquet, read_citations, read_papers, shard
 from .kernels import column_sums
 from .pagerank import ColumnTracker, IterationCallback, PageRankResult, seed_shares
@@ -377,9 +377,9 @@ class PartitionedGraph:
     stats : dict
         Whole-graph counts, the same on every rank.
     scale : (torch.Tensor, torch.Tensor) or None
-        Weighted graphs: each citing paper's largest weight and its out-weight over that
-        largest, ``float64 [W * max_rows]`` each, over every block (see
-        :func:`ranker.graph.transition_csr`).
+        Blocks with weights: ``(1, out_weight)`` per paper, so that the block's transition
+        divides by the whole graph's out-weights (see :func:`ranker.graph.transition_csr`);
+        the weights were scaled per citing paper at ingest, so those sums are finite.
     """
 
     n: int
@@ -711,19 +711,9 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     del w_t
     out_weight = comm.all_reduce_(block.out_weight)
     weight = block.weight  # None where this block's weights are all one: each block's values are its own
-    scale = None
-    if weight_column or duplicates == "sum":  # weighted somewhere: each citing paper's largest weight and its
-        # scaled out-weight, over every block (a block's own rows hold only part of a paper's citations)
-        ones = torch.ones(block.nnz, dtype=torch.float64, device=block.device)
-        local = weight if weight is not None else ones
-        largest = torch.zeros(n_pad, dtype=torch.float64, device=block.device)
-        largest.scatter_reduce_(0, block.col.long(), local, "amax")
-        largest = comm.all_reduce_(largest, dist.ReduceOp.MAX)
-        largest = torch.where(largest > 0, largest, torch.ones_like(largest))
-        scaled_out = torch.zeros(n_pad, dtype=torch.float64, device=block.device)
-        scaled_out.index_add_(0, block.col.long(), scaled_weights(block.col, weight, largest))
-        scale = (largest, comm.all_reduce_(scaled_out))
-        del ones, local
+    # weights were scaled per citing paper before the blocks were built, so out-weights are finite sums over
+    # every block: a block's weighted values are w / out_weight (largest 1), as on one process
+    scale = None if weight is None else (torch.ones_like(out_weight), out_weight)
     self_loops, dup_rows, nnz = comm.sum_ints([n_loops, block.stats["duplicate_rows"], block.nnz])
     idt = block.col.dtype
     stats.update(self_citations=self_loops, duplicate_rows=dup_rows, citations=nnz, papers=n,

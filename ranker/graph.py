@@ -40,12 +40,6 @@ def largest_weight(col: torch.Tensor, weight: torch.Tensor, n_cols: int) -> torc
     return torch.where(largest > 0, largest, torch.ones_like(largest))
 
 
-def scaled_weights(col: torch.Tensor, weight: torch.Tensor | None, largest: torch.Tensor) -> torch.Tensor:
-    """Each citation's weight over its citing paper's largest (in ``[0, 1]``; all 1 when ``weight`` is None)."""
-    inv = 1.0 / largest
-    return inv.index_select(0, col.long()) if weight is None else weight / largest.index_select(0, col.long())
-
-
 def transition_csr(crow: torch.Tensor, col: torch.Tensor, weight: torch.Tensor | None, out_weight: torch.Tensor,
                    dtype: torch.dtype, size: tuple[int, int],
                    scale: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -58,17 +52,13 @@ def transition_csr(crow: torch.Tensor, col: torch.Tensor, weight: torch.Tensor |
     per citing paper when this CSR holds only some of the citations (a row block,
     :mod:`ranker.distributed`); otherwise they are computed from this CSR.
     """
-    if weight is None and scale is None:
+    if weight is None:
         values = inverse_out_weight(out_weight).index_select(0, col.long())
         return csr_tensor(crow, col, values.to(dtype), size)
-    if scale is None:
-        assert weight is not None
-        largest = largest_weight(col, weight, size[1])
-        ws = scaled_weights(col, weight, largest)
-        scaled_out = torch.zeros(size[1], dtype=torch.float64, device=col.device).index_add_(0, col.long(), ws)
-    else:
-        largest, scaled_out = scale
-        ws = scaled_weights(col, weight, largest)
+    largest = largest_weight(col, weight, size[1]) if scale is None else scale[0]
+    ws = weight / largest.index_select(0, col.long())
+    scaled_out = (torch.zeros(size[1], dtype=torch.float64, device=col.device).index_add_(0, col.long(), ws)
+                  if scale is None else scale[1])
     values = ws * inverse_out_weight(scaled_out).index_select(0, col.long())
     return csr_tensor(crow, col, values.to(dtype), size)
 

@@ -404,8 +404,8 @@ def _run_job(cfg: JobConfig, out_dir: Path, *, show_progress: bool = True) -> Ru
         del edges
     rk = cfg.rank
     check_tolerance(rk.tol, dtype, graph.n)
-    excluded = _exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind)
-    if excluded.size >= graph.n:
+    if len(cfg.output.exclude_ids) >= graph.n and _exclude_index(cfg.output.exclude_ids, ids.ids, ids.kind).size \
+            >= graph.n:
         raise ConfigError(f"[output] exclude_ids covers all {graph.n} papers of the graph: nothing would be left "
                           "to rank")
     days = _paper_days(cfg, ids) if rk.algorithm in ("citerank", "rescaled_pagerank") else None
