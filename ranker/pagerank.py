@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import ConfigError
-from .graph import CitationGraph, inverse_out_weight
+from .graph import CitationGraph, inverse_out_weight, largest_weight
 from .kernels import pagerank_step
 
 log = logging.getLogger("ranker")
@@ -68,9 +68,7 @@ def seed_shares(set_index: torch.Tensor, weight: torch.Tensor, n_sets: int) -> t
     """``float64``: each seed row's weight over its set's total, computed without overflow or
     underflow (weights are first divided by their set's largest weight)."""
     weight = weight.to(torch.float64)
-    largest = torch.zeros(n_sets, dtype=torch.float64, device=weight.device).scatter_reduce_(0, set_index, weight,
-                                                                                             "amax")
-    weight = weight / torch.where(largest > 0, largest, torch.ones_like(largest))[set_index]
+    weight = weight / largest_weight(set_index, weight, n_sets)[set_index]  # a set's largest, as for citations
     totals = torch.zeros(n_sets, dtype=torch.float64, device=weight.device).index_add_(0, set_index, weight)
     return weight / totals[set_index]
 
