@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .components import plan_components
@@ -96,6 +97,9 @@ def _core_block(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, s: int
     return csr_tensor(sub_crow, c.to(crow.dtype), v, (e - s, e - s))
 
 
+#: Implementations of :func:`dag_pagerank`.
+KERNELS = ("auto", "compiled", "torch")
+
 #: Slices of components up to this many papers are solved directly (a dense inverse, 8 MiB at
 #: most); larger ones by Jacobi iteration.
 DENSE_MAX = 1024
@@ -113,6 +117,24 @@ def _dense_inverse(a_cc: torch.Tensor, alpha: float) -> torch.Tensor:
     m = a_cc.to_dense().to(torch.float64).mul_(-alpha)
     m.diagonal().add_(1.0)
     return torch.linalg.inv(m)
+
+
+def _diagonal_scale(g: CitationGraph, dtype: torch.dtype, alpha: float, inv_out: torch.Tensor) -> torch.Tensor:
+    """``[n, 1]``: ``1 / (1 - alpha P^T[j, j])``, solving self-citations exactly (cached on ``g``)."""
+    scale = g.__dict__.setdefault("_diag_scale", {})
+    key = (dtype, alpha)
+    if key not in scale:  # self-citations: P^T[j, j] = w_jj / out_weight_j
+        diag = torch.zeros(g.n, dtype=torch.float64, device=g.device)
+        rows = g.row_index()
+        loops = rows == g.col
+        if g.weight is not None:  # the transition's own values: computed without overflow (ranker.graph)
+            w = g.transition(torch.float64).values()[loops]
+        else:
+            w = inv_out.index_select(0, g.col[loops].long())
+        diag.index_add_(0, rows[loops].long(), w)
+        scale.clear()
+        scale[key] = (1.0 / (1.0 - alpha * diag)).to(dtype).unsqueeze(1)
+    return scale[key]
 
 
 def leveled(graph: CitationGraph) -> tuple[CitationGraph, LevelPlan]:
@@ -135,7 +157,8 @@ def leveled(graph: CitationGraph) -> tuple[CitationGraph, LevelPlan]:
 
 def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float = 0.85, tol: float = 1e-10,
                  max_iter: int = 1000, callback: IterationCallback | None = None,
-                 stored_values: bool | None = None, batch_invariant: bool = False) -> tuple[PageRankResult, dict]:
+                 stored_values: bool | None = None, batch_invariant: bool = False,
+                 kernel: str = "auto") -> tuple[PageRankResult, dict]:
     """Batched (personalized) PageRank by a sweep over the condensation, iterating only inside large components.
 
     Parameters
@@ -159,13 +182,20 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         Each column's scores bit-identical whatever the other columns of the batch (see
         :func:`ranker.pagerank.personalized_pagerank`): the batch is padded to a multiple of
         :data:`ranker.pagerank.LANES` columns, in the sweep, the direct solves and the Jacobi iteration.
+        The compiled kernel is batch-invariant by construction (each column computed alone).
+    kernel : {"auto", "compiled", "torch"}
+        ``compiled``: :func:`ranker.kernels.sweep.sweep` (numba, CPU), one call for the whole
+        plan, Gauss-Seidel inside components. ``torch``: one sparse x dense product per slice,
+        a dense inverse or Jacobi inside components; any device, and the reference the compiled
+        kernel is tested against. ``auto``: compiled on the CPU, torch elsewhere.
 
     Returns
     -------
     result : PageRankResult
         ``scores [n, B]`` (each column sums to 1); ``iterations`` are the most Jacobi
         iterations of any component slice (0 when every component was solved directly, and on
-        an acyclic graph), ``residuals`` their last L1 change.
+        an acyclic graph), ``residuals`` their last L1 change (Gauss-Seidel sweeps with the
+        compiled kernel; a column into which nothing flows runs none).
     facts : dict
         ``levels``, ``core_papers`` (papers on cycles), ``core_citations`` (citations inside
         components), ``direct_papers`` and ``iterated_papers`` (solved by LU or by Jacobi), and
@@ -178,10 +208,15 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
     """
     n, n_cols = teleport.shape
     assert n == graph.n
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if kernel == "compiled" or (kernel == "auto" and graph.device.type == "cpu"):
+        return _compiled_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)
     lanes = LANES if batch_invariant else 1
     if lanes > 1 and n_cols % lanes:
         res, facts = dag_pagerank(graph, pad_columns(teleport, lanes), alpha=alpha, tol=tol, max_iter=max_iter,
-                                  callback=callback, stored_values=stored_values, batch_invariant=True)
+                                  callback=callback, stored_values=stored_values, batch_invariant=True,
+                                  kernel="torch")
         return PageRankResult(scores=res.scores[:, :n_cols].contiguous(), iterations=res.iterations[:n_cols],
                               residuals=res.residuals[:n_cols], converged=res.converged[:n_cols]), facts
     g, plan = leveled(graph)
@@ -200,20 +235,7 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         crow, col = g.crow, g.col
         val = torch.ones(1, dtype=dtype, device=g.device).expand(g.nnz)
         col_scale = inv_out.to(dtype)
-    scale = g.__dict__.setdefault("_diag_scale", {})
-    key = (dtype, alpha)
-    if key not in scale:  # self-citations: P^T[j, j] = w_jj / out_weight_j
-        diag = torch.zeros(n, dtype=torch.float64, device=g.device)
-        rows = g.row_index()
-        loops = rows == g.col
-        if g.weight is not None:  # the transition's own values: computed without overflow (ranker.graph)
-            w = g.transition(torch.float64).values()[loops]
-        else:
-            w = inv_out.index_select(0, g.col[loops].long())
-        diag.index_add_(0, rows[loops].long(), w)
-        scale.clear()
-        scale[key] = (1.0 / (1.0 - alpha * diag)).to(dtype).unsqueeze(1)
-    sc = scale[key]
+    sc = _diagonal_scale(g, dtype, alpha, inv_out)
     # One score matrix. Structure-only, it holds y / out_weight for papers that cite something
     # (what the product reads) and y itself for dangling papers (never read: they cite nothing);
     # y comes back by one multiplication at the end.
@@ -261,4 +283,73 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         out = torch.empty_like(y)
         out[plan.perm] = y
         y = out
+    return PageRankResult(scores=y, iterations=iters, residuals=resid, converged=resid < tol), facts
+
+
+def _compiled_plan(g: CitationGraph, plan: LevelPlan, dtype: torch.dtype) -> dict:
+    """Arrays the compiled sweep reads, made once per graph and dtype (cached on ``g``)."""
+    from .kernels import sweep as kernels
+
+    cache = g.__dict__.setdefault("_compiled_plan", {})
+    if dtype not in cache:
+        inv_out = inverse_out_weight(g.out_weight).to(dtype)
+        crow, col = g.crow.numpy(), g.col.numpy()
+        val = g.transition(dtype).values().numpy() if g.weight is not None else np.zeros(0, np.dtype(str(dtype)[6:]))
+        kinds = np.array([k == "core" for k, _, _ in plan.segments], dtype=np.int8)
+        starts = np.array([s for _, s, _ in plan.segments], dtype=np.int64)
+        ends = np.array([e for _, _, e in plan.segments], dtype=np.int64)
+        core = kinds == 1
+        icrow, icol, ival = kernels.internal_block(crow, col, val, inv_out.numpy(), starts[core], ends[core])
+        c_starts, c_ends = kernels.split_components(icrow, icol, starts[core], ends[core])
+        # every slice in solve order, component slices cut into their components
+        order = np.argsort(np.concatenate([starts[~core], c_starts]), kind="stable")
+        cache[dtype] = {
+            "crow": crow, "col": col, "val": val, "col_scale": inv_out.numpy(),
+            "kinds": np.concatenate([np.zeros((~core).sum(), np.int8), np.ones(c_starts.size, np.int8)])[order],
+            "starts": np.concatenate([starts[~core], c_starts])[order],
+            "ends": np.concatenate([ends[~core], c_ends])[order],
+            "icrow": icrow, "icol": icol, "ival": ival, "core_citations": int(icol.size),
+        }
+    return cache[dtype]
+
+
+def _compiled_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float, tol: float, max_iter: int,
+                       callback: IterationCallback | None) -> tuple[PageRankResult, dict]:
+    """:func:`dag_pagerank` by the compiled kernel (:func:`ranker.kernels.sweep.sweep`), on the CPU."""
+    from .kernels import sweep as kernels
+
+    n, n_cols = teleport.shape
+    g, plan = leveled(graph)
+    permuted = graph.segments is None
+    v = teleport.index_select(0, plan.perm) if permuted else teleport
+    dtype = v.dtype
+    arrays = _compiled_plan(g, plan, dtype)
+    inv_out = inverse_out_weight(g.out_weight)
+    sc = _diagonal_scale(g, dtype, alpha, inv_out).reshape(-1).numpy()
+    v = v.contiguous()
+    y = torch.zeros_like(v)
+    iters = torch.zeros(n_cols, dtype=torch.int64)
+    resid = torch.zeros(n_cols, dtype=torch.float64)
+    # slices before the first paper with teleport mass hold none: nothing cites into them from below
+    mass = torch.nonzero(v.ne(0).any(1))
+    first = int(mass[0]) if mass.numel() else n
+    live = arrays["ends"] > first
+    threads = torch.get_num_threads()
+    kernels.set_threads(threads)
+    kernels.sweep(arrays["crow"], arrays["col"], arrays["val"], arrays["col_scale"], arrays["kinds"][live],
+                  arrays["starts"][live], arrays["ends"][live], sc, v.numpy(), alpha, tol, max_iter,
+                  kernels.DIRECT_MAX, arrays["icrow"], arrays["icol"], arrays["ival"], y.numpy(), iters.numpy(),
+                  resid.numpy())
+    if callback is not None:
+        callback(int(iters.max()) if n_cols else 0, float(resid.max()) if n_cols else 0.0, 0)
+    y /= column_sums(y).to(dtype)
+    if permuted:
+        out = torch.empty_like(y)
+        out[plan.perm] = y
+        y = out
+    sizes = (arrays["ends"] - arrays["starts"])[arrays["kinds"] == 1]
+    direct = int(sizes[sizes <= kernels.DIRECT_MAX].sum())
+    facts = {"levels": plan.levels, "core_papers": plan.core_papers, "core_citations": arrays["core_citations"],
+             "direct_papers": direct, "iterated_papers": plan.core_papers - direct,
+             **{k: val for k, val in plan.facts.items() if k != "levels"}}
     return PageRankResult(scores=y, iterations=iters, residuals=resid, converged=resid < tol), facts

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from oracles import nx_pagerank
 from ranker import build_graph, personalized_pagerank
 import ranker.dag as dag
+import ranker.kernels.sweep as sweep_kernels
 from ranker.dag import dag_pagerank, leveled, plan_levels
 from ranker.solve import solve
 
@@ -90,12 +91,20 @@ def test_plan_on_many_small_components_and_one_giant_matches_scipy():
     assert plan.facts["largest_component"] == int(sizes.max())
 
 
-@pytest.mark.parametrize("dense_max", [1024, 0], ids=["direct", "jacobi"])
+#: Every way the solver treats a component: the compiled kernel by elimination or Gauss-Seidel,
+#: the torch reference by a dense inverse or Jacobi.
+PATHS = {"compiled-direct": ("compiled", 64), "compiled-gauss-seidel": ("compiled", 0),
+         "torch-direct": ("torch", 1024), "torch-jacobi": ("torch", 0)}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(graphs, st.integers(0, 2**31))
-def test_dag_matches_networkx_and_power(monkeypatch, dense_max, case, seed):
-    monkeypatch.setattr(dag, "DENSE_MAX", dense_max)  # components solved directly, or all by Jacobi
+def test_dag_matches_networkx_and_power(monkeypatch, path, case, seed):
+    kernel, direct_max = PATHS[path]
+    monkeypatch.setattr(dag, "DENSE_MAX", direct_max)
+    monkeypatch.setattr(sweep_kernels, "DIRECT_MAX", direct_max)
     n, edges, alpha, dag_like = case
     e = _edges(n, edges, dag_like, seed)
     rng = np.random.default_rng(seed)
@@ -106,7 +115,7 @@ def test_dag_matches_networkx_and_power(monkeypatch, dense_max, case, seed):
     v[int(rng.integers(0, n)), 1] = 1.0
     v[:, 2] = torch.from_numpy(rng.random(n))
     v[:, 2] /= v[:, 2].sum()
-    got, facts = dag_pagerank(g, v, alpha=alpha, **TIGHT)
+    got, facts = dag_pagerank(g, v, alpha=alpha, kernel=kernel, **TIGHT)
     assert got.converged.all()
     power = personalized_pagerank(g, v, alpha=alpha, **TIGHT).scores
     torch.testing.assert_close(got.scores, power, atol=1e-12, rtol=0)
