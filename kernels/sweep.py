@@ -21,8 +21,16 @@ which changes no bit.
 
 from __future__ import annotations
 
+import os
+
+import numba
 import numpy as np
 from numba import njit, prange
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    # numba's own scheduler, not OpenMP: torch's wheel brings its own OpenMP runtime, and two
+    # runtimes spinning on the same cores stalled a 12 ms sweep for up to 3 s (measured on 2 cores)
+    numba.config.THREADING_LAYER = "workqueue"
 
 #: Columns one thread carries through a component's Gauss-Seidel sweeps at once.
 CHUNK = 8
@@ -155,10 +163,12 @@ def level_order(label, level, cyclic, grouped, n_levels):  # pragma: no cover - 
 def internal_block(crow, col, val, col_scale, starts, ends):  # pragma: no cover - compiled
     """Citations inside each component slice ``starts[g]:ends[g]`` (self-citations left out),
     as a CSR over all rows (rows outside the slices empty), with their transition values
-    (``val[k]``, or ``col_scale[citer]`` when ``val`` is empty)."""
+    (``val[k]``, or ``col_scale[citer]`` when ``val`` is empty), and the number of
+    self-citations in the slices (solved on the diagonal)."""
     n = crow.shape[0] - 1
     weighted = val.shape[0] > 0
     icrow = np.zeros(n + 1, np.int64)
+    loops = 0
     for g in range(starts.shape[0]):
         s, e = starts[g], ends[g]
         for i in range(s, e):
@@ -166,6 +176,8 @@ def internal_block(crow, col, val, col_scale, starts, ends):  # pragma: no cover
                 j = col[k]
                 if j >= s and j != i:
                     icrow[i + 1] += 1
+                elif j == i:
+                    loops += 1
     for i in range(n):
         icrow[i + 1] += icrow[i]
     icol = np.empty(icrow[n], np.int64)
@@ -180,7 +192,7 @@ def internal_block(crow, col, val, col_scale, starts, ends):  # pragma: no cover
                     icol[q] = j
                     ival[q] = val[k] if weighted else col_scale[j]
                     q += 1
-    return icrow, icol, ival
+    return icrow, icol, ival, loops
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -241,8 +253,8 @@ def split_components(icrow, icol, starts, ends):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _direct(s, e, b0, w_, icrow, icol, ival, sc, alpha, ext, active, y):  # pragma: no cover - compiled
-    """``y_C = (I - alpha A_CC)^-1 b_C`` by Gaussian elimination in float64, for the active columns.
+def _direct(s, e, cols, icrow, icol, ival, sc, alpha, ext, y):  # pragma: no cover - compiled
+    """``y_C = (I - alpha A_CC)^-1 b_C`` by Gaussian elimination in float64, for the columns ``cols``.
 
     ``I - alpha A_CC`` (self-citations on the diagonal as ``1 / sc``) is strictly diagonally
     dominant by columns (each column of ``A`` sums to at most 1), so elimination without
@@ -264,9 +276,7 @@ def _direct(s, e, b0, w_, icrow, icol, ival, sc, alpha, ext, active, y):  # prag
                 for c in range(k + 1, m):
                     a[r, c] -= f * a[k, c]
     x = np.empty(m, np.float64)
-    for b in range(w_):
-        if not active[b]:
-            continue
+    for b in range(cols.shape[0]):
         for r in range(m):
             t = np.float64(ext[r, b])
             for c in range(r):
@@ -278,43 +288,56 @@ def _direct(s, e, b0, w_, icrow, icol, ival, sc, alpha, ext, active, y):  # prag
                 t -= a[r, c] * x[c]
             x[r] = t / a[r, r]
         for r in range(m):
-            y[s + r, b0 + b] = x[r]
+            y[s + r, cols[b]] = x[r]
 
 
 @njit(cache=True, nogil=True)
-def _component_chunk(s, e, b0, b1, crow, col, val, col_scale, weighted, icrow, icol, ival, sc, v, alpha,
-                     tol, max_iter, direct_max, y, reached, iters, resid):  # pragma: no cover - compiled
-    """Gauss-Seidel on ``(I - alpha A_CC) y_C = b_C`` for columns ``b0:b1``, each until its L1 change < tol.
+def _mass_columns(s, e, crow, col, v, y, reached):  # pragma: no cover - compiled
+    """Columns with teleport mass in papers ``s:e`` or mass in a reached earlier citer of them."""
+    n_cols = y.shape[1]
+    mass = np.zeros(n_cols, np.bool_)
+    for i in range(s, e):
+        for b in range(n_cols):
+            if v[i, b] != 0.0:
+                mass[b] = True
+        for k in range(crow[i], crow[i + 1]):
+            j = col[k]
+            if j < s and reached[j]:
+                for b in range(n_cols):
+                    if y[j, b] != 0.0:
+                        mass[b] = True
+    return np.flatnonzero(mass)
 
-    A column into which nothing flows (``b_C = 0``) has ``y_C = 0`` exactly and runs no sweep.
+
+@njit(cache=True, nogil=True)
+def _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, icol, ival, sc, v, alpha,
+                     tol, max_iter, direct_max, y, reached, iters, resid):  # pragma: no cover - compiled
+    """``(I - alpha A_CC) y_C = b_C`` for the columns ``cols`` (each with mass here): by Gaussian
+    elimination when the component is small, else Gauss-Seidel, each column until its L1
+    change < tol. Computed in float64 and stored in ``y``'s dtype.
     """
     m = e - s
-    w_ = b1 - b0
-    ext = np.zeros((m, w_), y.dtype)  # b_C = v_C + alpha A_C,before y: fixed inputs
-    active = np.zeros(w_, np.bool_)
+    w_ = cols.shape[0]
+    # float64 whatever the scores' dtype: a float32 iteration can stall above tol on rounding
+    ext = np.zeros((m, w_), np.float64)  # b_C = v_C + alpha A_C,before y: fixed inputs
     for i in range(s, e):
         for b in range(w_):
-            ext[i - s, b] = v[i, b0 + b]
+            ext[i - s, b] = v[i, cols[b]]
         for k in range(crow[i], crow[i + 1]):
             j = col[k]
             if j >= s or not reached[j]:
                 continue
             w = val[k] if weighted else col_scale[j]
             for b in range(w_):
-                ext[i - s, b] += alpha * (w * y[j, b0 + b])
-        for b in range(w_):
-            if ext[i - s, b] != 0.0:
-                active[b] = True
-    left = 0
-    for b in range(w_):
-        if active[b]:
-            left += 1
-    if left and m <= direct_max:
-        _direct(s, e, b0, w_, icrow, icol, ival, sc, alpha, ext, active, y)
+                ext[i - s, b] += alpha * (w * y[j, cols[b]])
+    if m <= direct_max:
+        _direct(s, e, cols, icrow, icol, ival, sc, alpha, ext, y)
         return
+    active = np.ones(w_, np.bool_)
+    left = w_
     change = np.zeros(w_, np.float64)
-    acc = np.zeros(w_, y.dtype)
-    loc = np.zeros((m, w_), y.dtype)  # the component's scores for these columns, contiguous
+    acc = np.zeros(w_, np.float64)
+    loc = np.zeros((m, w_), np.float64)  # the component's scores for these columns, contiguous
     it = 0
     while left > 0:
         it += 1
@@ -336,11 +359,11 @@ def _component_chunk(s, e, b0, b1, crow, col, val, col_scale, weighted, icrow, i
             if active[b] and (change[b] < tol or it == max_iter):
                 active[b] = False
                 left -= 1
-                iters[b0 + b] = max(iters[b0 + b], it)
-                resid[b0 + b] = max(resid[b0 + b], change[b])
+                iters[cols[b]] = max(iters[cols[b]], it)
+                resid[cols[b]] = max(resid[cols[b]], change[b])
     for r in range(m):
         for b in range(w_):
-            y[s + r, b0 + b] = loc[r, b]
+            y[s + r, cols[b]] = loc[r, b]
 
 
 @njit(parallel=True, cache=True)
@@ -349,17 +372,18 @@ def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max
     """``(I - alpha P^T) y = v`` over the plan's slices, in order, for every column of ``v``.
 
     ``kinds[g]`` 0: slice ``starts[g]:ends[g]`` holds papers on no cycle, each solved once
-    from its citers' final scores (rows in parallel when the slice is large). 1: a slice of
-    components, solved by Gauss-Seidel sweeps (column chunks in parallel) with their inputs
-    from earlier slices fixed; components of at most ``direct_max`` papers by Gaussian
-    elimination instead (:data:`DIRECT_MAX`). ``y`` (zeros on entry) gets the solution; ``iters``/``resid``
-    (zeros on entry) each column's most Gauss-Seidel sweeps and largest last L1 change over
-    the components. ``sc[i] = 1 / (1 - alpha P^T[i, i])`` solves self-citations exactly.
+    from its citers' final scores (rows in parallel when the slice is large). 1: one
+    component, solved with its inputs from earlier slices fixed, for the columns with mass
+    in it (chunks of :data:`CHUNK` columns in parallel): by Gaussian elimination when it has
+    at most ``direct_max`` papers (:data:`DIRECT_MAX`), else by Gauss-Seidel sweeps. ``y``
+    (zeros on entry) gets the solution; ``iters``/``resid`` (zeros on entry) each column's
+    most Gauss-Seidel sweeps and largest last L1 change over the components (a column with
+    no mass in a component runs none there). ``sc[i] = 1 / (1 - alpha P^T[i, i])`` solves
+    self-citations exactly.
     """
     n, n_cols = y.shape
     weighted = val.shape[0] > 0
     reached = np.zeros(n, np.bool_)  # any column has mass here: others add nothing to the papers they cite
-    n_chunks = (n_cols + CHUNK - 1) // CHUNK
     for g in range(kinds.shape[0]):
         s, e = starts[g], ends[g]
         if kinds[g] == 0:
@@ -369,21 +393,19 @@ def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max
             else:
                 for i in range(s, e):
                     _level_row(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached)
-        else:
-            for ch in prange(n_chunks):
-                b0 = ch * CHUNK
-                b1 = min(n_cols, b0 + CHUNK)
-                _component_chunk(s, e, b0, b1, crow, col, val, col_scale, weighted, icrow, icol, ival, sc, v,
-                                 alpha, tol, max_iter, direct_max, y, reached, iters, resid)
-            for i in range(s, e):
-                for b in range(n_cols):
-                    if y[i, b] != 0.0:
-                        reached[i] = True
-                        break
+            continue
+        cols = _mass_columns(s, e, crow, col, v, y, reached)
+        if cols.shape[0] == 0:
+            continue
+        n_chunks = (cols.shape[0] + CHUNK - 1) // CHUNK
+        for ch in prange(n_chunks):
+            _component_chunk(s, e, cols[ch * CHUNK:min(cols.shape[0], (ch + 1) * CHUNK)], crow, col, val,
+                             col_scale, weighted, icrow, icol, ival, sc, v, alpha, tol, max_iter, direct_max, y,
+                             reached, iters, resid)
+        for i in range(s, e):
+            reached[i] = True
 
 
 def set_threads(threads: int) -> None:
     """Run the parallel loops on ``threads`` threads (at most numba's pool size)."""
-    import numba
-
     numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))

@@ -299,7 +299,7 @@ def _compiled_plan(g: CitationGraph, plan: LevelPlan, dtype: torch.dtype) -> dic
         starts = np.array([s for _, s, _ in plan.segments], dtype=np.int64)
         ends = np.array([e for _, _, e in plan.segments], dtype=np.int64)
         core = kinds == 1
-        icrow, icol, ival = kernels.internal_block(crow, col, val, inv_out.numpy(), starts[core], ends[core])
+        icrow, icol, ival, loops = kernels.internal_block(crow, col, val, inv_out.numpy(), starts[core], ends[core])
         c_starts, c_ends = kernels.split_components(icrow, icol, starts[core], ends[core])
         # every slice in solve order, component slices cut into their components
         order = np.argsort(np.concatenate([starts[~core], c_starts]), kind="stable")
@@ -308,7 +308,7 @@ def _compiled_plan(g: CitationGraph, plan: LevelPlan, dtype: torch.dtype) -> dic
             "kinds": np.concatenate([np.zeros((~core).sum(), np.int8), np.ones(c_starts.size, np.int8)])[order],
             "starts": np.concatenate([starts[~core], c_starts])[order],
             "ends": np.concatenate([ends[~core], c_ends])[order],
-            "icrow": icrow, "icol": icol, "ival": ival, "core_citations": int(icol.size),
+            "icrow": icrow, "icol": icol, "ival": ival, "core_citations": int(icol.size) + int(loops),
         }
     return cache[dtype]
 

@@ -3,7 +3,11 @@
 Papers arrive in time order (more of them every year) and cite mostly older papers, chosen
 by preferential attachment damped by age, which gives heavy-tailed citation counts. A small
 share of citations point to newer papers (revised preprints), so the graph has cycles like
-arXiv's, and a few are self-citations or repeated rows. Each paper gets 1 to 10 authors,
+arXiv's, and a few are self-citations or repeated rows. Two knobs shape the cycles:
+``forward_share`` (citations to a newer paper up to one chunk ahead: few cycles, spread over
+time) and ``reply_share`` (a cited paper revised to cite its newer citer back, within
+``reply_window_years``): pairs that chain into components, up to one component holding most
+papers (:data:`REGIMES`). Each paper gets 1 to 10 authors,
 drawn from a growing pool in which prolific authors write more.
 
 The same function builds the demo graph in a second and benchmark graphs of 10M papers and
@@ -42,10 +46,22 @@ class SyntheticSpec:
     growth: float = 2.0  # papers per year grow by e**growth over the span
     age_scale_years: float = 6.0  # preference for recent papers: exp(-age / age_scale_years)
     forward_share: float = 0.01  # citations to newer papers (revised preprints)
+    reply_share: float = 0.0  # a cited paper revised to cite its newer citer back (a 2-cycle; many merge)
+    reply_window_years: float = 1.0  # ... when the citer is at most this much newer
     self_share: float = 0.0002
     id_kind: str = "string"  # string ("W000000123") or integer
     chunk_papers: int = 65_536
     rows_per_file: int = 10_000_000
+
+
+#: Spec overrides for the cycle structures benchmarks compare on (issue 10): few cycles spread
+#: over time (the default), about a third of the papers on cycles, and one component holding
+#: most papers, as a web graph would.
+REGIMES = {
+    "spread": {},
+    "cycles": {"reply_share": 0.145, "reply_window_years": 3.0},
+    "giant": {"forward_share": 0.05, "reply_share": 0.6, "reply_window_years": 5.0},
+}
 
 
 def _paper_ids(idx: np.ndarray, kind: str) -> pa.Array:
@@ -191,6 +207,11 @@ def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, prog
                 cited[fwd] = np.minimum(citing[fwd] + 1 + rng.integers(0, m, int(fwd.sum())), n - 1)
             own = (u >= spec.forward_share) & (u < spec.forward_share + spec.self_share)
             cited[own] = citing[own]
+            if spec.reply_share > 0:  # the cited paper, revised, cites its citer back
+                recent = (days[citing] - days[cited]) <= spec.reply_window_years * 365.25
+                reply = (cited < citing) & recent & (rng.random(k) < spec.reply_share)
+                citing, cited = (np.concatenate([citing, cited[reply]]),
+                                 np.concatenate([cited, citing[reply]]))
             indeg += np.bincount(cited, minlength=n)
         if citing.size:
             if cit_w is None:

@@ -85,3 +85,28 @@ def test_a_spec_that_generates_no_citation_says_so(tmp_path):
             parse_config({"input": {"synthetic": synthetic}})
     with pytest.raises(GraphError, match="generated no citation; raise papers or mean_references"):
         generate(tmp_path / "tiny", SyntheticSpec(papers=2, mean_references=1e-9))
+
+
+def test_regimes_shape_the_cycles_as_documented(tmp_path):
+    """``spread``: few papers on cycles; ``cycles``: a sizeable share, mostly small and mid components;
+    ``giant``: one component holding most papers. Measured with scipy's strong components."""
+    import scipy.sparse
+    from scipy.sparse.csgraph import connected_components
+
+    from ranker.synthetic import REGIMES
+
+    n = 30_000
+    share, largest = {}, {}
+    for name, over in REGIMES.items():
+        generate(tmp_path / name, SyntheticSpec(papers=n, mean_references=12, id_kind="integer", **over))
+        cit = pq.read_table(tmp_path / name / "citations")
+        a = cit.column("citing").to_numpy()
+        b = cit.column("cited").to_numpy()
+        m = scipy.sparse.csr_array((np.ones(a.size), (a, b)), shape=(n, n))
+        _, label = connected_components(m, directed=True, connection="strong")
+        size = np.bincount(label)
+        share[name] = (size[label] > 1).mean()
+        largest[name] = size.max() / n
+    assert share["spread"] < 0.02
+    assert share["cycles"] > 5 * share["spread"] and share["cycles"] > 0.05
+    assert largest["giant"] > 0.6 and largest["giant"] > 2 * largest["cycles"]
