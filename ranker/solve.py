@@ -11,6 +11,16 @@ from .pagerank import IterationCallback, PageRankResult, personalized_pagerank
 METHODS = ("auto", "dag", "power")
 
 
+def describe(method: str, kernel: str, device: torch.device | str) -> str:
+    """The solver a job runs, in words (logged, and ``solver`` in ``run.json``)."""
+    device = torch.device(device)
+    if method == "power" or kernel == "triton":
+        return f"power iteration ({'fused Triton step' if kernel == 'triton' else 'torch CSR product'})"
+    if device.type == "cpu":
+        return "dag: condensation sweep, compiled (Gauss-Seidel in large components, elimination in small ones)"
+    return "dag: condensation sweep, torch (Jacobi in large components, dense inverse in small ones)"
+
+
 def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto", alpha: float = 0.85,
           tol: float = 1e-10, max_iter: int = 1000, callback: IterationCallback | None = None,
           kernel: str = "torch", batch_invariant: bool = False) -> PageRankResult:

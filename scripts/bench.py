@@ -166,7 +166,8 @@ def main() -> None:
         solve(small, torch.full((3, 1), 1 / 3, dtype=torch.float32))
 
     sec_w, _, _ = timed(warm, 1)
-    add("start-up", "ours: load compiled kernels", sec_w, 0, "once per process (numba's cache; compiled once per machine)")
+    add("start-up", "ours: load compiled kernels", sec_w, 0,
+        "once per process (numba's cache; compiled once per machine)")
 
     # ---------------------------------------------------------------- ingest
     def ours_ingest():

@@ -98,7 +98,7 @@ PATHS = {"compiled-direct": ("compiled", 64), "compiled-gauss-seidel": ("compile
 
 
 @pytest.mark.parametrize("path", list(PATHS))
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(graphs, st.integers(0, 2**31))
 def test_dag_matches_networkx_and_power(monkeypatch, path, case, seed):

@@ -66,7 +66,7 @@ def test_plan_falls_back_to_kahn_when_labels_are_not_in_topological_order(monkey
 
 
 @pytest.mark.parametrize("direct_max", [64, 0], ids=["direct", "gauss-seidel"])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(graphs, st.sampled_from([0.5, 0.85, 0.95]))
 def test_compiled_sweep_equals_torch_reference_and_networkx(monkeypatch, direct_max, case, alpha):
