@@ -409,3 +409,41 @@ def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max
 def set_threads(threads: int) -> None:
     """Run the parallel loops on ``threads`` threads (at most numba's pool size)."""
     numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+
+@njit(parallel=True, cache=True)
+def permute_rows(crow, col, perm, inv, new_crow, with_source):  # pragma: no cover - compiled
+    """The CSR with row ``perm[r]`` moved to row ``r`` and every column ``c`` renamed ``inv[c]``.
+
+    ``new_crow`` holds the new row pointers. Returns ``(new_col, source)``: the renamed
+    columns, and (``with_source``, else empty) for each new entry the position it came from,
+    to carry values along.
+    Columns keep their order within a row. The plain-torch reference is
+    :meth:`ranker.graph.CitationGraph.permute` on any device.
+    """
+    n = perm.shape[0]
+    nnz = new_crow[n]
+    new_col = np.empty(nnz, col.dtype)
+    source = np.empty(nnz if with_source else 0, np.int64)
+    for r in prange(n):
+        p = perm[r]
+        q = new_crow[r]
+        for k in range(crow[p], crow[p + 1]):
+            new_col[q] = inv[col[k]]
+            if with_source:
+                source[q] = k
+            q += 1
+    return new_col, source
+
+
+@njit(parallel=True, cache=True)
+def self_citation_share(crow, col, val, col_scale, out):  # pragma: no cover - compiled
+    """``out[i] = P^T[i, i]``: the share of paper ``i``'s citations that are to itself
+    (``val[k]``, or ``col_scale[i]`` when ``val`` is empty), summed over repeated entries."""
+    weighted = val.shape[0] > 0
+    for i in prange(crow.shape[0] - 1):
+        t = 0.0
+        for k in range(crow[i], crow[i + 1]):
+            if col[k] == i:
+                t += val[k] if weighted else col_scale[i]
+        out[i] = t

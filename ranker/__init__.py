@@ -26,6 +26,7 @@ _EXPORTS = {
     "PageRankResult": "pagerank", "pagerank": "pagerank", "personalized_pagerank": "pagerank",
     "seed_teleport": "pagerank", "uniform_teleport": "pagerank",
     "RunResult": "pipeline", "run_job": "pipeline",
+    "Renumbered": "renumber", "renumber": "renumber",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -35,7 +35,7 @@ import torch
 from .components import plan_components
 from .graph import CitationGraph, csr_tensor, inverse_out_weight
 from .kernels import column_sums
-from .pagerank import LANES, IterationCallback, PageRankResult, iterate, pad_columns
+from .pagerank import LANES, IterationCallback, PageRankResult, check_teleport, iterate, pad_columns
 
 log = logging.getLogger("ranker")
 
@@ -123,18 +123,36 @@ def _diagonal_scale(g: CitationGraph, dtype: torch.dtype, alpha: float, inv_out:
     """``[n, 1]``: ``1 / (1 - alpha P^T[j, j])``, solving self-citations exactly (cached on ``g``)."""
     scale = g.__dict__.setdefault("_diag_scale", {})
     key = (dtype, alpha)
-    if key not in scale:  # self-citations: P^T[j, j] = w_jj / out_weight_j
-        diag = torch.zeros(g.n, dtype=torch.float64, device=g.device)
-        rows = g.row_index()
-        loops = rows == g.col
-        if g.weight is not None:  # the transition's own values: computed without overflow (ranker.graph)
-            w = g.transition(torch.float64).values()[loops]
-        else:
-            w = inv_out.index_select(0, g.col[loops].long())
-        diag.index_add_(0, rows[loops].long(), w)
+    if key not in scale:
+        if "_self_share" not in g.__dict__:
+            g.__dict__["_self_share"] = self_shares(g)
         scale.clear()
-        scale[key] = (1.0 / (1.0 - alpha * diag)).to(dtype).unsqueeze(1)
+        scale[key] = (1.0 / (1.0 - alpha * g.__dict__["_self_share"])).to(dtype).unsqueeze(1)
     return scale[key]
+
+
+def self_shares(g: CitationGraph, *, compiled: bool = True) -> torch.Tensor:
+    """``float64 [n]``: ``P^T[j, j] = w_jj / out_weight_j``, the share of ``j``'s citations to itself.
+
+    Weighted, the transition's own values (computed without overflow, :mod:`ranker.graph`).
+    On the CPU one compiled pass (:func:`ranker.kernels.sweep.self_citation_share`); else, or
+    with ``compiled=False``, torch's masks (the reference).
+    """
+    weighted = g.weight is not None
+    inv_out = inverse_out_weight(g.out_weight)
+    if compiled and g.device.type == "cpu":
+        from .kernels.sweep import self_citation_share
+
+        diag = torch.zeros(g.n, dtype=torch.float64)
+        val = g.transition(torch.float64).values() if weighted else torch.zeros(0, dtype=torch.float64)
+        self_citation_share(g.crow.numpy(), g.col.numpy(), val.numpy(), inv_out.to(torch.float64).numpy(),
+                            diag.numpy())
+        return diag
+    diag = torch.zeros(g.n, dtype=torch.float64, device=g.device)
+    rows = g.row_index()
+    loops = rows == g.col
+    w = g.transition(torch.float64).values()[loops] if weighted else inv_out.index_select(0, g.col[loops].long())
+    return diag.index_add_(0, rows[loops].long(), w.to(torch.float64))
 
 
 def leveled(graph: CitationGraph) -> tuple[CitationGraph, LevelPlan]:
@@ -167,7 +185,8 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         Any graph; one renumbered in level order (``graph.segments`` set, as the pipeline
         builds it) skips the planning and the permutations.
     teleport : torch.Tensor
-        ``[n, B]`` float32/float64, columns summing to 1; dangling score follows them.
+        ``[n, B]`` float32/float64, non-negative columns summing to 1 (else ``ValueError``);
+        dangling score follows them.
     alpha, tol, max_iter :
         As :func:`ranker.pagerank.personalized_pagerank`; ``tol`` bounds the L1 change of
         the Jacobi iteration inside large components (everything else is exact).
@@ -206,8 +225,8 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
     ``x = y / 1^T y`` with ``(I - alpha P^T) y = v``: with dangling score returned to ``v``,
     PageRank is ``x = c (I - alpha P^T)^{-1} v`` for the scalar ``c = alpha d^T x + 1 - alpha``.
     """
+    check_teleport(teleport, graph.n)
     n, n_cols = teleport.shape
-    assert n == graph.n
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if kernel == "compiled" or (kernel == "auto" and graph.device.type == "cpu"):

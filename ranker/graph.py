@@ -137,7 +137,8 @@ class CitationGraph:
         return CitationGraph(n=self.n, crow=mv(self.crow), col=mv(self.col), weight=mv(self.weight),
                              out_weight=mv(self.out_weight), stats=dict(self.stats))
 
-    def permute(self, perm: torch.Tensor, *, segments: list[tuple[str, int, int]] | None = None) -> "CitationGraph":
+    def permute(self, perm: torch.Tensor, *, segments: list[tuple[str, int, int]] | None = None,
+                compiled: bool = True) -> "CitationGraph":
         """The same graph with paper ``perm[r]`` renumbered ``r``.
 
         Parameters
@@ -146,6 +147,10 @@ class CitationGraph:
             ``int64 [n]``, a permutation of ``0..n-1``.
         segments : list, optional
             Stored on the result (the level plan the permutation realizes).
+        compiled : bool
+            On the CPU, move the rows in one parallel compiled pass
+            (:func:`ranker.kernels.sweep.permute_rows`); False, or another device: torch's
+            gathers (the reference; the same result).
         """
         n, device = self.n, self.device
         perm = perm.to(device=device, dtype=torch.int64)
@@ -153,13 +158,20 @@ class CitationGraph:
         inv[perm] = torch.arange(n, device=device)
         crow = self.crow.long()
         lengths = (crow[1:] - crow[:-1]).index_select(0, perm)
-        total = int(lengths.sum())
-        offsets = torch.cumsum(lengths, 0) - lengths
-        pos = torch.arange(total, device=device) + torch.repeat_interleave(crow[:-1].index_select(0, perm) - offsets,
-                                                                           lengths, output_size=total)
-        new_col = inv.index_select(0, self.col.long().index_select(0, pos)).to(self.col.dtype)
         new_crow = torch.zeros(n + 1, dtype=torch.int64, device=device)
         torch.cumsum(lengths, 0, out=new_crow[1:])
+        if compiled and device.type == "cpu":
+            from .kernels.sweep import permute_rows
+
+            col_np, pos_np = permute_rows(self.crow.numpy(), self.col.numpy(), perm.numpy(),
+                                          inv.to(self.col.dtype).numpy(), new_crow.numpy(), self.weight is not None)
+            new_col, pos = torch.from_numpy(col_np), torch.from_numpy(pos_np)
+        else:
+            total = int(lengths.sum())
+            offsets = new_crow[:-1]
+            pos = torch.arange(total, device=device) + torch.repeat_interleave(
+                crow[:-1].index_select(0, perm) - offsets, lengths, output_size=total)
+            new_col = inv.index_select(0, self.col.long().index_select(0, pos)).to(self.col.dtype)
         weight = None if self.weight is None else self.weight.index_select(0, pos)
         # columns keep their old order within each row: the CSR kernels do not need them sorted
         return CitationGraph(n=n, crow=new_crow.to(self.col.dtype), col=new_col, weight=weight,

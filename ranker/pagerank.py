@@ -14,7 +14,7 @@ import torch
 
 from .errors import ConfigError
 from .graph import CitationGraph, inverse_out_weight, largest_weight
-from .kernels import pagerank_step
+from .kernels import column_sums, pagerank_step
 
 log = logging.getLogger("ranker")
 
@@ -80,6 +80,32 @@ def seed_shares(set_index: torch.Tensor, weight: torch.Tensor, n_sets: int) -> t
 LANES = 4
 
 
+def check_teleport(teleport: torch.Tensor, n: int) -> None:
+    """Raise ``ValueError`` unless ``teleport`` is ``[n, B]`` float, non-negative, each column summing to 1.
+
+    A column summing to 3 would return scores summing to 3, silently; one with a negative
+    entry is no distribution. The sums are taken in float64, to within ``1e-6`` (float32
+    rounds each of ``n`` entries) or ``1e-9`` (float64).
+    """
+    if teleport.dim() != 2 or teleport.shape[0] != n:
+        raise ValueError(f"teleport must be [n, B] with n = {n} papers, got shape {tuple(teleport.shape)}")
+    if teleport.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"teleport must be float32 or float64, got {teleport.dtype}")
+    if not teleport.numel():
+        return
+    if not bool(torch.isfinite(teleport).all()) or bool((teleport < 0).any()):
+        bad = int(torch.nonzero(~torch.isfinite(teleport) | (teleport < 0))[0, 1])
+        raise ValueError(f"teleport column {bad} has a negative or non-finite entry: each column must be a "
+                         "distribution over the papers")
+    sums = column_sums(teleport)
+    slack = 1e-6 if teleport.dtype == torch.float32 else 1e-9
+    off = torch.nonzero((sums - 1.0).abs() > slack).flatten()
+    if off.numel():
+        b = int(off[0])
+        raise ValueError(f"teleport column {b} sums to {float(sums[b]):.6g}, not 1: divide each column by its "
+                         "sum (seed_teleport and uniform_teleport do)")
+
+
 def tolerance_floor(dtype: torch.dtype, n: int) -> float:
     """The smallest L1 change per iteration a solve in ``dtype`` over ``n`` papers can be asked for.
 
@@ -121,7 +147,8 @@ def personalized_pagerank(
         On the device of ``teleport``.
     teleport : torch.Tensor
         ``[n, B]`` float32 or float64; column ``b`` is the distribution ``v_b`` a walker
-        restarts from (and where dangling papers send their score). Columns must sum to 1.
+        restarts from (and where dangling papers send their score). Columns must be
+        non-negative and sum to 1 (else ``ValueError``, :func:`check_teleport`).
     alpha : float
         Probability of following a citation, in (0, 1).
     tol : float
@@ -156,9 +183,7 @@ def personalized_pagerank(
     L. Page, S. Brin, R. Motwani, T. Winograd, "The PageRank citation ranking: bringing order
     to the web", Stanford InfoLab, 1999. T. Haveliwala, "Topic-sensitive PageRank", WWW 2002.
     """
-    n, n_cols = teleport.shape
-    assert n == graph.n, f"teleport has {n} rows, graph has {graph.n} papers"
-    assert teleport.dtype in (torch.float32, torch.float64)
+    check_teleport(teleport, graph.n)
     step = pagerank_step
     if kernel == "triton":
         step = _triton_step(graph, teleport.dtype)

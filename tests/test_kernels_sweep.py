@@ -161,3 +161,35 @@ def test_a_column_into_which_nothing_flows_runs_no_sweep():
     res, _ = dag_pagerank(lg, v, kernel="compiled")
     assert res.iterations.tolist()[0] == 0 and res.iterations.tolist()[1] > 0
     assert res.scores[r, 0] == 1.0 and res.scores[:, 0].sum() == 1.0
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("index_dtype", ["int32", "int64"])
+def test_compiled_permute_equals_torch_gathers(weighted, index_dtype):
+    rng = np.random.default_rng(11)
+    n = 700
+    e = rng.integers(0, n, size=(5000, 2))
+    w = rng.random(len(e)) + 0.1 if weighted else None
+    g = build_graph(e[:, 0], e[:, 1], n, w, duplicates="sum", index_dtype=index_dtype)
+    perm = torch.from_numpy(rng.permutation(n))
+    a, b = g.permute(perm, compiled=True), g.permute(perm, compiled=False)
+    assert a.col.dtype == b.col.dtype == g.col.dtype
+    for x, y in ((a.crow, b.crow), (a.col, b.col), (a.out_weight, b.out_weight)):
+        assert torch.equal(x, y)
+    assert (a.weight is None and b.weight is None) or torch.equal(a.weight, b.weight)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_self_citation_shares_equal_torch_masks(weighted):
+    from ranker.dag import self_shares
+
+    rng = np.random.default_rng(12)
+    n = 500
+    e = rng.integers(0, n, size=(4000, 2))
+    loops = rng.integers(0, n, 300)
+    e = np.concatenate([e, np.stack([loops, loops], 1)])  # repeated self-citations too
+    w = rng.random(len(e)) + 0.1 if weighted else None
+    g = build_graph(e[:, 0], e[:, 1], n, w, duplicates="sum")
+    got, want = self_shares(g, compiled=True), self_shares(g, compiled=False)
+    assert (want > 0).sum() > 200
+    torch.testing.assert_close(got, want, rtol=1e-15, atol=0)
