@@ -30,7 +30,7 @@ from .io import (Authorships, IdMap, SeedSets, free_bytes, id_kind, open_parquet
 from .rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .output_dir import OutputDir, check_inputs_apart
 from .pagerank import PageRankResult, check_tolerance, seed_teleport, uniform_teleport
-from .solve import describe, solve
+from .solve import choose_method, describe, solve
 from .kernels import column_sums
 from .report import Stages, progress_bar
 
@@ -443,8 +443,8 @@ def _run_job(cfg: JobConfig, out_dir: Path, *, show_progress: bool = True) -> Ru
                 teleport = uniform_teleport(graph.n, dtype=dtype, device=graph.device)
             result = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
                            callback=progress, kernel=rk.kernel)
-    solver = "power iteration (ArticleRank)" if rk.algorithm == "articlerank" else describe(rk.method, rk.kernel,
-                                                                                             device)
+    solver = "power iteration (ArticleRank)" if rk.algorithm == "articlerank" else describe(
+        choose_method(graph, rk.method), rk.kernel, device)
     log.info("%s: %d iterations, L1 residual %.3e; solver: %s", rk.algorithm, result.iterations[0].item(),
              result.residuals[0].item(), solver)
     _convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import torch
 
-from .dag import dag_pagerank
+from .dag import dag_pagerank, leveled
 from .graph import CitationGraph
 from .pagerank import IterationCallback, PageRankResult, personalized_pagerank
 
 METHODS = ("auto", "dag", "power")
 
 
+#: ``method = "auto"`` runs the power method when one strongly connected component holds more
+#: than this share of the papers: the DAG solver then iterates nearly the whole graph, one
+#: paper after another (Gauss-Seidel), while the power method's product splits over cores.
+#: Measured on a 2M-paper graph whose largest component holds 80% of the papers: power 18 s
+#: (61 iterations), Gauss-Seidel in the component 54 s (72 sweeps), PRPACK 32 s.
+GIANT_SHARE = 0.5
+
+
+def choose_method(graph: CitationGraph, method: str = "auto") -> str:
+    """``"dag"`` or ``"power"``: what ``method`` means for ``graph``.
+
+    ``auto`` is ``dag`` unless the graph's largest strongly connected component holds more
+    than :data:`GIANT_SHARE` of its papers (the plan is computed, and cached, to know).
+    """
+    if method != "auto":
+        return method
+    if graph.n == 0:
+        return "dag"
+    _, plan = leveled(graph)
+    return "power" if plan.facts.get("largest_component", 1) > GIANT_SHARE * graph.n else "dag"
+
+
 def describe(method: str, kernel: str, device: torch.device | str) -> str:
-    """The solver a job runs, in words (logged, and ``solver`` in ``run.json``)."""
+    """The solver a job runs, in words (logged, and ``solver`` in ``run.json``); ``method`` as
+    :func:`choose_method` resolved it."""
     device = torch.device(device)
     if method == "power" or kernel == "triton":
         return f"power iteration ({'fused Triton step' if kernel == 'triton' else 'torch CSR product'})"
@@ -34,7 +57,8 @@ def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto",
     method : {"auto", "dag", "power"}
         ``dag`` (:func:`ranker.dag.dag_pagerank`): topological sweep, iteration on the cyclic
         core only; ``power`` (:func:`ranker.pagerank.personalized_pagerank`): power iteration
-        over the whole graph. ``auto`` is ``dag``.
+        over the whole graph. ``auto``: ``dag``, or ``power`` when one component holds most
+        papers (:func:`choose_method`).
     alpha, tol, max_iter, callback :
         See :func:`ranker.pagerank.personalized_pagerank`.
     kernel : {"torch", "triton"}
@@ -48,6 +72,7 @@ def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto",
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    method = choose_method(graph, method)
     if method == "power" or kernel == "triton":
         return personalized_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback,
                                      kernel=kernel, batch_invariant=batch_invariant)

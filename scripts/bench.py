@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from ranker import parse_config, run_job  # noqa: E402
 from ranker.graph import graph_from_edges  # noqa: E402
 from ranker.dag import leveled  # noqa: E402
-from ranker.solve import solve  # noqa: E402
+from ranker.solve import choose_method, solve  # noqa: E402
 from ranker.config import citation_files  # noqa: E402
 from ranker.io import read_citations  # noqa: E402
 
@@ -184,7 +184,8 @@ def main() -> None:
     sec_plan = sec_o
     add("ingest", "ours: topological order", sec_o, peak_o,
         f"{plan.levels} levels, {plan.facts['papers_on_cycles']} papers on cycles in {plan.facts['components']} "
-        f"components (largest {plan.facts['largest_component']}); one-time, reused by every solve")
+        f"components (largest {plan.facts['largest_component']}); one-time, reused by every solve; "
+        f"method auto chooses {choose_method(lg)}")
     sec_with_order = sec + sec_o
 
     def pandas_ingest():

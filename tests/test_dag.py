@@ -208,3 +208,22 @@ def test_direct_component_solves_are_bit_identical_whatever_the_batch():
     whole = batched(8)
     for b in (1, 3):
         assert torch.equal(batched(b), whole), f"batches of {b}"
+
+
+def test_auto_runs_the_power_method_when_one_component_holds_most_papers():
+    from ranker.solve import choose_method
+
+    rng = np.random.default_rng(21)
+    n = 400
+    older = rng.integers(0, n, size=(3000, 2))
+    dag_like = older[older[:, 0] > older[:, 1]]
+    g = build_graph(dag_like[:, 0], dag_like[:, 1], n)
+    assert choose_method(g) == "dag"
+    ring = np.stack([np.arange(300), (np.arange(300) + 1) % 300], 1)  # 300 of 400 papers on one cycle
+    e = np.concatenate([dag_like, ring])
+    giant = build_graph(e[:, 0], e[:, 1], n)
+    assert choose_method(giant) == "power" and choose_method(giant, "dag") == "dag"
+    v = torch.full((n, 1), 1.0 / n, dtype=torch.float64)
+    auto = solve(giant, v, tol=1e-13)
+    assert int(auto.iterations[0]) == int(personalized_pagerank(giant, v, tol=1e-13).iterations[0])
+    np.testing.assert_allclose(auto.scores[:, 0].numpy(), nx_pagerank(e, n), atol=1e-12)
