@@ -119,7 +119,7 @@ def _dense_inverse(a_cc: torch.Tensor, alpha: float) -> torch.Tensor:
     return torch.linalg.inv(m)
 
 
-def _diagonal_scale(g: CitationGraph, dtype: torch.dtype, alpha: float, inv_out: torch.Tensor) -> torch.Tensor:
+def _diagonal_scale(g: CitationGraph, dtype: torch.dtype, alpha: float) -> torch.Tensor:
     """``[n, 1]``: ``1 / (1 - alpha P^T[j, j])``, solving self-citations exactly (cached on ``g``)."""
     scale = g.__dict__.setdefault("_diag_scale", {})
     key = (dtype, alpha)
@@ -254,7 +254,7 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         crow, col = g.crow, g.col
         val = torch.ones(1, dtype=dtype, device=g.device).expand(g.nnz)
         col_scale = inv_out.to(dtype)
-    sc = _diagonal_scale(g, dtype, alpha, inv_out)
+    sc = _diagonal_scale(g, dtype, alpha)
     # One score matrix. Structure-only, it holds y / out_weight for papers that cite something
     # (what the product reads) and y itself for dangling papers (never read: they cite nothing);
     # y comes back by one multiplication at the end.
@@ -343,8 +343,7 @@ def _compiled_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: f
     v = teleport.index_select(0, plan.perm) if permuted else teleport
     dtype = v.dtype
     arrays = _compiled_plan(g, plan, dtype)
-    inv_out = inverse_out_weight(g.out_weight)
-    sc = _diagonal_scale(g, dtype, alpha, inv_out).reshape(-1).numpy()
+    sc = _diagonal_scale(g, dtype, alpha).reshape(-1).numpy()
     v = v.contiguous()
     y = torch.zeros_like(v)
     iters = torch.zeros(n_cols, dtype=torch.int64)
