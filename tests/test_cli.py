@@ -131,6 +131,7 @@ def test_nonconvergence_error_and_warn(tmp_path):
     assert r.exit_code == 0 and (tmp_path / "out" / "papers.parquet").exists()
 
 
+@pytest.mark.slow
 def test_console_script_runs(tmp_path):
     job = make_job(tmp_path, seeds=False)
     r = subprocess.run([sys.executable, "-m", "ranker.cli", "--config", str(job), "--quiet"], capture_output=True,

@@ -97,6 +97,7 @@ PATHS = {"compiled-direct": ("compiled", 64), "compiled-gauss-seidel": ("compile
          "torch-direct": ("torch", 1024), "torch-jacobi": ("torch", 0)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", list(PATHS))
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])

@@ -29,6 +29,8 @@ from ranker.graph import graph_from_edges
 from ranker.io import read_citations
 from ranker.pagerank import personalized_pagerank, seed_teleport, uniform_teleport
 
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
 TOL = 1e-13
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pyarrow.parquet as pq
+import pytest
 
 
 def job(tmp_path, out):
@@ -32,6 +33,7 @@ def run(cfg, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_no_partial_output_and_rerun_resumes(tmp_path):
     full = run(job(tmp_path, "full"))
     assert full.wait(timeout=300) == 0, full.stderr.read()

@@ -65,6 +65,7 @@ def test_plan_falls_back_to_kahn_when_labels_are_not_in_topological_order(monkey
     assert torch.equal(got[0], ref[0]) and got[1] == ref[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("direct_max", [64, 0], ids=["direct", "gauss-seidel"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])

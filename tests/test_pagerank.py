@@ -86,6 +86,7 @@ graphs = st.integers(1, 25).flatmap(lambda n: st.tuples(
 ))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs, st.integers(0, 2**32 - 1))
 def test_random_graphs_match_networkx(case, seed):
@@ -104,6 +105,7 @@ def test_random_graphs_match_networkx(case, seed):
     np.testing.assert_allclose(got_sum, nx_pagerank(edges, n, weights=w, alpha=alpha, multi=True), atol=1e-12)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(graphs)
 def test_random_graphs_match_igraph(case):

@@ -18,6 +18,8 @@ from ranker import build_graph  # noqa: E402
 from ranker.kernels import pagerank_step  # noqa: E402
 from ranker.kernels.triton_step import pagerank_step_triton  # noqa: E402
 
+pytestmark = [pytest.mark.gpu]
+
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
