@@ -297,12 +297,18 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         y[s:e] = z if stored_as is None else z.mul_(stored_as[s:e])
     if stored_as is not None:
         y.div_(stored_as)
-    y /= column_sums(y).to(dtype)
-    if permuted:
-        out = torch.empty_like(y)
-        out[plan.perm] = y
-        y = out
+    y = _scores_in_input_order(y, plan, permuted)
     return PageRankResult(scores=y, iterations=iters, residuals=resid, converged=resid < tol), facts
+
+
+def _scores_in_input_order(y: torch.Tensor, plan: LevelPlan, permuted: bool) -> torch.Tensor:
+    """``x = y / 1^T y`` per column, rows back in the caller's numbering when the solve permuted them."""
+    y /= column_sums(y).to(y.dtype)
+    if not permuted:
+        return y
+    out = torch.empty_like(y)
+    out[plan.perm] = y
+    return out
 
 
 def _compiled_plan(g: CitationGraph, plan: LevelPlan, dtype: torch.dtype) -> dict:
@@ -360,11 +366,7 @@ def _compiled_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: f
                   resid.numpy())
     if callback is not None:
         callback(int(iters.max()) if n_cols else 0, float(resid.max()) if n_cols else 0.0, 0)
-    y /= column_sums(y).to(dtype)
-    if permuted:
-        out = torch.empty_like(y)
-        out[plan.perm] = y
-        y = out
+    y = _scores_in_input_order(y, plan, permuted)
     sizes = (arrays["ends"] - arrays["starts"])[arrays["kinds"] == 1]
     direct = int(sizes[sizes <= kernels.DIRECT_MAX].sum())
     facts = {"levels": plan.levels, "core_papers": plan.core_papers, "core_citations": arrays["core_citations"],
