@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -36,6 +38,9 @@ def pagerank_step(
     teleport: torch.Tensor,
     dangling: torch.Tensor,
     alpha: float,
+    *,
+    gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step ``x' = alpha P^T x + (alpha d(x) + 1 - alpha) v`` for every column, and its L1 change.
 
@@ -43,14 +48,19 @@ def pagerank_step(
     ----------
     transition : torch.Tensor
         Sparse CSR ``[n, n]`` column-stochastic ``P^T`` (dangling columns zero), dtype of ``x``.
+        Over row blocks: this process's rows ``[m, W * rows]`` (see ``gather``).
     x : torch.Tensor
-        ``[n, B]`` current scores, each column summing to 1.
+        ``[n, B]`` current scores, each column summing to 1 (over row blocks: this block's rows).
     teleport : torch.Tensor
         ``[n, B]`` teleport distributions ``v`` (columns sum to 1), same dtype.
     dangling : torch.Tensor
-        ``int64 [d]`` indices of dangling papers.
+        ``int64 [d]`` indices of dangling papers (rows of ``x``).
     alpha : float
         Probability of following a citation.
+    gather, reduce : callable, optional
+        The hooks that run one step over row blocks on several processes: ``gather(x)`` is the
+        whole ``x`` the product needs, ``reduce(partial)`` the sum over the processes of
+        ``float64 [B]`` partial column sums. None (one process) is the identity for both.
 
     Returns
     -------
@@ -65,9 +75,15 @@ def pagerank_step(
     cuGraph do), so the mass ``d(x) = sum_{i dangling} x_i`` re-enters through ``v``.
     """
     assert x.dim() == 2 and x.shape == teleport.shape and x.dtype == teleport.dtype
-    y = torch.sparse.mm(transition, x) if transition._nnz() else torch.zeros_like(x)
-    dangling_mass = column_sums(x.index_select(0, dangling)).to(x.dtype)
+    x_all = x if gather is None else gather(x)
+    y = torch.sparse.mm(transition, x_all) if transition._nnz() else torch.zeros_like(x)
+    dangling_mass = column_sums(x.index_select(0, dangling))
+    if reduce is not None:
+        dangling_mass = reduce(dangling_mass)
+    dangling_mass = dangling_mass.to(x.dtype)
     y.mul_(alpha)
     y.addcmul_(teleport, (alpha * dangling_mass + (1.0 - alpha)).unsqueeze(0))
     residual = column_sums((y - x).abs_())
+    if reduce is not None:
+        residual = reduce(residual)
     return y, residual

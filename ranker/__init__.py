@@ -25,7 +25,7 @@ _EXPORTS = {
     "CitationGraph": "graph", "build_graph": "graph",
     "PageRankResult": "pagerank", "pagerank": "pagerank", "personalized_pagerank": "pagerank",
     "seed_teleport": "pagerank", "uniform_teleport": "pagerank",
-    "RunResult": "pipeline", "run_job": "pipeline",
+    "RunResult": "job", "run_job": "job",
     "Renumbered": "renumber", "renumber": "renumber",
 }
 

@@ -91,7 +91,7 @@ def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int,
     import warnings
 
     coo = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, cols])), torch.from_numpy(vals.astype(np.float64)),
-                                  size=shape).coalesce()
+                                  size=shape, check_invariants=False).coalesce()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return coo.to_sparse_csr().to(device)

@@ -16,6 +16,22 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+class _signals_deferred:
+    """Hold SIGINT and SIGTERM while torch and numpy are imported; a signal that came meanwhile is
+    delivered on leaving, as the usual one-line interrupt. (Raised inside numpy's extension import,
+    the interrupt leaves numpy half-loaded and surfaces as an ImportError or RecursionError.)"""
+
+    held = {signal.SIGINT, signal.SIGTERM}
+
+    def __enter__(self) -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, self.held)
+
+    def __exit__(self, *exc: object) -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, self.held)
+
+
 def build_app():
     """The typer application (imported here: ``import ranker.cli`` stays light)."""
     from pathlib import Path
@@ -40,9 +56,10 @@ def build_app():
         rank = os.environ.get("RANK", "0")  # under torchrun: rank 0 logs and reports, the others only warn
         signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: temp files are removed
         try:
-            from .config import load_config  # imported late: `--help` stays fast
-            from .pipeline import run_job
-            from .report import setup_logging
+            with _signals_deferred():  # imported late (`--help` stays fast), and whole
+                from .config import load_config
+                from .job import run_job
+                from .report import setup_logging
 
             setup_logging(quiet=quiet or (rank != "0" and not debug), debug=debug)
             cfg = load_config(config)

@@ -340,7 +340,7 @@ def _compact_inplace(a: np.ndarray, keep: np.ndarray, chunk: int = 1 << 20) -> n
     return a[:out]
 
 
-def _build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplicates: str,
+def build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplicates: str,
                       index_dtype: str, n_cols: int | None = None) -> CitationGraph:
     """CPU, unweighted, ``n < 2**31``: the CSR built in the edge buffer itself.
 
@@ -386,7 +386,7 @@ def graph_from_edges(edges: Any, *, self_citations: str = "keep", duplicates: st
 
     The edge list's arrays are released (set to None) so that memory is freed as the build
     goes. On the CPU, for unweighted citations with int32 indices, the CSR is built inside the
-    edge buffer (:func:`_build_from_pairs`); otherwise :func:`build_graph`. Both give the same graph.
+    edge buffer (:func:`build_from_pairs`); otherwise :func:`build_graph`. Both give the same graph.
     """
     pairs, citing, cited, weight = edges.pairs, edges.citing, edges.cited, edges.weight
     edges.pairs = edges.citing = edges.cited = edges.weight = None
@@ -395,7 +395,7 @@ def graph_from_edges(edges: Any, *, self_citations: str = "keep", duplicates: st
     if (device.type == "cpu" and weight is None and pairs is not None and pairs.dtype == np.int32
             and pairs.flags.c_contiguous and sys.byteorder == "little" and index_dtype != "int64"):
         del citing, cited
-        return _build_from_pairs(pairs, n, self_citations=self_citations, duplicates=duplicates,
+        return build_from_pairs(pairs, n, self_citations=self_citations, duplicates=duplicates,
                                  index_dtype=index_dtype)
     del pairs
     return build_graph(citing, cited, n, weight, self_citations=self_citations, duplicates=duplicates,

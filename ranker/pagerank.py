@@ -50,17 +50,25 @@ def uniform_teleport(n: int, *, dtype: torch.dtype = torch.float64, device: torc
 
 
 def seed_teleport(n: int, set_index: torch.Tensor, paper_index: torch.Tensor, weight: torch.Tensor, n_sets: int, *,
-                  dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> torch.Tensor:
+                  dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu",
+                  rows: tuple[int, int] | None = None) -> torch.Tensor:
     """Dense ``[n, n_sets]`` teleport matrix from seed triplets, each column normalized to sum 1.
 
     Repeated (set, paper) rows add up. Each set's weights are first divided by the set's
     largest weight, so that weights near the float64 limits (``1e308``, ``1e-320``) neither
     overflow nor underflow in the sum. Each set's total comes from its own rows only, so a
-    column is bit-identical whatever other sets share its batch.
+    column is bit-identical whatever other sets share its batch. With ``rows = (lo, hi)`` only
+    rows ``lo..hi-1`` are returned (``[hi - lo, n_sets]``: one process's block of papers; the
+    shares are those of the whole columns).
     """
     set_index, paper_index = set_index.to(device), paper_index.to(device)
-    t = torch.zeros((n, n_sets), dtype=torch.float64, device=device)
-    t.index_put_((paper_index, set_index), seed_shares(set_index, weight.to(device), n_sets), accumulate=True)
+    share = seed_shares(set_index, weight.to(device), n_sets)
+    lo, hi = (0, n) if rows is None else rows
+    if rows is not None:
+        mine = (paper_index >= lo) & (paper_index < hi)
+        set_index, paper_index, share = set_index[mine], paper_index[mine] - lo, share[mine]
+    t = torch.zeros((hi - lo, n_sets), dtype=torch.float64, device=device)
+    t.index_put_((paper_index, set_index), share, accumulate=True)
     return t.to(dtype)
 
 

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import ranker.pipeline as pipeline
+import ranker.job.engines as engines
 from ranker import parse_config, run_job
-from ranker.checkpoints import Checkpoints, fingerprint
+from ranker.io.checkpoints import Checkpoints, fingerprint
 from ranker.config import citation_files
 
 
@@ -25,7 +25,7 @@ def demo_cfg(tmp_path, out):
 def interrupted_run(tmp_path, monkeypatch, out):
     """A run killed after its first personalized batch: one genuine checkpoint is left."""
     cfg = demo_cfg(tmp_path, out)
-    real, calls = pipeline.solve, []
+    real, calls = engines.solve, []
 
     def dies(*a, **k):
         calls.append(1)
@@ -33,10 +33,10 @@ def interrupted_run(tmp_path, monkeypatch, out):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(pipeline, "solve", dies)
+    monkeypatch.setattr(engines, "solve", dies)
     with pytest.raises(KeyboardInterrupt):
         run_job(cfg, show_progress=False)
-    monkeypatch.setattr(pipeline, "solve", real)
+    monkeypatch.setattr(engines, "solve", real)
     ckpt = Checkpoints(tmp_path / out, fingerprint(cfg, citation_files(cfg.input.citations) + [cfg.personalize.seeds]))
     assert ckpt.parquet(0).is_file() and ckpt.sidecar(0).is_file() and not ckpt.parquet(1).exists()
     return cfg, ckpt

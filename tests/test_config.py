@@ -7,7 +7,7 @@ import pytest
 from oracles import write_parquet
 from ranker.config import load_config, parse_config
 from ranker.errors import ConfigError
-from ranker.output_dir import OutputDir
+from ranker.io.output_dir import OutputDir
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_tolerance_out_of_reach_of_float32_is_refused_before_solving(tmp_path):
     """float32 cannot resolve an L1 change of 1e-10 over thousands of papers (the run stalled at 7e-9)."""
     import numpy as np
 
-    import ranker.pipeline as pipeline
+    import ranker.job.engines as engines
     from ranker import run_job
 
     rng = np.random.default_rng(0)
@@ -118,13 +118,13 @@ def test_tolerance_out_of_reach_of_float32_is_refused_before_solving(tmp_path):
     write_parquet(tmp_path / "c.parquet", {"citing": e[:, 0], "cited": e[:, 1]})
     cfg = parse_config({"input": {"citations": "c.parquet"}, "rank": {"dtype": "float32", "device": "cpu"},
                         "output": {"dir": "o"}}, base=tmp_path)
-    real = pipeline.solve
-    pipeline.solve = lambda *a, **k: pytest.fail("solved")
+    real = engines.solve
+    engines.solve = lambda *a, **k: pytest.fail("solved")
     try:
         with pytest.raises(ConfigError, match=r"\[rank\] tol = 1e-10 cannot be reached in float32 over 3,000 papers"):
             run_job(cfg, show_progress=False)
     finally:
-        pipeline.solve = real
+        engines.solve = real
     from ranker.pagerank import tolerance_floor
     import torch
 

@@ -66,8 +66,10 @@ def ok(results):
 
 def _solve(read_kw: dict, seed_sets: list[list], alpha: float, tol: float):
     """On every rank: read, partition, global and personalized PageRank; rank 0 returns everything by id."""
-    from ranker.distributed import (Comm, PartitionedIds, block_teleport, column_totals, partitioned_pagerank,
-                                    read_partitioned)
+    from ranker.pagerank import seed_teleport
+    from ranker.parallel.comm import Comm
+    from ranker.parallel.pagerank import column_totals, partitioned_pagerank
+    from ranker.parallel.partition import PartitionedIds, read_partitioned
 
     comm = Comm.from_env("cpu")
     g = read_partitioned(comm=comm, **read_kw)
@@ -81,7 +83,8 @@ def _solve(read_kw: dict, seed_sets: list[list], alpha: float, tol: float):
         assert idx.null_count == 0
         set_index = np.repeat(np.arange(len(seed_sets)), [len(s) for s in seed_sets])
         weight = np.arange(1.0, len(flat) + 1.0)
-        t = block_teleport(g, set_index, idx.to_numpy(), weight, len(seed_sets))
+        t = seed_teleport(g.n, torch.from_numpy(set_index), torch.from_numpy(idx.to_numpy()),
+                          torch.from_numpy(weight), len(seed_sets), rows=(g.lo, g.hi))
         pers = partitioned_pagerank(g, t, comm, alpha=alpha, tol=tol, max_iter=100_000)
         assert torch.allclose(column_totals(g, pers.scores, comm), torch.ones(len(seed_sets), dtype=torch.float64))
         for j in range(len(seed_sets)):
@@ -394,11 +397,11 @@ def test_nonconvergence_fails_on_every_rank(ranks3, tmp_path):
 
 
 def _die_while_solving(cfg_dict: dict):
-    """Rank 1 dies on its 5th partial sum (inside the solve); rank 0 must fail cleanly."""
-    import ranker.distributed as d
+    """Rank 1 dies on its 3rd gather of the scores (inside the solve); rank 0 must fail cleanly."""
+    from ranker.parallel.comm import Comm
 
     if os.environ["RANK"] == "1":
-        die_on_call(d, "column_sums", 5)
+        die_on_call(Comm, "all_gather_rows", 3)
     return _job(cfg_dict)
 
 
@@ -461,10 +464,10 @@ def test_torchrun_cli_same_outputs_and_clean_failure(tmp_path):
 
 def _stop_after_two_batches(cfg_dict: dict):
     """Rank 0 dies while solving its third personalized batch (after the global solve and two batches)."""
-    import ranker.distributed_job as dj
+    import ranker.parallel.pagerank as solver
 
     if os.environ["RANK"] == "0":
-        die_on_call(dj, "partitioned_pagerank", 4, code=9)
+        die_on_call(solver, "partitioned_pagerank", 4, code=9)
     return _job(cfg_dict)
 
 

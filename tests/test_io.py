@@ -172,7 +172,7 @@ def test_atomic_write_leaves_no_temp_on_failure(tmp_path, monkeypatch):
 
 
 def test_dense_integer_path_equals_hashed_path(tmp_path, monkeypatch):
-    import ranker.io as rio
+    import ranker.io.citations as rio
 
     rng = np.random.default_rng(4)
     f1 = cit(tmp_path, pa.array(rng.integers(1000, 1400, 500), pa.int32()),

@@ -11,12 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import ranker.io as io
-import ranker.pipeline as pipeline
+import ranker.io.outputs as io_outputs
+import ranker.job.engines as engines
+import ranker.job.personalize as personalize_module
 from oracles import write_parquet
 from ranker import parse_config, run_job
 from ranker.errors import ConfigError, OutputError
-from ranker.output_dir import LOCK_NAME, OutputDir
+from ranker.io.output_dir import LOCK_NAME, OutputDir
 
 
 def small_job(tmp_path, out, **extra):
@@ -36,7 +37,7 @@ def small_job(tmp_path, out, **extra):
 def test_output_dir_equal_to_input_dir_is_refused_before_any_work(tmp_path, monkeypatch):
     cfg = small_job(tmp_path, tmp_path / "data")
     before = (tmp_path / "data" / "papers.parquet").read_bytes()
-    monkeypatch.setattr(pipeline, "read_citations", lambda *a, **k: pytest.fail("ingest ran"))
+    monkeypatch.setattr(engines, "read_citations", lambda *a, **k: pytest.fail("ingest ran"))
     with pytest.raises(ConfigError, match=r"papers.parquet would overwrite the input file .*data/papers.parquet"):
         run_job(cfg, show_progress=False)
     assert (tmp_path / "data" / "papers.parquet").read_bytes() == before
@@ -92,7 +93,7 @@ def test_a_second_job_on_the_same_directory_is_refused_with_the_first_ones_pid(t
 def test_lock_held_by_another_process(tmp_path):
     out = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from ranker.output_dir import OutputDir\n"
+        "import sys, time; from ranker.io.output_dir import OutputDir\n"
         f"with OutputDir({str(out)!r}):\n    print('held', flush=True); sys.stdin.read()")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -130,7 +131,7 @@ def test_disk_full_is_one_line_and_keeps_the_previous_run(tmp_path, monkeypatch)
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(table, where, **kw)
 
-    monkeypatch.setattr(io.pq, "write_table", full)
+    monkeypatch.setattr(io_outputs.pq, "write_table", full)
     with pytest.raises(OutputError) as info:
         run_job(small_job(tmp_path, out, rank={"alpha": 0.6}), show_progress=False)
     msg = str(info.value)
@@ -139,10 +140,10 @@ def test_disk_full_is_one_line_and_keeps_the_previous_run(tmp_path, monkeypatch)
 
 
 def test_too_little_space_for_the_personalized_results_is_refused_before_solving(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "free_bytes", lambda d: 10)
+    monkeypatch.setattr(personalize_module, "free_bytes", lambda d: 10)
     solved = []
-    real = pipeline.solve
-    monkeypatch.setattr(pipeline, "solve", lambda *a, **k: solved.append(1) or real(*a, **k))
+    real = engines.solve
+    monkeypatch.setattr(engines, "solve", lambda *a, **k: solved.append(1) or real(*a, **k))
     with pytest.raises(OutputError, match=r"not enough free space for the personalized results: about .* MB needed"):
         run_job(small_job(tmp_path, tmp_path / "out"), show_progress=False)
     assert len(solved) == 1  # the global solve only: no seed batch was started
@@ -161,17 +162,16 @@ def test_failed_job_leaves_the_previous_complete_run(tmp_path, monkeypatch):
     out = tmp_path / "out"
     run_job(small_job(tmp_path, out), show_progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real = pipeline.personalize_batches
+    import ranker.job.stages as stages
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "personalize_batches", interrupted)
+    monkeypatch.setattr(stages, "personalize", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_job(small_job(tmp_path, out, rank={"alpha": 0.6}), show_progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert json.loads((out / "run.json").read_text())["config"]["rank"]["alpha"] == 0.85
-    monkeypatch.setattr(pipeline, "personalize_batches", real)
 
 
 def test_seeds_naming_no_paper_leave_no_new_papers_file(tmp_path):

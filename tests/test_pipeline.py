@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-import ranker.pipeline as pipeline
+import ranker.job.engines as engines
 from ranker import parse_config, run_job
 
 
@@ -40,7 +40,7 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
     assert full.metadata["personalized"]["batches"] == 5
 
     calls = []
-    real = pipeline.solve
+    real = engines.solve
 
     def dies_on_third(*a, **k):  # call 1 is the global solve, calls 2.. the seed batches
         calls.append(1)
@@ -48,7 +48,7 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(pipeline, "solve", dies_on_third)
+    monkeypatch.setattr(engines, "solve", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_job(demo_cfg(tmp_path, "resume", batch_size=1), show_progress=False)
     out = tmp_path / "resume"
@@ -63,7 +63,7 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(pipeline, "solve", counts)
+    monkeypatch.setattr(engines, "solve", counts)
     again = run_job(demo_cfg(tmp_path, "resume", batch_size=1), show_progress=False)
     assert len(calls) == 4 and again.metadata["personalized"]["resumed_batches"] == 2
     for x, y in zip(tables(tmp_path / "full"), tables(out)):
@@ -76,7 +76,7 @@ def test_corrupt_checkpoint_is_solved_again(tmp_path, caplog):
     out = tmp_path / "again"
     cfg = demo_cfg(tmp_path, "again", batch_size=2)
     # plant what a previous run would have left: batch 0 finished, batch 1 damaged on disk
-    from ranker.checkpoints import Checkpoints, fingerprint
+    from ranker.io.checkpoints import Checkpoints, fingerprint
     from ranker.config import citation_files
 
     ckpt = Checkpoints(out, fingerprint(cfg, citation_files(cfg.input.citations) + [cfg.personalize.seeds])).dir
@@ -98,14 +98,14 @@ def test_corrupt_checkpoint_is_solved_again(tmp_path, caplog):
 
 def test_out_of_memory_splits_batches_without_changing_results(tmp_path, monkeypatch, caplog):
     run_job(demo_cfg(tmp_path, "plain"), show_progress=False)
-    real = pipeline.solve
+    real = engines.solve
 
     def small_only(graph, teleport, **k):
         if teleport.shape[1] > 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
         return real(graph, teleport, **k)
 
-    monkeypatch.setattr(pipeline, "solve", small_only)
+    monkeypatch.setattr(engines, "solve", small_only)
     ranker_log = logging.getLogger("ranker")  # the CLI's setup_logging may have stopped propagation
     ranker_log.addHandler(caplog.handler)
     try:
@@ -120,7 +120,7 @@ def test_out_of_memory_splits_batches_without_changing_results(tmp_path, monkeyp
     def always(graph, teleport, **k):
         raise torch.OutOfMemoryError("out of memory")
 
-    monkeypatch.setattr(pipeline, "solve", always)
+    monkeypatch.setattr(engines, "solve", always)
     with pytest.raises(torch.OutOfMemoryError):  # a single column on the CPU: nothing left to try
         run_job(demo_cfg(tmp_path, "none"), show_progress=False)
     assert not (tmp_path / "none" / "personalized.parquet").exists()
@@ -130,7 +130,7 @@ def test_other_runtime_errors_are_not_swallowed(tmp_path, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("something else")
 
-    monkeypatch.setattr(pipeline, "solve", broken)
+    monkeypatch.setattr(engines, "solve", broken)
     with pytest.raises(RuntimeError, match="something else"):
         run_job(demo_cfg(tmp_path, "x"), show_progress=False)
 

@@ -26,10 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import __version__
-from .config import JobConfig
-from .errors import OutputError
-from .io import file_sha256, write_json_atomic, write_parquet_atomic
+from .. import __version__
+from ..config import JobConfig
+from ..errors import OutputError
+from .outputs import file_sha256, write_json_atomic, write_parquet_atomic
 from .output_dir import CHECKPOINT_DIR
 
 log = logging.getLogger("ranker")
@@ -101,10 +101,10 @@ class Checkpoints:
               residuals: list[float]) -> None:
         """Write a finished batch: the parquet first, then the sidecar that vouches for its bytes."""
         path = self.parquet(batch)
-        write_parquet_atomic(table, path, staged=False)
+        write_parquet_atomic(table, path)
         write_json_atomic({"job": self.job, "batch": batch, "seed_sets": names, "iterations": iterations,
                                     "residuals": residuals, "rows": table.num_rows, "sha256": file_sha256(path)},
-                          self.sidecar(batch), staged=False)
+                          self.sidecar(batch))
 
     def read(self, batch: int, names: list[str], k: int, ids: Any, schema: pa.Schema) -> dict[str, Any] | None:
         """The verified checkpoint of ``batch`` (``table``, ``iterations``, ``residuals``), or None.

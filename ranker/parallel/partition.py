@@ -1,33 +1,19 @@
-"""Ranking past one process: papers in contiguous blocks over the ranks of torch.distributed.
+"""The graph in contiguous row blocks over the ranks of a :class:`ranker.parallel.comm.Comm`.
 
-Launched with ``torchrun`` (NCCL between GPUs, gloo between CPU processes), every process runs
-the same job file; :mod:`ranker.distributed_job` drives the job and this module holds the parts:
-
-- :class:`Comm`: the collectives the job uses, on top of an initialized process group. A
-  collective that fails (a peer died) becomes a :class:`DistributedError`; :meth:`Comm.phase`
-  makes every rank stop together, with the first failing rank's message, when one rank hits
-  an error in local work.
-- :func:`read_partitioned`: streaming ingest where each rank reads its share of the parquet
-  rows, ids are numbered by hash owners (no rank sees every id), papers are split into
-  contiguous blocks balanced by citations, and each citation is sent to the rank owning its
-  cited paper. No rank ever holds the whole edge list.
-- :func:`partitioned_pagerank`: batched power iteration; per iteration one local sparse x dense
-  product, one ``all_gather`` of the score blocks and one small ``all_gather`` of partial sums
-  (dangling mass and residual).
-
-Everything here equals the single-process solver to rounding: the tests compare 2 and 3
-processes with one, to 1e-12 in float64.
+:func:`read_partitioned` is a streaming ingest where each rank reads its share of the parquet
+rows, ids are numbered by hash owners (no rank sees every id), papers are split into
+contiguous blocks balanced by citations, and each citation is sent to the rank owning its
+cited paper. No rank ever holds the whole edge list. :class:`PartitionedIds` answers id
+lookups through the owners.
 """
+
 
 from __future__ import annotations
 
-import datetime
 import logging
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,253 +21,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
-import torch.distributed as dist
 
-from .errors import ConfigError, ConvergenceError, GraphError, InputError, RankerError, where
-from .graph import _build_from_pairs, build_graph, transition_csr
-from .io import _locate, _normalize_ids, open_parquet, read_citations, read_papers, shard
-from .kernels import column_sums
-from .pagerank import ColumnTracker, IterationCallback, PageRankResult, seed_shares
+from ..errors import GraphError, InputError, where
+from ..graph import build_from_pairs, build_graph, transition_csr
+from ..io.citations import locate_row, read_citations, read_papers
+from ..io.ids import normalize_ids
+from ..io.sources import open_parquet, shard
+from .comm import Comm
 
 log = logging.getLogger("ranker")
 
-
-class DistributedError(RankerError):
-    """A rank failed or stopped answering; every rank exits non-zero and no output is committed."""
-
-
-_ERRORS: dict[str, type[RankerError]] = {c.__name__: c for c in
-                                         (ConfigError, InputError, GraphError, ConvergenceError, DistributedError)}
-
-
-def launched() -> bool:
-    """True when this process is one of several started by ``torchrun`` (``WORLD_SIZE`` > 1)."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1")) > 1
-    except ValueError:
-        return False
-
-
-# --------------------------------------------------------------------------- communication
-
-
-@dataclass
-class Comm:
-    """This process's place in the job and the collectives the job uses.
-
-    Attributes
-    ----------
-    rank, world_size : int
-    device : torch.device
-        Where the graph and the scores live (``cuda:LOCAL_RANK`` or CPU).
-    backend : str
-        ``nccl`` (device CUDA) or ``gloo`` (CPU).
-    stage : str
-        What the job is doing, for messages.
-    bytes_sent : int
-        Bytes this rank put on its links in collectives, counted as ring algorithms move them
-        (``all_gather``: ``W - 1`` times the block); run metadata.
-    """
-
-    rank: int
-    world_size: int
-    device: torch.device
-    backend: str
-    owns_group: bool = False
-    stage: str = "start"
-    bytes_sent: int = 0
-    group: Any = None
-
-    @property
-    def is_root(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def comm_device(self) -> torch.device:
-        return self.device if self.backend == "nccl" else torch.device("cpu")
-
-    @classmethod
-    def from_env(cls, device_name: str = "auto", timeout_s: float = 1800.0) -> "Comm":
-        """Join (or reuse) the process group that ``torchrun`` describes in the environment.
-
-        ``device_name`` ``auto`` gives ``cuda:LOCAL_RANK`` with NCCL when CUDA is available,
-        else the CPU with gloo.
-        """
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if device_name == "auto":
-            device_name = "cuda" if torch.cuda.is_available() else "cpu"
-        if device_name == "cuda":
-            if not torch.cuda.is_available():
-                raise ConfigError("[rank] device = 'cuda' but no CUDA device is available (use 'auto' or 'cpu')")
-            device = torch.device("cuda", local_rank % torch.cuda.device_count())
-            torch.cuda.set_device(device)
-            backend = "nccl"
-        else:
-            device, backend = torch.device("cpu"), "gloo"
-        owns = False
-        if not dist.is_initialized():
-            try:
-                dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
-            except (RuntimeError, ValueError) as exc:
-                raise DistributedError(f"cannot join the process group ({_first_line(exc)}); launch with "
-                                       "torchrun, which sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT") from None
-            owns = True
-        else:
-            backend = dist.get_backend()
-        return cls(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device, backend=backend,
-                   owns_group=owns)
-
-    def close(self) -> None:
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
-            self.owns_group = False
-
-    # -- failure handling
-
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        """Turn a failed collective into a one-line :class:`DistributedError`."""
-        try:
-            yield
-        except RankerError:
-            raise
-        except (RuntimeError, OSError, ValueError) as exc:
-            err = DistributedError(f"rank {self.rank}: lost contact with another rank during {self.stage} "
-                                   f"({_first_line(exc)}); see the other ranks' messages")
-            err.every_rank = True  # type: ignore[attr-defined]  # rank 0 may be the one that died
-            raise err from exc
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Local work (no collectives inside) after which all ranks agree on success.
-
-        If any rank raised, every rank raises: the failing rank its own error, the others the
-        same kind of error with the first failing rank's message (``rank k: ...``), so that
-        all stop together and rank 0 can report it.
-        """
-        self.stage = name
-        err: BaseException | None = None
-        try:
-            yield
-        except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
-            err = exc
-        mine = None if err is None else (type(err).__name__, str(err))
-        everyone = self.all_gather_object(mine)
-        failed = [(r, m) for r, m in enumerate(everyone) if m is not None]
-        if err is not None:
-            raise err
-        if failed:
-            r, (kind, msg) = failed[0]
-            if kind not in _ERRORS:  # not a user-facing error: name it
-                raise DistributedError(f"rank {r} failed during {name}: {kind}: {msg}")
-            raise _ERRORS[kind](msg if msg.startswith("rank ") else f"rank {r}: {msg}")
-
-    # -- collectives
-
-    def all_gather_object(self, obj: Any) -> list[Any]:
-        out: list[Any] = [None] * self.world_size
-        with self.guard():
-            dist.all_gather_object(out, obj)
-        return out
-
-    def sum_in_rank_order(self, partial: torch.Tensor) -> torch.Tensor:
-        """Every rank's float64 ``partial`` (same shape everywhere) added in rank order: the same
-        bits on every rank, so every rank takes the same decisions from it."""
-        parts = torch.empty((self.world_size,) + tuple(partial.shape), dtype=torch.float64, device=partial.device)
-        with self.guard():
-            dist.all_gather(list(parts.unbind(0)), partial.to(torch.float64).contiguous())
-        out = parts[0].clone()
-        for q in range(1, self.world_size):
-            out += parts[q]
-        return out
-
-    def sum_ints(self, values: list[int]) -> list[int]:
-        t = torch.tensor(values, dtype=torch.int64, device=self.comm_device)
-        with self.guard():
-            dist.all_reduce(t)
-        return [int(v) for v in t.cpu()]
-
-    def all_gather_ints(self, values: list[int]) -> np.ndarray:
-        """``int64 [W, len(values)]``: every rank's values."""
-        t = torch.tensor(values, dtype=torch.int64, device=self.comm_device)
-        out = torch.empty((self.world_size, len(values)), dtype=torch.int64, device=self.comm_device)
-        with self.guard():
-            dist.all_gather(list(out.unbind(0)), t)
-        return out.cpu().numpy()
-
-    def all_reduce_(self, t: torch.Tensor, op: Any = None) -> torch.Tensor:
-        """In-place all_reduce (SUM by default) of a tensor on any device; returns it."""
-        buf = t.to(self.comm_device)
-        with self.guard():
-            dist.all_reduce(buf, op=op or dist.ReduceOp.SUM)
-        self.bytes_sent += buf.nbytes
-        if buf is not t:
-            t.copy_(buf)
-        return t
-
-    def all_to_all(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Send ``parts[r]`` (1-D, one dtype) to rank ``r``; returns what each rank sent here, by rank,
-        on the CPU (ingest work is host work; the graph moves to its device when built)."""
-        assert len(parts) == self.world_size
-        dtype = parts[0].dtype
-        send_sizes = [int(p.numel()) for p in parts]
-        with self.guard():
-            sizes = torch.tensor(send_sizes, dtype=torch.int64, device=self.comm_device)
-            recv_sizes = torch.empty_like(sizes)
-            dist.all_to_all_single(recv_sizes, sizes)
-            recv = recv_sizes.cpu().tolist()
-            send = torch.cat([p.reshape(-1) for p in parts]).to(self.comm_device)
-            out = torch.empty(sum(recv), dtype=dtype, device=self.comm_device)
-            dist.all_to_all_single(out, send, recv, send_sizes)  # every rank calls it, empty or not
-        self.bytes_sent += send.nbytes
-        return list(torch.split(out.cpu(), recv))
-
-    def all_to_all_tables(self, tables: list[pa.Table]) -> list[pa.Table]:
-        """Arrow tables to each rank (IPC bytes over :meth:`all_to_all`)."""
-        got = self.all_to_all([_to_bytes(t) for t in tables])
-        return [_from_bytes(b) for b in got]
-
-    def gather_tables(self, table: pa.Table) -> list[pa.Table] | None:
-        """Every rank's table on rank 0 (by rank), None elsewhere; only rank 0 receives."""
-        payload = _to_bytes(table)
-        sizes = self.all_gather_ints([int(payload.numel())])[:, 0]
-        width = int(sizes.max())
-        buf = torch.zeros(width, dtype=torch.uint8, device=self.comm_device)
-        buf[:payload.numel()] = payload.to(self.comm_device)
-        out = ([torch.empty(width, dtype=torch.uint8, device=self.comm_device) for _ in range(self.world_size)]
-               if self.is_root else None)
-        with self.guard():
-            dist.gather(buf, out, dst=0)  # padded to the largest: gloo gathers equal sizes
-        self.bytes_sent += buf.nbytes
-        if out is None:
-            return None
-        return [_from_bytes(o[:int(s)]) for o, s in zip(out, sizes)]
-
-    def decide(self, flag: bool) -> bool:
-        """Rank 0's ``flag`` on every rank (rank 0 sees the output directory; the others follow it)."""
-        t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=self.comm_device)
-        with self.guard():
-            dist.broadcast(t, 0)
-        return bool(t.item())
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
-def _to_bytes(table: pa.Table) -> torch.Tensor:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    buf = sink.getvalue()
-    return torch.frombuffer(bytearray(buf.to_pybytes()), dtype=torch.uint8) if buf.size else torch.empty(0,
-                                                                                                        dtype=torch.uint8)
-
-
-def _from_bytes(t: torch.Tensor) -> pa.Table:
-    data = t.cpu().numpy().tobytes()
-    return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
 
 
 # --------------------------------------------------------------------------- hashing ids to owners
@@ -608,7 +357,7 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
             msg = None
             if first >= 0:
                 sources = shard([open_parquet(f, {}, role="citations") for f in files], r, W)
-                file, frow = _locate(sources, first)
+                file, frow = locate_row(sources, first)
                 bad = citing_column if not k_local[codes[first, 0]] else cited_column
                 missing = local_ids[int(codes[first, 0] if bad == citing_column else codes[first, 1])].as_py()
                 msg = (int(row_offset + first), f"{where(file, bad, frow)}: paper {missing!r} is not in {papers}")
@@ -691,7 +440,7 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
         # then stay finite whatever the weights (1e308...), and every block scales a paper alike
         col_t = torch.from_numpy(col_pad)
         largest = torch.zeros(n_pad, dtype=torch.float64).scatter_reduce_(0, col_t, w_t, "amax")
-        largest = comm.all_reduce_(largest, dist.ReduceOp.MAX)
+        largest = comm.all_reduce_(largest, "max")
         w_t = w_t / torch.where(largest > 0, largest, torch.ones_like(largest)).index_select(0, col_t)
         del col_t, largest
     if (w_t is None and device.type == "cpu" and n_pad < 2**31 and index_dtype != "int64"
@@ -701,7 +450,7 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
         buf[:, 0] = col_pad
         np.subtract(recv[:, 1], lo, out=buf[:, 1], casting="unsafe")
         del col_pad, recv
-        block = _build_from_pairs(buf, hi - lo, self_citations="keep", duplicates=duplicates,
+        block = build_from_pairs(buf, hi - lo, self_citations="keep", duplicates=duplicates,
                                   index_dtype=index_dtype, n_cols=n_pad)
     else:
         block = build_graph(torch.from_numpy(col_pad), torch.from_numpy(recv[:, 1].astype(np.int64) - lo), hi - lo,
@@ -742,14 +491,14 @@ class PartitionedIds:
 
     def lookup(self, values: pa.Array) -> pa.Array:
         """Global index of each value (``int64``), null where the id is not a paper of the graph."""
-        values = _normalize_ids(values, self.kind)
+        values = normalize_ids(values, self.kind)
         out = np.full(len(values), -1, np.int64)
         mine = np.flatnonzero(owner_of(values, self.comm.world_size) == self.comm.rank)
         if mine.size and len(self.graph.owned):
             idx = pc.index_in(values.take(pa.array(mine)), value_set=self.graph.owned)
             found = idx.is_valid().to_numpy(zero_copy_only=False)
             out[mine[found]] = idx.filter(idx.is_valid()).to_numpy().astype(np.int64) + self.graph.owned_offset
-        got = self.comm.all_reduce_(torch.from_numpy(out), dist.ReduceOp.MAX).numpy()
+        got = self.comm.all_reduce_(torch.from_numpy(out), "max").numpy()
         return pa.array(got, pa.int64(), mask=got < 0)
 
     def index_of(self, values: tuple) -> np.ndarray:
@@ -761,93 +510,3 @@ class PartitionedIds:
         return idx.filter(idx.is_valid()).to_numpy().astype(np.int64) if len(arr) else np.zeros(0, np.int64)
 
 
-# --------------------------------------------------------------------------- the solver
-
-
-def block_teleport(graph: PartitionedGraph, set_index: np.ndarray, paper_index: np.ndarray, weight: np.ndarray,
-                   n_sets: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """This block's rows ``[m, n_sets]`` of :func:`ranker.pagerank.seed_teleport` (global seed triplets)."""
-    device = graph.device
-    w = torch.tensor(np.asarray(weight, np.float64), device=device)
-    s = torch.tensor(np.asarray(set_index, np.int64), device=device)
-    p = torch.tensor(np.asarray(paper_index, np.int64), device=device)
-    share = seed_shares(s, w, n_sets)
-    mine = (p >= graph.lo) & (p < graph.hi)
-    t = torch.zeros((graph.m, n_sets), dtype=torch.float64, device=device)
-    t.index_put_((p[mine] - graph.lo, s[mine]), share[mine], accumulate=True)
-    return t.to(dtype)
-
-
-def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: Comm, *, alpha: float = 0.85,
-                         tol: float = 1e-10, max_iter: int = 1000,
-                         callback: IterationCallback | None = None) -> PageRankResult:
-    """Batched personalized PageRank over the ranks: this rank's rows of every column.
-
-    Parameters
-    ----------
-    graph : PartitionedGraph
-    teleport : torch.Tensor
-        ``[m, B]`` this block's rows of the teleport columns (each whole column sums to 1).
-    comm : Comm
-    alpha, tol, max_iter, callback :
-        As :func:`ranker.pagerank.personalized_pagerank`; ``tol`` applies to the L1 change of a
-        whole column, summed over the ranks.
-
-    Returns
-    -------
-    PageRankResult
-        ``scores [m, B]`` (this block's rows); iterations, residuals and convergence are the
-        same on every rank.
-
-    Notes
-    -----
-    The iteration of :func:`ranker.kernels.pagerank_step`, split by rows:
-    ``x_r <- alpha P^T_r x + (alpha d(x) + 1 - alpha) v_r``. Each rank multiplies its row
-    block by the whole ``x`` (gathered with one ``all_gather`` of the blocks, padded to the
-    largest), and the partial sums of ``|x'_r - x_r|`` and of the new dangling mass travel in
-    one small ``all_gather``, summed in rank order so that every rank takes the same decisions.
-    A column leaves the batch once it converges, on every rank at once.
-    """
-    m = teleport.shape[0]
-    assert m == graph.m and teleport.dtype in (torch.float32, torch.float64)
-    W, R, device, dtype = comm.world_size, graph.max_rows, graph.device, teleport.dtype
-    transition = graph.transition(dtype)
-    dangling = graph.dangling.to(device)
-    comm.stage = "solve"
-
-    def gather(block: torch.Tensor) -> torch.Tensor:
-        send = torch.zeros((R, block.shape[1]), dtype=dtype, device=device)
-        send[:m] = block
-        out = torch.empty((W, R, block.shape[1]), dtype=dtype, device=device)
-        with comm.guard():
-            dist.all_gather(list(out.unbind(0)), send)
-        comm.bytes_sent += (W - 1) * send.nbytes  # what a ring all_gather puts on this rank's links
-        return out.view(W * R, block.shape[1])
-
-    cols = ColumnTracker(teleport, tol=tol, max_iter=max_iter, callback=callback)
-    x, v = teleport.clone(), teleport
-    x_all = gather(x)
-    dangling_mass = comm.sum_in_rank_order(column_sums(x.index_select(0, dangling)).to(device))
-    for it in range(1, max_iter + 1):
-        if transition._nnz():
-            y = torch.sparse.mm(transition, x_all)
-        else:
-            y = torch.zeros((m, x.shape[1]), dtype=dtype, device=device)
-        y.mul_(alpha)
-        y.addcmul_(v, (alpha * dangling_mass.to(dtype) + (1.0 - alpha)).unsqueeze(0))
-        # one small collective: this step's residual and the next step's dangling mass
-        sums = comm.sum_in_rank_order(torch.stack([column_sums((y - x).abs_()),
-                                                   column_sums(y.index_select(0, dangling))]).to(device))
-        x, dangling_mass = y, sums[1]
-        keep = cols.update(it, x, sums[0])  # the sums are the same bits on every rank: so are the decisions
-        if keep is not None:
-            if not bool(keep.any()):
-                break
-            x, v, dangling_mass = x[:, keep].contiguous(), v[:, keep].contiguous(), dangling_mass[keep]
-        x_all = gather(x)
-    return cols.result()
-
-
-def column_totals(graph: PartitionedGraph, block: torch.Tensor, comm: Comm) -> torch.Tensor:
-    """``float64 [B]`` whole-column sums of a row-partitioned ``[m, B]`` tensor, the same on every rank."""
-    return comm.sum_in_rank_order(column_sums(block).to(graph.device)).cpu()

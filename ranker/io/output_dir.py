@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from .errors import ConfigError, OutputError
-from .io import remove_temp_files
+from ..errors import ConfigError, OutputError
+from .outputs import remove_temp_files
 
 log = logging.getLogger("ranker")
 

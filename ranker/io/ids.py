@@ -1,0 +1,93 @@
+"""Paper ids: the dictionary that turns dense indices back into the input's ids, and their kinds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputError, where
+
+
+# --------------------------------------------------------------------------- ids
+
+
+@dataclass
+class IdMap:
+    """Dense index -> original paper id.
+
+    Attributes
+    ----------
+    ids : pyarrow.Array
+        ``ids[i]`` is the id of node ``i``; ``string``/``large_string`` or ``int64``.
+    kind : str
+        ``"string"`` or ``"integer"``.
+    n_known : int
+        Nodes ``0..n_known-1`` are the papers listed in ``[input] papers`` (0 if none given).
+    """
+
+    ids: pa.Array
+    kind: str
+    n_known: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def output_ids(self, index: np.ndarray | None = None) -> pa.Array:
+        """Ids for output, taken at ``index`` (all when None), as ``string`` or ``int64``."""
+        arr = self.ids if index is None else self.ids.take(pa.array(index))
+        if self.kind == "string" and arr.type != pa.string():
+            try:
+                arr = arr.cast(pa.string())
+            except pa.ArrowInvalid:  # over 2 GiB of text: keep large_string
+                pass
+        return arr
+
+    def permute(self, perm: np.ndarray) -> "IdMap":
+        """The map after renumbering: new index ``r`` is old index ``perm[r]``."""
+        return IdMap(ids=self.ids.take(pa.array(perm)), kind=self.kind, n_known=0)
+
+    def lookup(self, values: pa.Array) -> pa.Array:
+        """Index of each value, null where the id is unknown."""
+        return pc.index_in(values, value_set=self.ids)
+
+
+def id_kind(dtype: pa.DataType) -> str | None:
+    """``"string"`` or ``"integer"`` for a usable id column type, else None."""
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "string"
+    if pa.types.is_integer(dtype):
+        return "integer"
+    return None
+
+
+INT64_MAX = 2**63 - 1
+
+
+def normalize_ids(arr: pa.Array, kind: str, at: tuple[str, str, int] | None = None) -> pa.Array:
+    """Ids as ``large_string`` or ``int64``. ``at = (file, column, first row)`` locates the
+    error for unsigned ids above the int64 maximum."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if kind == "string":
+        return arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+    if pa.types.is_uint64(arr.type):
+        too_big = pc.greater(arr, pa.scalar(INT64_MAX, pa.uint64()))
+        if pc.any(too_big).as_py():
+            i = first_true(too_big.fill_null(False))
+            loc = where(at[0], at[1], at[2] + i) if at else "an id column"
+            raise InputError(f"{loc}: id {arr[i].as_py()} is above the largest supported integer id "
+                             f"({INT64_MAX}); store such ids as strings")
+    return arr.cast(pa.int64()) if arr.type != pa.int64() else arr
+
+
+def first_true(mask: pa.Array | np.ndarray) -> int:
+    if isinstance(mask, np.ndarray):
+        return int(np.flatnonzero(mask)[0])
+    return pc.index(mask, True).as_py()
+
+

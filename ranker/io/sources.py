@@ -1,0 +1,206 @@
+"""Parquet inputs: opened, their columns checked for a role, streamed in record batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InputError, where
+from .ids import first_true, id_kind
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass
+class ParquetSource:
+    """One opened parquet file with its schema checked against the columns a role needs.
+
+    ``ranges``, when set, restricts reading to ``(row_group, start, stop)`` row ranges of the
+    file (rows counted within the group), in file order: one process's share of the file
+    (:func:`shard`). ``num_rows`` is then the number of rows in those ranges.
+    """
+
+    path: str
+    file: pq.ParquetFile
+    num_rows: int
+    ranges: list[tuple[int, int, int]] | None = None
+
+    def file_row(self, row: int) -> int:
+        """Row number in the file of the ``row``-th row this source reads."""
+        if self.ranges is None:
+            return row
+        md = self.file.metadata
+        for g, start, stop in self.ranges:
+            if row < stop - start:
+                return sum(md.row_group(k).num_rows for k in range(g)) + start + row
+            row -= stop - start
+        raise AssertionError("row beyond the source's ranges")  # pragma: no cover
+
+
+def shard(sources: list[ParquetSource], rank: int, world_size: int) -> list[ParquetSource]:
+    """Process ``rank``'s share of the rows of ``sources``: rows ``[rank E / W, (rank + 1) E / W)`` of
+    the files' concatenation, as row-group ranges (a row group on a boundary is read by both sides,
+    each keeping its own rows). Contiguous shares keep the files' row order across ranks."""
+    total = sum(s.num_rows for s in sources)
+    lo, hi = rank * total // world_size, (rank + 1) * total // world_size
+    out, base = [], 0
+    for src in sources:
+        md = src.file.metadata
+        ranges, g_base = [], base
+        for g in range(md.num_row_groups):
+            rows = md.row_group(g).num_rows
+            a, b = max(lo, g_base), min(hi, g_base + rows)
+            if a < b:
+                ranges.append((g, a - g_base, b - g_base))
+            g_base += rows
+        base += src.num_rows
+        out.append(ParquetSource(path=src.path, file=src.file, num_rows=sum(b - a for _, a, b in ranges),
+                                 ranges=ranges))
+    return out
+
+
+def open_parquet(path: str, required: dict[str, str], *, role: str) -> ParquetSource:
+    """Open ``path`` and check that each required column exists with a usable type.
+
+    Parameters
+    ----------
+    path : str
+        The parquet file.
+    required : dict
+        Column name -> expected kind: ``"id"`` (string or integer), ``"number"``
+        (integer or floating point) or ``"text"`` (string).
+    role : str
+        Used in messages (``citations``, ``papers``, ``seeds``).
+
+    Raises
+    ------
+    InputError
+        The file is missing, not parquet, truncated, or lacks a column or its type.
+    """
+    try:
+        f = pq.ParquetFile(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: {role} file not found") from None
+    except (pa.ArrowException, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a readable parquet file ({first})") from None
+    src = ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows)
+    check_columns(src, required, role=role)
+    return src
+
+
+def check_columns(src: ParquetSource, required: dict[str, str], *, role: str) -> None:
+    """Raise :class:`InputError` unless each column exists with its kind (see :func:`open_parquet`)."""
+    schema = src.file.schema_arrow
+    for name, kind in required.items():
+        if name not in schema.names:
+            raise InputError(f"{src.path}: missing column {name!r} ({role}); columns are {', '.join(schema.names)}")
+        t = schema.field(name).type
+        ok = {
+            "id": id_kind(t) is not None,
+            "number": pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
+            "text": id_kind(t) == "string",
+        }[kind]
+        if not ok:
+            want = {"id": "string or integer ids", "number": "numbers", "text": "strings"}[kind]
+            raise InputError(f"{where(src.path, name)}: has type {t}, expected {want}")
+
+
+def checked_weight_column(src: ParquetSource, weight_column: str, *, role: str) -> str:
+    """The weight column to use: the one named, else ``weight`` when the file has it, else none ("")."""
+    if not weight_column and "weight" in src.file.schema_arrow.names:
+        weight_column = "weight"
+    if weight_column:
+        check_columns(src, {weight_column: "number"}, role=role)
+    return weight_column
+
+
+def iter_batches(src: ParquetSource, columns: list[str], batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Yield ``(first_row, batch)`` over the file (or its ``ranges``), turning read failures into
+    :class:`InputError`. ``first_row`` is the batch's first row in the file."""
+    if src.ranges is None:
+        yield from _iter_rows(src, columns, batch_rows, None, 0, 0, src.num_rows)
+        return
+    md = src.file.metadata
+    starts = np.concatenate([[0], np.cumsum([md.row_group(g).num_rows for g in range(md.num_row_groups)])])
+    for g, start, stop in src.ranges:
+        yield from _iter_rows(src, columns, batch_rows, [g], int(starts[g]), start, stop)
+
+
+def _iter_rows(src: ParquetSource, columns: list[str], batch_rows: int, row_groups: list[int] | None,
+               base: int, start: int, stop: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Batches of rows ``[start, stop)`` of ``row_groups`` (all when None) whose first row is file row ``base``."""
+    row = 0
+    kw = {} if row_groups is None else {"row_groups": row_groups}
+    it = src.file.iter_batches(batch_size=batch_rows, columns=columns, use_threads=True, **kw)
+    while row < stop:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{src.path}: corrupt or truncated parquet near row {base + row} ({first})") from None
+        a, b = max(start, row), min(stop, row + batch.num_rows)
+        if a < b:
+            part = batch.slice(a - row, b - a) if (a, b) != (row, row + batch.num_rows) else batch
+            yield base + a, decode_dictionaries(part)
+        row += batch.num_rows
+
+
+def decode_dictionaries(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with every dictionary-encoded column replaced by its plain values.
+
+    Parquet writers (pandas categoricals, Spark, duckdb) store id columns dictionary encoded,
+    and each batch of such a column carries its own dictionary: codes of two columns, or of
+    two batches, mean nothing together. Every reader sees plain values only.
+    """
+    if not any(pa.types.is_dictionary(t) for t in batch.schema.types):
+        return batch
+    cols = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+    return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
+
+
+def plain_type(t: pa.DataType) -> pa.DataType:
+    """The value type of a dictionary type; any other type as it is."""
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def read_columns(src: ParquetSource, columns: list[str]) -> pa.Table:
+    """The whole of some columns, read batch by batch so that a damaged page is an :class:`InputError`."""
+    batches = [b for _, b in iter_batches(src, columns, 1_000_000)]
+    schema = pa.schema([src.file.schema_arrow.field(c) for c in columns])
+    schema = pa.schema([f.with_type(plain_type(f.type)) for f in schema])
+    return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+
+
+def check_no_nulls(arr: pa.Array, path: str, column: str, first_row: int) -> None:
+    if arr.null_count:
+        raise InputError(f"{where(path, column, first_row + first_true(arr.is_null()))}: null id")
+
+
+def check_weights(arr: pa.Array, path: str, column: str, first_row: int) -> np.ndarray:
+    """Return weights as float64, rejecting null, NaN, infinite and negative values."""
+    if arr.null_count:
+        raise InputError(f"{where(path, column, first_row + first_true(arr.is_null()))}: null weight")
+    w = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = first_true(bad)
+        raise InputError(f"{where(path, column, first_row + i)}: bad weight {float(w[i])!r} "
+                         "(weights must be finite and >= 0)")
+    return w
+
+
+def check_kind(kind: str | None, src_kind: str, path: str, column: str, what: str) -> str:
+    if kind is not None and kind != src_kind:
+        raise InputError(f"{where(path, column)}: {src_kind} ids, but {what} has {kind} ids; "
+                         "all id columns must share one type")
+    return src_kind
+
+

@@ -1,0 +1,110 @@
+"""What the stages of a job share: its configuration, communicator, engine, outputs and results so far."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..config import JobConfig
+from ..io import Authorships, IdMap, SeedSets, StagedOutputs, write_parquet_atomic
+from ..pagerank import PageRankResult
+from ..report import Stages
+
+
+class Target(NamedTuple):
+    """One ``[credit]`` target: a paper, or an author (whose papers are its seeds)."""
+
+    kind: str  # "paper" | "author"
+    index: int  # paper index in the graph, or author index in the authorships
+    papers: np.ndarray  # seed papers: the paper itself, or the author's papers
+    weights: np.ndarray  # their seed weights (the author's counting-rule shares)
+
+
+@dataclass
+class JobContext:
+    """One running job, as every stage sees it.
+
+    Attributes
+    ----------
+    cfg : JobConfig
+    comm : Comm or SoloComm
+        This process's place in the job (:mod:`ranker.parallel.comm`).
+    engine : LocalEngine or PartitionedEngine
+        Where the graph lives and how it is solved (:mod:`ranker.job.engines`).
+    out_dir : Path
+        The checked, locked output directory (rank 0); the configured path elsewhere.
+    staging : StagedOutputs
+        Outputs written so far, under temp names until the job commits them.
+    meta : dict
+        The run metadata, written to ``run.json`` and into every parquet file.
+    outputs : dict
+        Output name -> final path, of the files written so far.
+    files : list of str
+        The citation files.
+    ids : IdMap
+        Paper ids in the solve's numbering. Under several processes, rank 0 holds the whole
+        graph's ids once the global stage has gathered them; before that, and on the other
+        ranks, this rank's block.
+    scores : numpy.ndarray
+        The global scores (float64, aligned with ``ids``), on rank 0 after the global stage.
+    """
+
+    cfg: JobConfig
+    comm: Any
+    engine: Any
+    out_dir: Path
+    staging: StagedOutputs
+    show_progress: bool = True
+    stages: Stages = field(default_factory=Stages)
+    t_start: float = field(default_factory=time.perf_counter)
+    meta: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    ids: IdMap | None = None
+    result: PageRankResult | None = None
+    scores: np.ndarray | None = None
+    days: np.ndarray | None = None
+    authorships: Authorships | None = None
+    coauthorships: Any = None
+    seeds: SeedSets | None = None
+    targets: list[Target] | None = None
+    excluded: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    checkpoint_job: str = ""
+
+    @property
+    def show(self) -> bool:
+        """Progress bars: on a terminal, rank 0 only."""
+        return self.show_progress and self.comm.is_root
+
+    def file_meta(self, **sections: Any) -> dict[str, Any]:
+        """The metadata every output file carries: the run's so far, its stage times and ``sections``."""
+        return {**self.meta, "seconds": dict(self.stages.seconds), **sections}
+
+    def write_table(self, name: str, table: Any, **sections: Any) -> Path:
+        """Stage ``<out_dir>/<name>.parquet`` with the run's metadata; it is committed with the others."""
+        path = self.out_dir / f"{name}.parquet"
+        write_parquet_atomic(table, path, self.file_meta(**sections), staging=self.staging)
+        self.outputs[name] = str(path)
+        return path
+
+    def renumber(self, perm: np.ndarray) -> None:
+        """Everything held in paper indices follows the graph's renumbering (new ``r`` is old ``perm[r]``)."""
+        inverse = np.empty_like(perm)
+        inverse[perm] = np.arange(perm.size, dtype=perm.dtype)
+        if self.ids is not None:
+            self.ids = self.ids.permute(perm)
+        if self.days is not None:
+            self.days = self.days[perm]
+        if self.excluded.size:
+            self.excluded = inverse[self.excluded]
+        if self.seeds is not None:
+            self.seeds.paper_index = inverse[self.seeds.paper_index]
+        if self.authorships is not None:
+            self.authorships.paper = inverse[self.authorships.paper]
+        if self.targets is not None:
+            self.targets = [t._replace(index=int(inverse[t.index]) if t.kind == "paper" else t.index,
+                                       papers=inverse[t.papers]) for t in self.targets]

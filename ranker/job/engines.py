@@ -1,0 +1,382 @@
+"""Where the graph lives and how it is solved: the one difference between a job on one process and on many.
+
+The job's stages (:mod:`ranker.job.stages`) run the same on one process and on several; they
+reach the graph only through an engine:
+
+- :class:`LocalEngine`: the whole graph on this process's device. The condensation plan and
+  the exact DAG solvers (:mod:`ranker.dag`), the Triton step, and batches of seed sets that
+  split in halves on out-of-memory (and move to the CPU when one column does not fit).
+- :class:`PartitionedEngine`: row blocks over the ranks of a :class:`ranker.parallel.comm.Comm`
+  (:mod:`ranker.parallel.partition`); power iteration with the row-block hooks; each column's
+  top k merged on rank 0.
+
+Both answer the same calls: ``ingest``, ``lookup``, ``exclude_index``, ``order``, ``rank``,
+``rank_batch`` and ``solve_columns`` (local only: the credit stage needs one process).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from ..errors import ConfigError, GraphError
+from ..graph import CitationGraph, graph_from_edges
+from ..io import IdMap, read_citations, read_paper_days
+from ..kernels import column_sums
+from ..pagerank import PageRankResult, check_tolerance, seed_teleport, uniform_teleport
+from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport
+from ..report import progress_bar
+from ..solve import choose_method, describe, solve
+from .context import JobContext
+from .tables import check_finite, convergence_check, exclude_index, top_k
+
+log = logging.getLogger("ranker")
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+#: ``rank_batch(seeds, n_cols, k)`` solves seed columns ``0..n_cols-1`` (triplets of set, paper, weight) and
+#: returns the result, on rank 0 the top ``k`` papers' ids (``[n_cols * k]``, column by column) and their
+#: scores ``[k, n_cols]`` (None elsewhere), and each column's positive mass outside the excluded papers.
+
+
+def ids_stats(ids: IdMap) -> dict[str, Any]:
+    return {"id_kind": ids.kind, "papers_listed": ids.n_known, "papers": len(ids)}
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
+
+
+class LocalEngine:
+    """The whole graph on one process (CPU or one GPU)."""
+
+    def __init__(self, cfg: Any, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.dtype = DTYPES[cfg.rank.dtype]
+        self.graph: CitationGraph | None = None
+        if cfg.rank.kernel == "triton":
+            from ..kernels.triton_step import available
+
+            if not available(device):
+                raise ConfigError(f"[rank] kernel = 'triton' cannot run on {device}: it needs triton and a CUDA "
+                                  "device (or TRITON_INTERPRET=1 on the CPU, for testing)")
+        log.info("device: %s%s", device, f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+
+    # -- graph
+
+    def ingest(self, ctx: JobContext) -> None:
+        """Read the citations, number the ids and build the CSR graph on the device."""
+        inp, rk = ctx.cfg.input, ctx.cfg.rank
+        files = ctx.files
+        try:  # only for the progress bar: a bad file is reported, with its name, by read_citations
+            total_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files) if len(files) < 10_000 else None
+        except (pa.ArrowException, OSError):
+            total_rows = None
+        with ctx.stages("ingest"), progress_bar("ingest", total_rows, enabled=ctx.show) as adv:
+            edges = read_citations(files, citing_column=inp.citing_column, cited_column=inp.cited_column,
+                                   weight_column=inp.weight_column, papers=inp.papers,
+                                   paper_id_column=inp.paper_id_column, unknown_papers=inp.unknown_papers,
+                                   batch_rows=inp.batch_rows, advance=adv)
+        ctx.ids = edges.ids
+        ctx.meta["ingest"] = {**ids_stats(edges.ids), **edges.stats}
+        log.info("read %d citation rows from %d file(s): %d papers (%s ids)", edges.stats["citation_rows"],
+                 len(files), len(edges.ids), edges.ids.kind)
+        with ctx.stages("build"):
+            self.graph = graph_from_edges(edges, self_citations=inp.self_citations, duplicates=inp.duplicates,
+                                          index_dtype=rk.index_dtype, device=self.device)
+            del edges
+        check_tolerance(rk.tol, self.dtype, self.graph.n)
+        if rk.algorithm in ("citerank", "rescaled_pagerank"):
+            ctx.days = paper_days(ctx)
+
+    @property
+    def n(self) -> int:
+        assert self.graph is not None
+        return self.graph.n
+
+    def lookup(self, ctx: JobContext) -> IdMap:
+        """Id -> index lookups (for the seeds and authorships readers)."""
+        assert ctx.ids is not None
+        return ctx.ids
+
+    def exclude_index(self, ctx: JobContext) -> np.ndarray:
+        assert ctx.ids is not None
+        return exclude_index(ctx.cfg.output.exclude_ids, ctx.ids.ids, ctx.ids.kind)
+
+    def order(self, ctx: JobContext) -> None:
+        """Renumber the graph in condensation-level order (method ``dag`` or ``auto``), and with it
+        every paper index the job holds."""
+        from ..dag import leveled
+
+        with ctx.stages("order"):
+            self.graph, plan = leveled(self.graph)
+            ctx.renumber(plan.perm.cpu().numpy())
+        f = plan.facts
+        log.info("condensation: %d levels; %d papers on cycles in %d strongly connected components (largest %d)",
+                 plan.levels, f["papers_on_cycles"], f["components"], f["largest_component"])
+
+    # -- solves
+
+    def rank(self, ctx: JobContext) -> None:
+        """The global ranking under ``[rank] algorithm``: ``ctx.result`` and ``ctx.scores``."""
+        graph, rk, dtype = self.graph, ctx.cfg.rank, self.dtype
+        assert graph is not None
+        log_graph(ctx, graph.stats, graph.n, graph.nnz, graph.nbytes(), graph.weight is not None)
+        with ctx.stages(rk.algorithm), progress_bar(rk.algorithm, rk.max_iter, enabled=ctx.show) as adv:
+            progress = lambda it, res, act: adv(1, residual=f"{res:.2e}")  # noqa: E731
+            if rk.algorithm == "articlerank":
+                result = articlerank(graph, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter, dtype=dtype,
+                                     callback=progress)
+            else:
+                if rk.algorithm == "citerank":
+                    assert ctx.days is not None
+                    ages = (reference_day(rk.reference_date, ctx.days) - ctx.days) / DAYS_PER_YEAR
+                    teleport = citerank_teleport(torch.from_numpy(ages), rk.tau, dtype=dtype).to(graph.device)
+                else:
+                    teleport = uniform_teleport(graph.n, dtype=dtype, device=graph.device)
+                result = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
+                               callback=progress, kernel=rk.kernel)
+        method = "power" if rk.algorithm == "articlerank" else choose_method(graph, rk.method)
+        solver = "power iteration (ArticleRank)" if rk.algorithm == "articlerank" else describe(
+            method, rk.kernel, self.device)
+        log.info("%s: %d iterations, L1 residual %.3e; solver: %s", rk.algorithm, result.iterations[0].item(),
+                 result.residuals[0].item(), solver)
+        convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)
+        check_finite(result.scores, rk.algorithm)
+        ctx.meta.update(method=method, solver=solver, papers=graph.n, citations=graph.nnz, graph=graph.stats)
+        ctx.result = result
+        ctx.scores = result.scores[:, 0].to(torch.float64).cpu().numpy()
+
+    def solve_columns(self, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int) -> PageRankResult:
+        """Solve seed columns ``0..n_cols-1``; on out-of-memory split the batch in halves, and when a
+        single column does not fit on a GPU move the graph to the CPU. Every step is logged.
+
+        Columns are independent (bit-identical whatever their batch), so splitting changes no number.
+        Returns the result with its scores on the CPU.
+        """
+        set_index, paper_index, weight = seeds
+        graph, rk = self.graph, self.cfg.rank
+        assert graph is not None
+        try:
+            teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
+                                     torch.from_numpy(weight), n_cols, dtype=self.dtype, device=graph.device)
+            res = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
+                        kernel=rk.kernel, batch_invariant=True)
+            del teleport
+            res.scores = res.scores.cpu()
+            return res
+        except (RuntimeError, MemoryError) as exc:
+            if not _is_oom(exc):
+                raise
+            if graph.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if n_cols > 1:
+                half = n_cols // 2
+                log.warning("out of memory solving %d seed sets on %s: retrying as batches of %d and %d",
+                            n_cols, graph.device, half, n_cols - half)
+                parts = []
+                for a, b in ((0, half), (half, n_cols)):
+                    m = (set_index >= a) & (set_index < b)
+                    parts.append(self.solve_columns((set_index[m] - a, paper_index[m], weight[m]), b - a))
+                return PageRankResult(scores=torch.cat([p.scores for p in parts], 1),
+                                      iterations=torch.cat([p.iterations for p in parts]),
+                                      residuals=torch.cat([p.residuals for p in parts]),
+                                      converged=torch.cat([p.converged for p in parts]))
+            if graph.device.type != "cpu":
+                log.warning("out of memory on %s with a single seed set: falling back to the CPU", graph.device)
+                self.graph = graph.to("cpu")
+                return self.solve_columns(seeds, n_cols)
+            raise
+
+    def rank_batch(self, ctx: JobContext, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
+                   k: int) -> tuple[PageRankResult, pa.Array, np.ndarray, np.ndarray]:
+        """Solve a batch of seed sets and take each column's top ``k`` outside the excluded papers."""
+        assert ctx.ids is not None
+        res = self.solve_columns(seeds, n_cols)
+        scores = res.scores
+        if ctx.excluded.size:  # left out of the top k, and of the mass the shares divide
+            scores = scores.clone()
+            scores[torch.from_numpy(ctx.excluded)] = -1.0
+        remaining = column_sums(torch.where(scores > 0, scores, torch.zeros_like(scores))).numpy()
+        idx, val = top_k(scores, k, ctx.ids)
+        return res, ctx.ids.output_ids(idx.T.reshape(-1)), val, remaining
+
+    def batch_size(self, ctx: JobContext, n_sets: int) -> int:
+        from .tables import auto_batch
+
+        pc_cfg = ctx.cfg.personalize
+        return (pc_cfg.batch_size if pc_cfg is not None and pc_cfg.batch_size else
+                auto_batch(self.n, self.dtype, self.device, n_sets))
+
+
+class PartitionedEngine:
+    """The graph in row blocks over the ranks of a :class:`ranker.parallel.comm.Comm`."""
+
+    def __init__(self, cfg: Any, comm: Any) -> None:
+        self.cfg, self.comm = cfg, comm
+        self.dtype = DTYPES[cfg.rank.dtype]
+        self.device = comm.device
+        self.graph: Any = None
+        self._ids: Any = None
+        rk = cfg.rank
+        if rk.method == "dag" and comm.is_root:
+            log.warning("[rank] method = 'dag' runs on one process; this distributed job uses the power method")
+        if rk.kernel == "triton" and comm.is_root:
+            log.warning("[rank] kernel = 'triton' runs on one process; this distributed job uses torch's CSR product")
+        log.info("distributed: rank %d of %d, %s backend, device %s", comm.rank, comm.world_size, comm.backend,
+                 comm.device)
+
+    def ingest(self, ctx: JobContext) -> None:
+        from ..parallel.partition import PartitionedIds, read_partitioned
+
+        inp, rk, comm = ctx.cfg.input, ctx.cfg.rank, self.comm
+        with ctx.stages("ingest"), progress_bar("ingest", None, enabled=ctx.show) as adv:
+            graph = read_partitioned(ctx.files, comm, citing_column=inp.citing_column, cited_column=inp.cited_column,
+                                     weight_column=inp.weight_column, papers=inp.papers,
+                                     paper_id_column=inp.paper_id_column, unknown_papers=inp.unknown_papers,
+                                     self_citations=inp.self_citations, duplicates=inp.duplicates,
+                                     index_dtype=rk.index_dtype, batch_rows=inp.batch_rows, advance=adv)
+        self.graph, self._ids = graph, PartitionedIds(graph, comm)
+        ctx.ids = IdMap(ids=graph.ids, kind=graph.kind)
+        st = graph.stats
+        ctx.meta["ingest"] = {"id_kind": graph.kind, "papers": graph.n, **{
+            k: v for k, v in st.items() if k in ("citation_rows", "files", "id_numbering", "unknown_paper_rows",
+                                                 "unknown_papers")}}
+        check_tolerance(rk.tol, self.dtype, graph.n)  # the same decision on every rank
+
+    @property
+    def n(self) -> int:
+        return self.graph.n
+
+    def lookup(self, ctx: JobContext) -> Any:
+        """Collective id -> global index lookups (:class:`ranker.parallel.partition.PartitionedIds`)."""
+        return self._ids
+
+    def exclude_index(self, ctx: JobContext) -> np.ndarray:
+        return self._ids.index_of(ctx.cfg.output.exclude_ids)
+
+    def order(self, ctx: JobContext) -> None:
+        """Nothing: the partitioned solver is the power method, in any numbering."""
+
+    def rank(self, ctx: JobContext) -> None:
+        from ..parallel.pagerank import partitioned_pagerank
+
+        graph, rk, comm = self.graph, ctx.cfg.rank, self.comm
+        st = graph.stats
+        log_graph(ctx, st, graph.n, st["citations"], graph.nbytes(), None, block=(graph.m, graph.nnz))
+        sent0 = comm.bytes_sent
+        with ctx.stages("pagerank"), progress_bar("pagerank", rk.max_iter, enabled=ctx.show) as adv:
+            teleport = torch.full((graph.m, 1), 1.0 / graph.n, dtype=self.dtype, device=graph.device)
+            result = partitioned_pagerank(graph, teleport, comm, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
+                                          callback=lambda it, res, act: adv(1, residual=f"{res:.2e}"))
+        iters = int(result.iterations[0])
+        per_iteration = (comm.bytes_sent - sent0) / max(1, iters)
+        log.info("pagerank: %d iterations, L1 residual %.3e, %.3g MB sent by this rank per iteration", iters,
+                 result.residuals[0].item(), per_iteration / 1e6)
+        convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)
+        blocks = comm.all_gather_ints([graph.m, graph.nnz])
+        ctx.meta.update(method="power", solver="power iteration over row blocks", papers=graph.n,
+                        citations=st["citations"], graph=st)
+        ctx.meta["distributed"] = {"world_size": comm.world_size, "backend": comm.backend,
+                                   "block_papers": blocks[:, 0].tolist(), "block_citations": blocks[:, 1].tolist(),
+                                   "bytes_sent_per_iteration_rank0": per_iteration}
+        block = result.scores[:, 0].to(torch.float64).cpu().numpy()
+        gathered = comm.gather_tables(pa.table({"paper_id": graph.ids, "score": block}))
+        ctx.result, ctx.scores = result, block
+        if comm.is_root:  # the whole graph's ids and scores, in global numbering
+            table = pa.concat_tables(gathered)
+            ctx.ids = IdMap(ids=table.column("paper_id").combine_chunks(), kind=graph.kind)
+            ctx.scores = table.column("score").to_numpy()
+            ctx.meta["ingest"].update(ids_stats(ctx.ids))
+            ctx.result = PageRankResult(scores=torch.from_numpy(ctx.scores)[:, None], iterations=result.iterations,
+                                        residuals=result.residuals, converged=result.converged)
+
+    def rank_batch(self, ctx: JobContext, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
+                   k: int) -> tuple[PageRankResult, pa.Array | None, np.ndarray | None, np.ndarray]:
+        """Solve a batch over the ranks; rank 0 merges each column's top ``k`` from every block."""
+        from ..parallel.pagerank import column_totals, partitioned_pagerank
+
+        graph, rk, comm = self.graph, ctx.cfg.rank, self.comm
+        set_index, paper_index, weight = seeds
+        teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
+                                 torch.from_numpy(weight), n_cols, dtype=self.dtype, device=graph.device,
+                                 rows=(graph.lo, graph.hi))
+        res = partitioned_pagerank(graph, teleport, comm, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter)
+        scores = res.scores.to(torch.float64).cpu()
+        mine = ctx.excluded[(ctx.excluded >= graph.lo) & (ctx.excluded < graph.hi)] - graph.lo
+        if mine.size:
+            scores[torch.from_numpy(mine)] = -1.0
+        remaining = column_totals(graph, torch.where(scores > 0, scores, torch.zeros_like(scores)), comm).numpy()
+        block_ids = IdMap(ids=graph.ids, kind=graph.kind)
+        kk = min(k, graph.m)
+        if kk:
+            idx, val = top_k(scores, kk, block_ids)
+            cand = pa.table({"column": np.repeat(np.arange(n_cols), kk), "paper_id": block_ids.output_ids(
+                idx.T.reshape(-1)).cast(graph.ids.type), "score": val.T.reshape(-1)})
+        else:
+            cand = pa.table({"column": np.zeros(0, np.int64), "paper_id": graph.ids.slice(0, 0),
+                             "score": np.zeros(0)})
+        got = comm.gather_tables(cand)
+        if got is None:
+            return res, None, None, remaining
+        allc = pa.concat_tables(got).sort_by([("column", "ascending"), ("score", "descending"),
+                                               ("paper_id", "ascending")])
+        starts = np.searchsorted(allc.column("column").to_numpy(), np.arange(n_cols))
+        take = (starts[:, None] + np.arange(k)[None, :]).reshape(-1)  # the first k of each column
+        top = allc.take(pa.array(take))
+        val = top.column("score").to_numpy().reshape(n_cols, k).T
+        return res, IdMap(ids=top.column("paper_id").combine_chunks(), kind=graph.kind).output_ids(), val, remaining
+
+    def batch_size(self, ctx: JobContext, n_sets: int) -> int:
+        from .tables import auto_batch
+
+        pc_cfg = ctx.cfg.personalize
+        batch = (pc_cfg.batch_size if pc_cfg is not None and pc_cfg.batch_size else
+                 auto_batch(max(self.graph.n_pad, 1), self.dtype, self.graph.device, n_sets))
+        return int(self.comm.all_gather_ints([batch]).min())  # the same batches on every rank
+
+
+def log_graph(ctx: JobContext, st: dict[str, Any], n: int, nnz: int, nbytes: int, weighted: bool | None,
+              block: tuple[int, int] | None = None) -> None:
+    """One line with the graph's sizes, what was done to self-citations and duplicates, and where it lives."""
+    inp = ctx.cfg.input
+    where = (f"over {ctx.comm.world_size} ranks; this rank: {block[0]} papers, {block[1]} citations, "
+             if block is not None else "")
+    log.info("graph: %d papers, %d citations (%s indices%s), %d self-citations %s, %d duplicate rows %s, "
+             "%d dangling papers; %s%.1f MB on %s", n, nnz, st["index_dtype"],
+             "" if weighted is None else ", weighted" if weighted else ", unweighted", st["self_citations"],
+             "dropped" if inp.self_citations == "drop" else "kept", st["duplicate_rows"],
+             "summed" if inp.duplicates == "sum" else "counted once", st["dangling_papers"], where, nbytes / 1e6,
+             ctx.engine.device)
+
+
+def paper_days(ctx: JobContext) -> np.ndarray:
+    """Publication day of every paper (ingest numbering: the papers file's rows come first)."""
+    cfg, ids = ctx.cfg, ctx.ids
+    assert ids is not None
+    inp = cfg.input
+    known = read_paper_days(inp.papers, inp.paper_id_column, inp.date_column, inp.year_column)
+    days = np.full(len(ids), np.nan)
+    days[:known.size] = known[:len(ids)]
+    missing = np.isnan(days)
+    if missing.any():
+        first = ids.output_ids(np.flatnonzero(missing)[:1])[0].as_py()
+        raise GraphError(f"[rank] algorithm = {cfg.rank.algorithm!r}: {int(missing.sum())} papers have no "
+                         f"{inp.date_column!r} or {inp.year_column!r} in {inp.papers} (first: {first!r}); "
+                         "add them or set [input] unknown_papers = 'drop'")
+    return days
+
+
+def reference_day(reference_date: str, days: np.ndarray) -> float:
+    """``[rank] reference_date`` in days since 1970-01-01; the newest paper's day when not given."""
+    if not reference_date:
+        return float(days.max())
+    import datetime
+
+    return float((datetime.date.fromisoformat(reference_date) - datetime.date(1970, 1, 1)).days)
+

@@ -1,0 +1,156 @@
+"""The personalized stage: every seed set solved in batches, each finished batch checkpointed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import OutputError
+from ..io import IdMap, free_bytes
+from ..io.checkpoints import Checkpoints, checkpoint_schema
+from ..report import progress_bar
+from .context import JobContext
+from .tables import convergence_check
+
+log = logging.getLogger("ranker")
+
+
+def personalize(ctx: JobContext) -> None:
+    """Solve every seed set of ``ctx.seeds`` in batches, checkpointing each finished batch, and stage
+    ``personalized.parquet`` on rank 0.
+
+    Every rank runs the loop (the engine's batches are collective on several processes); rank 0
+    alone reads and writes files, and the others follow its resume decisions. A batch is taken
+    from its checkpoint only when the checkpoint verifies against the job's fingerprint
+    (:class:`ranker.io.checkpoints.Checkpoints`). Without a terminal, one log line per batch (at
+    most one every 10 s past 100 batches) shows the progress.
+    """
+    cfg, comm, seeds = ctx.cfg, ctx.comm, ctx.seeds
+    pc_cfg = cfg.personalize
+    assert pc_cfg is not None and seeds is not None
+    rk = cfg.rank
+    n_sets = len(seeds)
+    batch = ctx.engine.batch_size(ctx, n_sets)
+    n_batches = (n_sets + batch - 1) // batch
+    log.info("personalized PageRank: %d seed sets from %s, %d batch(es) of up to %d", n_sets, pc_cfg.seeds,
+             n_batches, batch)
+    ckpt = Checkpoints(ctx.out_dir, ctx.checkpoint_job)
+    k = min(pc_cfg.top_k, ctx.engine.n - int(ctx.excluded.size))
+    root_ids = ctx.ids if comm.is_root else None  # proves a checkpoint's papers are in the graph
+    with comm.phase("checkpoint directory"):
+        if comm.is_root:
+            ckpt.create()
+            check_space(ctx.out_dir, ckpt, n_sets * k * (id_bytes(root_ids) + 40 + 24))
+    schema = checkpoint_schema(ctx.ids.kind)
+    order = np.argsort(seeds.set_index, kind="stable")
+    set_sorted = seeds.set_index[order]
+    iters = np.zeros(n_sets, np.int64)
+    resid = np.zeros(n_sets, np.float64)
+    tables: list[pa.Table] = []
+    resumed = 0
+    ticker = BatchTicker("personalized", n_batches, enabled=comm.is_root)
+    with progress_bar("personalized", n_batches, enabled=ctx.show) as advance:
+        for bi in range(n_batches):
+            lo, hi = bi * batch, min(n_sets, (bi + 1) * batch)
+            names = seeds.names[lo:hi]
+            info = ckpt.read(bi, names, k, root_ids, schema) if comm.is_root else None
+            if comm.decide(info is not None):
+                if comm.is_root:
+                    iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
+                    tables.append(info["table"])
+                resumed += 1
+                advance(1)
+                ticker.tick(hi - lo, resumed=True)
+                continue
+            a, b = np.searchsorted(set_sorted, [lo, hi])
+            rows = order[a:b]
+            sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
+            res, paper_ids, val, remaining = ctx.engine.rank_batch(ctx, sub, hi - lo, k)
+            convergence_check(res, names, rk.tol, rk.on_nonconvergence)
+            iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
+            with comm.phase("write checkpoint"):
+                if comm.is_root:
+                    table = batch_table(names, paper_ids, val, remaining, k)
+                    ckpt.write(bi, table, names, iters[lo:hi].tolist(), resid[lo:hi].tolist())
+                    tables.append(table)
+            advance(1, iterations=int(iters[lo:hi].max()))
+            ticker.tick(hi - lo, iterations=int(iters[lo:hi].max()), residual=float(resid[lo:hi].max()))
+    with comm.phase("write personalized"):
+        if comm.is_root:
+            if resumed:
+                log.info("resumed: %d of %d batch(es) taken from checkpoints in %s", resumed, n_batches, ckpt.dir)
+            facts = {"seed_sets": n_sets, "batch_size": batch, "batches": n_batches, "resumed_batches": resumed,
+                     "top_k": pc_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
+                     "residuals": dict(zip(seeds.names, resid.tolist()))}
+            ctx.meta["personalized"] = facts
+            ctx.write_table("personalized", pa.concat_tables(tables))
+            log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
+                     float(resid.max()))
+
+
+def batch_table(names: list[str], paper_ids: pa.Array, val: np.ndarray, remaining: np.ndarray, k: int) -> pa.Table:
+    """One batch's rows: each seed set's top ``k`` with rank and share of the column's mass."""
+    return pa.table({
+        "seed_set": pa.array(np.repeat(np.array(names, dtype=object), k), pa.string()),
+        "paper_id": paper_ids,
+        "score": pa.array(val.T.reshape(-1), pa.float64()),
+        "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int64), len(names))),
+        "share": pa.array((val / np.where(remaining > 0, remaining, 1.0)).T.reshape(-1), pa.float64()),
+    })
+
+
+class BatchTicker:
+    """Progress of a batch loop as log lines, for logs that are not a terminal (no progress bar).
+
+    One INFO line per batch, or at most one every ``every_s`` seconds when there are more than
+    100 batches (the last batch always logs): done/total, seed sets, iterations, residual,
+    elapsed time and an estimate of the time left.
+    """
+
+    def __init__(self, what: str, total: int, *, unit: str = "seed sets", enabled: bool = True,
+                 every_s: float = 10.0) -> None:
+        self.what, self.total, self.unit, self.enabled = what, total, unit, enabled
+        self.every_s = every_s if total > 100 else 0.0
+        self.done = 0
+        self.start = self.last = time.perf_counter()
+
+    def tick(self, columns: int, **facts: Any) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < self.every_s and self.done < self.total):
+            return
+        self.last = now
+        elapsed = now - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        line = "".join(f", {k} {v:.2e}" if isinstance(v, float) else f", {k} {v}" for k, v in facts.items())
+        log.info("%s batch %d/%d: %d %s%s; %.1f s elapsed, about %.1f s left", self.what, self.done,
+                 self.total, columns, self.unit, line, elapsed, left)
+
+
+def id_bytes(ids: IdMap | None) -> int:
+    """Average bytes of one paper id in parquet (8 for integers, 16 when unknown)."""
+    if ids is None:
+        return 16
+    if ids.kind == "integer" or len(ids) == 0:
+        return 8
+    return int(pc.sum(pc.binary_length(ids.ids.slice(0, 10_000))).as_py() / min(len(ids), 10_000)) + 4
+
+
+def check_space(out_dir: Path, ckpt: Checkpoints, needed: int) -> None:
+    """Refuse to start the personalized batches when the disk cannot hold their checkpoints and the
+    final file together (the checkpoints already there count as written)."""
+    try:
+        free = free_bytes(out_dir)
+    except OSError:
+        return
+    need = max(0, 2 * needed - ckpt.bytes_held())
+    if need > free:
+        raise OutputError(f"{out_dir}: not enough free space for the personalized results: about {need / 1e6:,.1f} MB "
+                          f"needed (checkpoints and personalized.parquet), {free / 1e6:,.1f} MB free; free some "
+                          f"space (finished batches in {ckpt.dir} are kept for a resume)")

@@ -1,0 +1,179 @@
+"""Run a job: one walk over :data:`ranker.job.stages.STAGES`, on one process or on many.
+
+:func:`run_job` picks the communicator (:class:`ranker.parallel.comm.SoloComm` on one process;
+:class:`ranker.parallel.comm.Comm` when ``torchrun`` started several) and the engine that goes
+with it, checks what the job asks against what they can do, takes the output directory, and
+runs the stages. Outputs are staged under temp names and committed together when the job has
+finished, ``run.json`` last: whatever stops the job (an error on any rank, Ctrl-C, SIGTERM),
+the previous complete run's files stay as they were and no new file appears under a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import JobConfig, citation_files
+from ..devices import device_name, resolve_device
+from ..errors import ConfigError
+from ..io import IdMap, StagedOutputs, write_json_atomic
+from ..io.checkpoints import Checkpoints
+from ..io.output_dir import OUTPUT_NAMES, OutputDir, check_inputs_apart
+from ..pagerank import PageRankResult
+from .context import JobContext
+from .engines import LocalEngine, PartitionedEngine
+from .stages import STAGES, Stage
+from .tables import versions
+
+log = logging.getLogger("ranker")
+
+
+@dataclass
+class RunResult:
+    """What a job produced: the graph, the ids, the scores and the metadata written to run.json.
+
+    Under several processes, rank 0's holds the whole graph's ids and global scores, and the
+    other ranks' their block's (``graph`` is then this rank's
+    :class:`ranker.parallel.partition.PartitionedGraph`, ``metadata`` and ``outputs`` empty).
+    """
+
+    graph: Any
+    ids: IdMap
+    global_result: PageRankResult
+    metadata: dict[str, Any]
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
+    """Run a validated job end to end and write its outputs.
+
+    Parameters
+    ----------
+    cfg : JobConfig
+        From :func:`ranker.config.load_config`.
+    show_progress : bool
+        Progress bars on a terminal.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    RankerError
+        Any documented configuration, input, graph, convergence or output error; under several
+        processes on every rank (:class:`ranker.parallel.comm.DistributedError` when a rank died).
+
+    Notes
+    -----
+    Before any work the output directory is checked against the inputs (no output may replace
+    or be read as an input), created, proved writable and locked for the job
+    (:class:`ranker.io.output_dir.OutputDir`). Started by ``torchrun`` with several processes
+    (``WORLD_SIZE`` > 1), every process runs the same stages over its block of the graph and
+    rank 0 writes the outputs.
+    """
+    from ..parallel.comm import launched
+
+    if launched():
+        from ..parallel.comm import Comm
+
+        comm = Comm.from_env(cfg.rank.device)
+    else:
+        from ..parallel.comm import SoloComm
+
+        comm = SoloComm(resolve_device(cfg.rank.device))
+    try:
+        return run_stages(cfg, comm, show_progress=show_progress, stages=STAGES)
+    finally:
+        comm.close()
+
+
+def check_supported(cfg: JobConfig, comm: Any, stages: tuple[Stage, ...]) -> None:
+    """Refuse, in one line and before any work, a stage this job needs that cannot run on several processes."""
+    if comm.world_size == 1:
+        return
+    for stage in stages:
+        why = stage.one_process(cfg) if stage.enabled(cfg) else ""
+        if why:
+            raise ConfigError(f"{why} needs one process (run without torchrun); jobs under torchrun rank papers "
+                              "with [rank] algorithm = 'pagerank' and authors with 'paper_scores'")
+
+
+def run_stages(cfg: JobConfig, comm: Any, *, show_progress: bool = True, stages: tuple[Stage, ...] | None = None
+               ) -> RunResult:
+    """The job over ``comm`` (collective: every rank calls it); ``stages`` default to :data:`STAGES`.
+    See :func:`run_job`."""
+    t_start = time.perf_counter()
+    stages = STAGES if stages is None else stages
+    check_supported(cfg, comm, stages)
+    engine = LocalEngine(cfg, comm.device) if comm.world_size == 1 else PartitionedEngine(cfg, comm)
+    out_dir = Path(cfg.output.dir)
+    with contextlib.ExitStack() as held:
+        with comm.phase("output directory"):
+            if comm.is_root:  # rank 0 alone writes: it checks the directory and holds its lock for the job
+                check_inputs_apart(cfg.output.dir, *job_inputs(cfg))
+                out_dir = held.enter_context(OutputDir(cfg.output.dir)).path
+        staging = held.enter_context(StagedOutputs())
+        ctx = JobContext(cfg=cfg, comm=comm, engine=engine, out_dir=out_dir, staging=staging,
+                         show_progress=show_progress, t_start=t_start)
+        ctx.meta.update(config=cfg.to_dict(), versions=versions(), device=str(engine.device),
+                        device_name=device_name(engine.device), threads=torch.get_num_threads())
+        for stage in stages:
+            if not stage.enabled(cfg):
+                continue
+            run_stage(ctx, stage)
+        with comm.phase("commit outputs"):
+            if comm.is_root:
+                commit(ctx)
+    if comm.is_root:
+        log.info("wrote %s in %.2f s", ", ".join(ctx.outputs.values()), ctx.meta["seconds"]["total"])
+    assert ctx.result is not None and ctx.ids is not None
+    return RunResult(graph=engine.graph, ids=ctx.ids, global_result=ctx.result,
+                     metadata=ctx.meta if comm.is_root else {}, outputs=dict(ctx.outputs) if comm.is_root else {})
+
+
+def run_stage(ctx: JobContext, stage: Stage) -> None:
+    """One stage, inside a phase: rank 0 alone or every rank runs it, and then every rank learns
+    whether it failed anywhere (:meth:`ranker.parallel.comm.Comm.phase`), so that all stop together."""
+    log.debug("stage %s", stage.name)
+    with ctx.comm.phase(stage.name):
+        if ctx.comm.is_root or not stage.root_only:
+            stage.run(ctx)
+
+
+def commit(ctx: JobContext) -> None:
+    """Stage ``run.json`` and give every output its final name; outputs of an earlier run in the
+    directory that this job does not write go, so ``run.json`` never sits beside another run's files.
+    Then the personalized checkpoints, which fed committed outputs, are removed."""
+    meta = ctx.meta
+    meta["seconds"] = dict(ctx.stages.seconds)
+    meta["seconds"]["total"] = time.perf_counter() - ctx.t_start
+    meta["outputs"] = dict(ctx.outputs)
+    write_json_atomic(meta, ctx.out_dir / "run.json", staging=ctx.staging)
+    ctx.outputs["run"] = str(ctx.out_dir / "run.json")
+    ctx.staging.commit(replaces=[ctx.out_dir / name for name in OUTPUT_NAMES])
+    if ctx.cfg.personalize is not None:
+        Checkpoints(ctx.out_dir, ctx.checkpoint_job).remove()
+
+
+def job_inputs(cfg: JobConfig) -> tuple[list[str], list[str]]:
+    """The job's input files and the directories it reads as a whole (for :func:`check_inputs_apart`)."""
+    inp = cfg.input
+    files = [f for f in (inp.papers, inp.authorships, inp.coauthorships,
+                         cfg.personalize.seeds if cfg.personalize else "",
+                         cfg.credit.targets if cfg.credit else "") if f]
+    dirs = []
+    if inp.synthetic is not None:
+        dirs.append(inp.synthetic.dir)
+    elif os.path.isdir(inp.citations):
+        dirs.append(inp.citations)
+    else:
+        files += citation_files(inp.citations)
+    return files, dirs

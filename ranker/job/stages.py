@@ -1,0 +1,186 @@
+"""The stages of a job, in order, with what each needs: the one list a job on one process and on many runs.
+
+A :class:`Stage` says when it runs (from the configuration), whether rank 0 runs it alone
+(it writes files; the other ranks wait for its outcome, :meth:`ranker.parallel.comm.Comm.phase`)
+or every rank together (it is collective), and why it needs one process, if it does. The
+runner (:mod:`ranker.job.runner`) walks the list; nothing else decides where work happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..config import JobConfig, citation_files
+from ..errors import ConfigError
+from ..io import open_parquet, read_seeds
+from ..io.checkpoints import fingerprint
+from .authors import rank_authors, read_job_authorships, read_job_coauthorships
+from .context import JobContext
+from .credit import credit, read_targets
+from .personalize import personalize
+from .tables import check_finite, ranked_table
+
+log = logging.getLogger("ranker")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a job.
+
+    Attributes
+    ----------
+    name : str
+        For logs and messages.
+    run : callable
+        ``run(ctx)``.
+    enabled : callable
+        ``enabled(cfg)``: whether this job has the stage.
+    root_only : bool
+        Rank 0 runs it alone (it reads or writes files the others do not need).
+    one_process : callable
+        ``one_process(cfg)``: why the stage cannot run on several processes under this
+        configuration, as the start of a message (``"[credit]"``); empty when it can.
+    """
+
+    name: str
+    run: Callable[[JobContext], None]
+    enabled: Callable[[JobConfig], bool] = lambda cfg: True
+    root_only: bool = False
+    one_process: Callable[[JobConfig], str] = lambda cfg: ""
+
+
+def check_input_files(ctx: JobContext) -> None:
+    """Every input file opened and its columns checked (names and types from the parquet footers),
+    before the citations are read."""
+    cfg = ctx.cfg
+    inp = cfg.input
+    ctx.files = citation_files(inp.citations)
+    if inp.papers:
+        open_parquet(inp.papers, {inp.paper_id_column: "id"}, role="papers")
+    if inp.authorships:
+        open_parquet(inp.authorships, {inp.authorship_paper_column: "id", inp.author_column: "id"},
+                     role="authorships")
+    if inp.coauthorships:
+        open_parquet(inp.coauthorships, {"author_a": "id", "author_b": "id"}, role="coauthorships")
+    if cfg.personalize is not None:
+        pc_cfg = cfg.personalize
+        open_parquet(pc_cfg.seeds, {pc_cfg.seed_set_column: "text", pc_cfg.paper_id_column: "id"}, role="seeds")
+    if cfg.credit is not None:
+        open_parquet(cfg.credit.targets, {cfg.credit.target_column: "id"}, role="targets")
+
+
+def generate(ctx: JobContext) -> None:
+    from ..report import progress_bar
+    from ..synthetic import SyntheticSpec, generate as generate_graph
+
+    syn = ctx.cfg.input.synthetic
+    assert syn is not None
+    spec = SyntheticSpec(papers=syn.papers, mean_references=syn.mean_references, seed=syn.seed,
+                         seed_sets=syn.seed_sets)
+    with ctx.stages("generate"), progress_bar("generate", syn.papers, enabled=ctx.show) as advance:
+        manifest = generate_graph(syn.dir, spec, progress=advance)
+    log.info("synthetic data in %s: %d papers, %d citations", syn.dir, manifest["papers"], manifest["citations"])
+
+
+def list_inputs(ctx: JobContext) -> None:
+    """The input files, checked; the personalized checkpoints are bound to them (and to the job's settings)."""
+    check_input_files(ctx)
+    ctx.meta["input_files"] = ctx.files
+    if ctx.cfg.personalize is not None:
+        world = ctx.comm.world_size
+        ctx.checkpoint_job = fingerprint(ctx.cfg, ctx.files + [ctx.cfg.personalize.seeds],
+                                         "" if world == 1 else f"distributed:{world}")
+
+
+def ingest(ctx: JobContext) -> None:
+    ctx.engine.ingest(ctx)
+
+
+def check_ids(ctx: JobContext) -> None:
+    """Every id the job names, looked up in the graph before any solve: excluded ids, authorships,
+    coauthorships, seeds and credit targets. A bad one stops the job here, with nothing solved."""
+    cfg, engine = ctx.cfg, ctx.engine
+    ctx.excluded = engine.exclude_index(ctx)
+    if ctx.excluded.size >= engine.n:
+        raise ConfigError(f"[output] exclude_ids covers all {engine.n} papers of the graph: nothing would be left "
+                          "to rank")
+    ctx.authorships = read_job_authorships(ctx)
+    ctx.coauthorships = read_job_coauthorships(ctx)
+    if cfg.personalize is not None:
+        pc_cfg = cfg.personalize
+        ctx.seeds = read_seeds(pc_cfg.seeds, engine.lookup(ctx), seed_set_column=pc_cfg.seed_set_column,
+                               paper_id_column=pc_cfg.paper_id_column, weight_column=pc_cfg.weight_column)
+    if cfg.credit is not None:
+        ctx.targets = read_targets(ctx)
+
+
+def order(ctx: JobContext) -> None:
+    ctx.engine.order(ctx)
+
+
+def rank(ctx: JobContext) -> None:
+    ctx.engine.rank(ctx)
+    ctx.meta["global"] = {"iterations": int(ctx.result.iterations[0]), "residual": float(ctx.result.residuals[0]),
+                          "converged": bool(ctx.result.converged[0])}
+
+
+def write_papers(ctx: JobContext) -> None:
+    """papers.parquet: every paper (less the excluded) by global score."""
+    from ..rankers import rescale_by_time
+
+    rk = ctx.cfg.rank
+    assert ctx.ids is not None and ctx.scores is not None
+    check_finite(torch.from_numpy(ctx.scores), rk.algorithm)
+    with ctx.stages("write papers"):
+        scores, mass, columns = ctx.scores, ctx.scores, {}
+        if rk.algorithm == "rescaled_pagerank":
+            assert ctx.days is not None
+            columns["pagerank"] = scores
+            scores = rescale_by_time(scores, ctx.days, rk.window)
+        ctx.write_table("papers", ranked_table(ctx.ids.output_ids(), scores, mass, ctx.excluded, columns))
+
+
+def authors(ctx: JobContext) -> None:
+    with ctx.stages("authors"):
+        rank_authors(ctx)
+
+
+def personalized(ctx: JobContext) -> None:
+    with ctx.stages("personalize"):
+        personalize(ctx)
+
+
+def credited(ctx: JobContext) -> None:
+    with ctx.stages("credit"):
+        credit(ctx)
+
+
+def _not_pagerank(cfg: JobConfig) -> str:
+    a = cfg.rank.algorithm
+    return f"[rank] algorithm = {a!r}" if a != "pagerank" else ""
+
+
+def _author_walk(cfg: JobConfig) -> str:
+    a = cfg.authors.algorithm
+    return f"[authors] algorithm = {a!r}" if a != "paper_scores" else ""
+
+
+#: The job, in order.
+STAGES: tuple[Stage, ...] = (
+    Stage("generate", generate, enabled=lambda cfg: cfg.input.synthetic is not None, root_only=True),
+    Stage("check inputs", list_inputs),
+    Stage("ingest", ingest),
+    Stage("check ids", check_ids),
+    Stage("order", order, enabled=lambda cfg: cfg.rank.method != "power"),
+    Stage("rank", rank, one_process=_not_pagerank),
+    Stage("write papers", write_papers, root_only=True),
+    Stage("authors", authors, enabled=lambda cfg: bool(cfg.input.authorships or cfg.input.coauthorships),
+          root_only=True, one_process=_author_walk),
+    Stage("personalize", personalized, enabled=lambda cfg: cfg.personalize is not None),
+    Stage("credit", credited, enabled=lambda cfg: cfg.credit is not None, root_only=True,
+          one_process=lambda cfg: "[credit]"),
+)
