@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-COUNTING = ("full", "fractional", "harmonic", "first_last")
+from .config import COUNTING
+
 
 
 def counting_weights(paper: np.ndarray, position: np.ndarray, rule: str) -> np.ndarray:

@@ -57,15 +57,15 @@ def build_app():
         signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: temp files are removed
         try:
             with _signals_deferred():  # imported late (`--help` stays fast), and whole
-                from .config import load_config
+                from .config import DEVICES, load_config
                 from .job import run_job
                 from .report import setup_logging
 
             setup_logging(quiet=quiet or (rank != "0" and not debug), debug=debug)
             cfg = load_config(config)
             if device is not None:
-                if device not in ("auto", "cuda", "cpu"):
-                    raise ConfigError(f"--device must be one of auto, cuda, cpu; got {device!r}")
+                if device not in DEVICES:
+                    raise ConfigError(f"--device must be one of {', '.join(DEVICES)}; got {device!r}")
                 import dataclasses
 
                 cfg = dataclasses.replace(cfg, rank=dataclasses.replace(cfg.rank, device=device))

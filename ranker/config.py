@@ -116,19 +116,26 @@ class JobConfig:
         return dataclasses.asdict(self)
 
 
-_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+#: The choices of the job file's keys, each defined once (the API and the CLI take them from here).
+DEVICES = ("auto", "cuda", "cpu")
+METHODS = ("auto", "dag", "power")
+COUNTING = ("full", "fractional", "harmonic", "first_last")
+ALGORITHMS = ("pagerank", "citerank", "articlerank", "rescaled_pagerank")
+AUTHOR_ALGORITHMS = ("paper_scores", "author_pagerank", "coauthor_pagerank", "coranking")
+
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("input", "self_citations"): ("keep", "drop"),
     ("input", "duplicates"): ("once", "sum"),
     ("input", "unknown_papers"): ("keep", "drop", "error"),
-    ("rank", "device"): ("auto", "cuda", "cpu"),
+    ("rank", "device"): DEVICES,
     ("rank", "dtype"): ("float64", "float32"),
     ("rank", "on_nonconvergence"): ("error", "warn"),
     ("rank", "index_dtype"): ("auto", "int32", "int64"),
-    ("rank", "method"): ("auto", "dag", "power"),
+    ("rank", "method"): METHODS,
     ("rank", "kernel"): ("torch", "triton"),
-    ("rank", "algorithm"): ("pagerank", "citerank", "articlerank", "rescaled_pagerank"),
-    ("authors", "counting"): ("full", "fractional", "harmonic", "first_last"),
-    ("authors", "algorithm"): ("paper_scores", "author_pagerank", "coauthor_pagerank", "coranking"),
+    ("rank", "algorithm"): ALGORITHMS,
+    ("authors", "counting"): COUNTING,
+    ("authors", "algorithm"): AUTHOR_ALGORITHMS,
     ("authors", "coauthor_weight"): ("joint_papers", "fractional"),
 }
 
@@ -160,7 +167,7 @@ def _check_type(section: str, key: str, value: Any, default: Any) -> Any:
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {value!r}")
-        choices = _CHOICES.get((section, key))
+        choices = CHOICES.get((section, key))
         if choices and value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
         return value

@@ -105,10 +105,6 @@ class CitationGraph:
         return self.col.device
 
     @property
-    def index_dtype(self) -> torch.dtype:
-        return self.col.dtype
-
-    @property
     def dangling(self) -> torch.Tensor:
         """``int64 [d]`` indices of papers with no outgoing weight (they cite nothing)."""
         return torch.nonzero(self.out_weight == 0).flatten()

@@ -32,7 +32,7 @@ def setup_logging(*, quiet: bool = False, debug: bool = False) -> None:
     log.propagate = False
 
 
-class Stages:
+class StageTimes:
     """Times named stages and keeps the seconds for the run metadata."""
 
     def __init__(self) -> None:

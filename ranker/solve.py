@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from .config import METHODS
 from .dag import dag_pagerank, leveled
 from .graph import CitationGraph
 from .pagerank import IterationCallback, PageRankResult, personalized_pagerank
 
-METHODS = ("auto", "dag", "power")
 
 
 #: ``method = "auto"`` runs the power method when one strongly connected component holds more

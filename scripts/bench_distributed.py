@@ -33,7 +33,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from bench import dataset  # noqa: E402
 
@@ -62,7 +61,7 @@ def main() -> None:
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "rank-citations-bench"))
     args = ap.parse_args()
     citations, papers, label = dataset(args.graph, Path(args.cache))
-    from dist_harness import run_once
+    from ranker.parallel.spawn import run_once
 
     rows = []
     for w in [int(x) for x in args.world_sizes.split(",")]:

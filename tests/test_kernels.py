@@ -6,7 +6,7 @@ import torch
 
 from ranker import build_graph
 from ranker.kernels import pagerank_step
-from ranker.reference import dense_transition
+from reference import dense_transition
 
 
 @pytest.mark.parametrize("n,nnz,cols", [(1, 0, 1), (5, 0, 3), (7, 1, 1), (33, 100, 5), (64, 300, 17)])

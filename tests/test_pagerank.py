@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from oracles import nx_pagerank
 from ranker import build_graph, pagerank, personalized_pagerank, seed_teleport
-from ranker.reference import dense_pagerank, dense_transition
+from reference import dense_pagerank, dense_transition
 
 TIGHT = dict(tol=1e-15, max_iter=20_000)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ranker.reference import dense_pagerank, dense_transition
+from reference import dense_pagerank, dense_transition
 
 from oracles import nx_pagerank
 

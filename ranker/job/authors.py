@@ -17,7 +17,7 @@ from ..io import Authorships, id_kind, read_authorships, read_coauthorships
 from ..pagerank import PageRankResult, uniform_teleport
 from ..solve import solve
 from .context import JobContext
-from .tables import convergence_check, exclude_index, ranked_table
+from .tables import walk_settings, convergence_check, exclude_index, ranked_table
 
 log = logging.getLogger("ranker")
 
@@ -99,7 +99,7 @@ def _author_walk(ctx: JobContext, auth: Authorships, weight: np.ndarray, co_edge
                  facts: dict[str, Any]) -> torch.Tensor:
     """Scores of a walk on an author graph: author citations, coauthorships, or coranking's coupled walks."""
     cfg, ids = ctx.cfg, ctx.ids
-    algo, inp, rk = cfg.authors.algorithm, cfg.input, cfg.rank
+    algo, inp, rank_cfg = cfg.authors.algorithm, cfg.input, cfg.rank
     graph = ctx.engine.graph
     n_authors = len(auth.authors)
     if algo == "author_pagerank":  # coauthor_pagerank and coranking use the coauthorship graph
@@ -117,21 +117,20 @@ def _author_walk(ctx: JobContext, auth: Authorships, weight: np.ndarray, co_edge
     if algo == "coranking":
         p_scores, scores, it, resid = coranking(graph.transition(torch.float64), graph.dangling,
                                                 ag.transition(torch.float64), ag.dangling, auth.paper,
-                                                auth.author, jump=cfg.authors.jump, alpha=rk.alpha, tol=rk.tol,
-                                                max_iter=rk.max_iter)
+                                                auth.author, jump=cfg.authors.jump, **walk_settings(rank_cfg))
         res = PageRankResult(scores=scores[:, None], iterations=torch.tensor([it]),
                              residuals=torch.tensor([resid], dtype=torch.float64),
-                             converged=torch.tensor([resid < rk.tol]))
-        convergence_check(res, [algo], rk.tol, rk.on_nonconvergence)
+                             converged=torch.tensor([resid < rank_cfg.tol]))
+        convergence_check(res, [algo], rank_cfg.tol, rank_cfg.on_nonconvergence)
         p_np = p_scores.cpu().numpy()
         facts["paper_output"] = str(ctx.out_dir / "coranking_papers.parquet")
         facts["jump"] = cfg.authors.jump
         ctx.write_table("coranking_papers", ranked_table(ids.output_ids(), p_np, p_np, ctx.excluded),
                         authors=facts)
     else:
-        res = solve(ag, uniform_teleport(n_authors, device=graph.device), method=rk.method, alpha=rk.alpha,
-                    tol=rk.tol, max_iter=rk.max_iter)
-        convergence_check(res, [algo], rk.tol, rk.on_nonconvergence)
+        teleport = uniform_teleport(n_authors, device=graph.device)
+        res = solve(ag, teleport, method=rank_cfg.method, **walk_settings(rank_cfg))
+        convergence_check(res, [algo], rank_cfg.tol, rank_cfg.on_nonconvergence)
     facts.update(author_edges=ag.nnz, iterations=int(res.iterations[0]), residual=float(res.residuals[0]))
     log.info("%s: %d authors, %d author edges, %d iterations", algo, n_authors, ag.nnz, int(res.iterations[0]))
     return res.scores[:, 0]

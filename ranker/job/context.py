@@ -12,7 +12,7 @@ import numpy as np
 from ..config import JobConfig
 from ..io import Authorships, IdMap, SeedSets, StagedOutputs, write_parquet_atomic
 from ..pagerank import PageRankResult
-from ..report import Stages
+from ..report import StageTimes
 
 
 class Target(NamedTuple):
@@ -59,7 +59,7 @@ class JobContext:
     out_dir: Path
     staging: StagedOutputs
     show_progress: bool = True
-    stages: Stages = field(default_factory=Stages)
+    stages: StageTimes = field(default_factory=StageTimes)
     t_start: float = field(default_factory=time.perf_counter)
     meta: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)

@@ -88,7 +88,7 @@ def credit(ctx: JobContext) -> None:
         a_excl = exclude_index(cfg.output.exclude_ids, auth.authors, a_kind)
     p_excl = torch.from_numpy(ctx.excluded)
     id_type = (pa.int64() if ids.kind == "integer" else pa.string()) if a_kind == ids.kind else pa.string()
-    rk = cfg.rank
+    rank_cfg = cfg.rank
     engine = ctx.engine
     batch = auto_batch(engine.n, engine.dtype, engine.device, len(targets))
     tables, no_credit = [], 0
@@ -104,7 +104,7 @@ def credit(ctx: JobContext) -> None:
             set_idx = np.concatenate([np.full(len(t.papers), j) for j, t in enumerate(chunk)])
             seeds = (set_idx, np.concatenate([t.papers for t in chunk]), np.concatenate([t.weights for t in chunk]))
             res = engine.solve_columns(seeds, len(chunk))
-            convergence_check(res, [str(name_of(t)[0]) for t in chunk], rk.tol, rk.on_nonconvergence)
+            convergence_check(res, [str(name_of(t)[0]) for t in chunk], rank_cfg.tol, rank_cfg.on_nonconvergence)
             x = res.scores.to(torch.float64)
             x[torch.from_numpy(seeds[1]), torch.from_numpy(set_idx)] = 0.0  # the target's own papers
             if p_excl.numel():

@@ -33,7 +33,7 @@ from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport
 from ..report import progress_bar
 from ..solve import choose_method, describe, solve
 from .context import JobContext
-from .tables import check_finite, convergence_check, exclude_index, top_k
+from .tables import walk_settings, check_finite, convergence_check, exclude_index, top_k
 
 log = logging.getLogger("ranker")
 
@@ -71,27 +71,27 @@ class LocalEngine:
 
     def ingest(self, ctx: JobContext) -> None:
         """Read the citations, number the ids and build the CSR graph on the device."""
-        inp, rk = ctx.cfg.input, ctx.cfg.rank
+        inp, rank_cfg = ctx.cfg.input, ctx.cfg.rank
         files = ctx.files
         try:  # only for the progress bar: a bad file is reported, with its name, by read_citations
             total_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files) if len(files) < 10_000 else None
         except (pa.ArrowException, OSError):
             total_rows = None
-        with ctx.stages("ingest"), progress_bar("ingest", total_rows, enabled=ctx.show) as adv:
+        with ctx.stages("ingest"), progress_bar("ingest", total_rows, enabled=ctx.show) as advance:
             edges = read_citations(files, citing_column=inp.citing_column, cited_column=inp.cited_column,
                                    weight_column=inp.weight_column, papers=inp.papers,
                                    paper_id_column=inp.paper_id_column, unknown_papers=inp.unknown_papers,
-                                   batch_rows=inp.batch_rows, advance=adv)
+                                   batch_rows=inp.batch_rows, advance=advance)
         ctx.ids = edges.ids
         ctx.meta["ingest"] = {**ids_stats(edges.ids), **edges.stats}
         log.info("read %d citation rows from %d file(s): %d papers (%s ids)", edges.stats["citation_rows"],
                  len(files), len(edges.ids), edges.ids.kind)
         with ctx.stages("build"):
             self.graph = graph_from_edges(edges, self_citations=inp.self_citations, duplicates=inp.duplicates,
-                                          index_dtype=rk.index_dtype, device=self.device)
+                                          index_dtype=rank_cfg.index_dtype, device=self.device)
             del edges
-        check_tolerance(rk.tol, self.dtype, self.graph.n)
-        if rk.algorithm in ("citerank", "rescaled_pagerank"):
+        check_tolerance(rank_cfg.tol, self.dtype, self.graph.n)
+        if rank_cfg.algorithm in ("citerank", "rescaled_pagerank"):
             ctx.days = paper_days(ctx)
 
     @property
@@ -124,30 +124,31 @@ class LocalEngine:
 
     def rank(self, ctx: JobContext) -> None:
         """The global ranking under ``[rank] algorithm``: ``ctx.result`` and ``ctx.scores``."""
-        graph, rk, dtype = self.graph, ctx.cfg.rank, self.dtype
+        graph, rank_cfg, dtype = self.graph, ctx.cfg.rank, self.dtype
         assert graph is not None
         log_graph(ctx, graph.stats, graph.n, graph.nnz, graph.nbytes(), graph.weight is not None)
-        with ctx.stages(rk.algorithm), progress_bar(rk.algorithm, rk.max_iter, enabled=ctx.show) as adv:
-            progress = lambda it, res, act: adv(1, residual=f"{res:.2e}")  # noqa: E731
-            if rk.algorithm == "articlerank":
-                result = articlerank(graph, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter, dtype=dtype,
+        algorithm = rank_cfg.algorithm
+        with ctx.stages(algorithm), progress_bar(algorithm, rank_cfg.max_iter, enabled=ctx.show) as advance:
+            progress = lambda it, res, act: advance(1, residual=f"{res:.2e}")  # noqa: E731
+            if rank_cfg.algorithm == "articlerank":
+                result = articlerank(graph, **walk_settings(rank_cfg), dtype=dtype,
                                      callback=progress)
             else:
-                if rk.algorithm == "citerank":
+                if rank_cfg.algorithm == "citerank":
                     assert ctx.days is not None
-                    ages = (reference_day(rk.reference_date, ctx.days) - ctx.days) / DAYS_PER_YEAR
-                    teleport = citerank_teleport(torch.from_numpy(ages), rk.tau, dtype=dtype).to(graph.device)
+                    ages = (reference_day(rank_cfg.reference_date, ctx.days) - ctx.days) / DAYS_PER_YEAR
+                    teleport = citerank_teleport(torch.from_numpy(ages), rank_cfg.tau, dtype=dtype).to(graph.device)
                 else:
                     teleport = uniform_teleport(graph.n, dtype=dtype, device=graph.device)
-                result = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
-                               callback=progress, kernel=rk.kernel)
-        method = "power" if rk.algorithm == "articlerank" else choose_method(graph, rk.method)
-        solver = "power iteration (ArticleRank)" if rk.algorithm == "articlerank" else describe(
-            method, rk.kernel, self.device)
-        log.info("%s: %d iterations, L1 residual %.3e; solver: %s", rk.algorithm, result.iterations[0].item(),
+                result = solve(graph, teleport, method=rank_cfg.method, **walk_settings(rank_cfg),
+                               callback=progress, kernel=rank_cfg.kernel)
+        method = "power" if rank_cfg.algorithm == "articlerank" else choose_method(graph, rank_cfg.method)
+        solver = "power iteration (ArticleRank)" if rank_cfg.algorithm == "articlerank" else describe(
+            method, rank_cfg.kernel, self.device)
+        log.info("%s: %d iterations, L1 residual %.3e; solver: %s", rank_cfg.algorithm, result.iterations[0].item(),
                  result.residuals[0].item(), solver)
-        convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)
-        check_finite(result.scores, rk.algorithm)
+        convergence_check(result, ["global"], rank_cfg.tol, rank_cfg.on_nonconvergence)
+        check_finite(result.scores, rank_cfg.algorithm)
         ctx.meta.update(method=method, solver=solver, papers=graph.n, citations=graph.nnz, graph=graph.stats)
         ctx.result = result
         ctx.scores = result.scores[:, 0].to(torch.float64).cpu().numpy()
@@ -160,13 +161,13 @@ class LocalEngine:
         Returns the result with its scores on the CPU.
         """
         set_index, paper_index, weight = seeds
-        graph, rk = self.graph, self.cfg.rank
+        graph, rank_cfg = self.graph, self.cfg.rank
         assert graph is not None
         try:
             teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
                                      torch.from_numpy(weight), n_cols, dtype=self.dtype, device=graph.device)
-            res = solve(graph, teleport, method=rk.method, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
-                        kernel=rk.kernel, batch_invariant=True)
+            res = solve(graph, teleport, method=rank_cfg.method, **walk_settings(rank_cfg),
+                        kernel=rank_cfg.kernel, batch_invariant=True)
             del teleport
             res.scores = res.scores.cpu()
             return res
@@ -209,8 +210,8 @@ class LocalEngine:
     def batch_size(self, ctx: JobContext, n_sets: int) -> int:
         from .tables import auto_batch
 
-        pc_cfg = ctx.cfg.personalize
-        return (pc_cfg.batch_size if pc_cfg is not None and pc_cfg.batch_size else
+        pers_cfg = ctx.cfg.personalize
+        return (pers_cfg.batch_size if pers_cfg is not None and pers_cfg.batch_size else
                 auto_batch(self.n, self.dtype, self.device, n_sets))
 
 
@@ -223,10 +224,10 @@ class PartitionedEngine:
         self.device = comm.device
         self.graph: Any = None
         self._ids: Any = None
-        rk = cfg.rank
-        if rk.method == "dag" and comm.is_root:
+        rank_cfg = cfg.rank
+        if rank_cfg.method == "dag" and comm.is_root:
             log.warning("[rank] method = 'dag' runs on one process; this distributed job uses the power method")
-        if rk.kernel == "triton" and comm.is_root:
+        if rank_cfg.kernel == "triton" and comm.is_root:
             log.warning("[rank] kernel = 'triton' runs on one process; this distributed job uses torch's CSR product")
         log.info("distributed: rank %d of %d, %s backend, device %s", comm.rank, comm.world_size, comm.backend,
                  comm.device)
@@ -234,20 +235,20 @@ class PartitionedEngine:
     def ingest(self, ctx: JobContext) -> None:
         from ..parallel.partition import PartitionedIds, read_partitioned
 
-        inp, rk, comm = ctx.cfg.input, ctx.cfg.rank, self.comm
-        with ctx.stages("ingest"), progress_bar("ingest", None, enabled=ctx.show) as adv:
+        inp, rank_cfg, comm = ctx.cfg.input, ctx.cfg.rank, self.comm
+        with ctx.stages("ingest"), progress_bar("ingest", None, enabled=ctx.show) as advance:
             graph = read_partitioned(ctx.files, comm, citing_column=inp.citing_column, cited_column=inp.cited_column,
                                      weight_column=inp.weight_column, papers=inp.papers,
                                      paper_id_column=inp.paper_id_column, unknown_papers=inp.unknown_papers,
                                      self_citations=inp.self_citations, duplicates=inp.duplicates,
-                                     index_dtype=rk.index_dtype, batch_rows=inp.batch_rows, advance=adv)
+                                     index_dtype=rank_cfg.index_dtype, batch_rows=inp.batch_rows, advance=advance)
         self.graph, self._ids = graph, PartitionedIds(graph, comm)
         ctx.ids = IdMap(ids=graph.ids, kind=graph.kind)
         st = graph.stats
         ctx.meta["ingest"] = {"id_kind": graph.kind, "papers": graph.n, **{
             k: v for k, v in st.items() if k in ("citation_rows", "files", "id_numbering", "unknown_paper_rows",
                                                  "unknown_papers")}}
-        check_tolerance(rk.tol, self.dtype, graph.n)  # the same decision on every rank
+        check_tolerance(rank_cfg.tol, self.dtype, graph.n)  # the same decision on every rank
 
     @property
     def n(self) -> int:
@@ -266,19 +267,19 @@ class PartitionedEngine:
     def rank(self, ctx: JobContext) -> None:
         from ..parallel.pagerank import partitioned_pagerank
 
-        graph, rk, comm = self.graph, ctx.cfg.rank, self.comm
+        graph, rank_cfg, comm = self.graph, ctx.cfg.rank, self.comm
         st = graph.stats
         log_graph(ctx, st, graph.n, st["citations"], graph.nbytes(), None, block=(graph.m, graph.nnz))
         sent0 = comm.bytes_sent
-        with ctx.stages("pagerank"), progress_bar("pagerank", rk.max_iter, enabled=ctx.show) as adv:
+        with ctx.stages("pagerank"), progress_bar("pagerank", rank_cfg.max_iter, enabled=ctx.show) as advance:
             teleport = torch.full((graph.m, 1), 1.0 / graph.n, dtype=self.dtype, device=graph.device)
-            result = partitioned_pagerank(graph, teleport, comm, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter,
-                                          callback=lambda it, res, act: adv(1, residual=f"{res:.2e}"))
+            result = partitioned_pagerank(graph, teleport, comm, **walk_settings(rank_cfg),
+                                          callback=lambda it, res, act: advance(1, residual=f"{res:.2e}"))
         iters = int(result.iterations[0])
         per_iteration = (comm.bytes_sent - sent0) / max(1, iters)
         log.info("pagerank: %d iterations, L1 residual %.3e, %.3g MB sent by this rank per iteration", iters,
                  result.residuals[0].item(), per_iteration / 1e6)
-        convergence_check(result, ["global"], rk.tol, rk.on_nonconvergence)
+        convergence_check(result, ["global"], rank_cfg.tol, rank_cfg.on_nonconvergence)
         blocks = comm.all_gather_ints([graph.m, graph.nnz])
         ctx.meta.update(method="power", solver="power iteration over row blocks", papers=graph.n,
                         citations=st["citations"], graph=st)
@@ -301,12 +302,12 @@ class PartitionedEngine:
         """Solve a batch over the ranks; rank 0 merges each column's top ``k`` from every block."""
         from ..parallel.pagerank import column_totals, partitioned_pagerank
 
-        graph, rk, comm = self.graph, ctx.cfg.rank, self.comm
+        graph, rank_cfg, comm = self.graph, ctx.cfg.rank, self.comm
         set_index, paper_index, weight = seeds
         teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
                                  torch.from_numpy(weight), n_cols, dtype=self.dtype, device=graph.device,
                                  rows=(graph.lo, graph.hi))
-        res = partitioned_pagerank(graph, teleport, comm, alpha=rk.alpha, tol=rk.tol, max_iter=rk.max_iter)
+        res = partitioned_pagerank(graph, teleport, comm, **walk_settings(rank_cfg))
         scores = res.scores.to(torch.float64).cpu()
         mine = ctx.excluded[(ctx.excluded >= graph.lo) & (ctx.excluded < graph.hi)] - graph.lo
         if mine.size:
@@ -335,8 +336,8 @@ class PartitionedEngine:
     def batch_size(self, ctx: JobContext, n_sets: int) -> int:
         from .tables import auto_batch
 
-        pc_cfg = ctx.cfg.personalize
-        batch = (pc_cfg.batch_size if pc_cfg is not None and pc_cfg.batch_size else
+        pers_cfg = ctx.cfg.personalize
+        batch = (pers_cfg.batch_size if pers_cfg is not None and pers_cfg.batch_size else
                  auto_batch(max(self.graph.n_pad, 1), self.dtype, self.graph.device, n_sets))
         return int(self.comm.all_gather_ints([batch]).min())  # the same batches on every rank
 

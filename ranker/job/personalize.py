@@ -32,16 +32,16 @@ def personalize(ctx: JobContext) -> None:
     most one every 10 s past 100 batches) shows the progress.
     """
     cfg, comm, seeds = ctx.cfg, ctx.comm, ctx.seeds
-    pc_cfg = cfg.personalize
-    assert pc_cfg is not None and seeds is not None
-    rk = cfg.rank
+    pers_cfg = cfg.personalize
+    assert pers_cfg is not None and seeds is not None
+    rank_cfg = cfg.rank
     n_sets = len(seeds)
     batch = ctx.engine.batch_size(ctx, n_sets)
     n_batches = (n_sets + batch - 1) // batch
-    log.info("personalized PageRank: %d seed sets from %s, %d batch(es) of up to %d", n_sets, pc_cfg.seeds,
+    log.info("personalized PageRank: %d seed sets from %s, %d batch(es) of up to %d", n_sets, pers_cfg.seeds,
              n_batches, batch)
     ckpt = Checkpoints(ctx.out_dir, ctx.checkpoint_job)
-    k = min(pc_cfg.top_k, ctx.engine.n - int(ctx.excluded.size))
+    k = min(pers_cfg.top_k, ctx.engine.n - int(ctx.excluded.size))
     root_ids = ctx.ids if comm.is_root else None  # proves a checkpoint's papers are in the graph
     with comm.phase("checkpoint directory"):
         if comm.is_root:
@@ -60,7 +60,7 @@ def personalize(ctx: JobContext) -> None:
             lo, hi = bi * batch, min(n_sets, (bi + 1) * batch)
             names = seeds.names[lo:hi]
             info = ckpt.read(bi, names, k, root_ids, schema) if comm.is_root else None
-            if comm.decide(info is not None):
+            if comm.follow_root(info is not None):
                 if comm.is_root:
                     iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
                     tables.append(info["table"])
@@ -72,7 +72,7 @@ def personalize(ctx: JobContext) -> None:
             rows = order[a:b]
             sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
             res, paper_ids, val, remaining = ctx.engine.rank_batch(ctx, sub, hi - lo, k)
-            convergence_check(res, names, rk.tol, rk.on_nonconvergence)
+            convergence_check(res, names, rank_cfg.tol, rank_cfg.on_nonconvergence)
             iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
             with comm.phase("write checkpoint"):
                 if comm.is_root:
@@ -86,7 +86,7 @@ def personalize(ctx: JobContext) -> None:
             if resumed:
                 log.info("resumed: %d of %d batch(es) taken from checkpoints in %s", resumed, n_batches, ckpt.dir)
             facts = {"seed_sets": n_sets, "batch_size": batch, "batches": n_batches, "resumed_batches": resumed,
-                     "top_k": pc_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
+                     "top_k": pers_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
                      "residuals": dict(zip(seeds.names, resid.tolist()))}
             ctx.meta["personalized"] = facts
             ctx.write_table("personalized", pa.concat_tables(tables))

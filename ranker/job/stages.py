@@ -67,8 +67,8 @@ def check_input_files(ctx: JobContext) -> None:
     if inp.coauthorships:
         open_parquet(inp.coauthorships, {"author_a": "id", "author_b": "id"}, role="coauthorships")
     if cfg.personalize is not None:
-        pc_cfg = cfg.personalize
-        open_parquet(pc_cfg.seeds, {pc_cfg.seed_set_column: "text", pc_cfg.paper_id_column: "id"}, role="seeds")
+        pers_cfg = cfg.personalize
+        open_parquet(pers_cfg.seeds, {pers_cfg.seed_set_column: "text", pers_cfg.paper_id_column: "id"}, role="seeds")
     if cfg.credit is not None:
         open_parquet(cfg.credit.targets, {cfg.credit.target_column: "id"}, role="targets")
 
@@ -111,9 +111,9 @@ def check_ids(ctx: JobContext) -> None:
     ctx.authorships = read_job_authorships(ctx)
     ctx.coauthorships = read_job_coauthorships(ctx)
     if cfg.personalize is not None:
-        pc_cfg = cfg.personalize
-        ctx.seeds = read_seeds(pc_cfg.seeds, engine.lookup(ctx), seed_set_column=pc_cfg.seed_set_column,
-                               paper_id_column=pc_cfg.paper_id_column, weight_column=pc_cfg.weight_column)
+        pers_cfg = cfg.personalize
+        ctx.seeds = read_seeds(pers_cfg.seeds, engine.lookup(ctx), seed_set_column=pers_cfg.seed_set_column,
+                               paper_id_column=pers_cfg.paper_id_column, weight_column=pers_cfg.weight_column)
     if cfg.credit is not None:
         ctx.targets = read_targets(ctx)
 
@@ -132,15 +132,15 @@ def write_papers(ctx: JobContext) -> None:
     """papers.parquet: every paper (less the excluded) by global score."""
     from ..rankers import rescale_by_time
 
-    rk = ctx.cfg.rank
+    rank_cfg = ctx.cfg.rank
     assert ctx.ids is not None and ctx.scores is not None
-    check_finite(torch.from_numpy(ctx.scores), rk.algorithm)
+    check_finite(torch.from_numpy(ctx.scores), rank_cfg.algorithm)
     with ctx.stages("write papers"):
         scores, mass, columns = ctx.scores, ctx.scores, {}
-        if rk.algorithm == "rescaled_pagerank":
+        if rank_cfg.algorithm == "rescaled_pagerank":
             assert ctx.days is not None
             columns["pagerank"] = scores
-            scores = rescale_by_time(scores, ctx.days, rk.window)
+            scores = rescale_by_time(scores, ctx.days, rank_cfg.window)
         ctx.write_table("papers", ranked_table(ctx.ids.output_ids(), scores, mass, ctx.excluded, columns))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -117,6 +118,11 @@ def auto_batch(n: int, dtype: torch.dtype, device: torch.device, n_sets: int) ->
             free = 4 << 30
     per_col = max(1, n) * torch.finfo(dtype).bits // 8 * 5
     return int(max(1, min(n_sets, 256, (free // 4) // per_col)))
+
+
+def walk_settings(rank_cfg: Any) -> dict[str, Any]:
+    """``alpha``, ``tol`` and ``max_iter`` of ``[rank]``, as the solvers take them."""
+    return {"alpha": rank_cfg.alpha, "tol": rank_cfg.tol, "max_iter": rank_cfg.max_iter}
 
 
 def versions() -> dict[str, str]:

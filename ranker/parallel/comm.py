@@ -249,7 +249,7 @@ class Comm:
             return None
         return [_from_bytes(o[:int(s)]) for o, s in zip(out, sizes)]
 
-    def decide(self, flag: bool) -> bool:
+    def follow_root(self, flag: bool) -> bool:
         """Rank 0's ``flag`` on every rank (rank 0 sees the output directory; the others follow it)."""
         t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=self.comm_device)
         with self.guard():
@@ -321,7 +321,7 @@ class SoloComm:
     def gather_tables(self, table: pa.Table) -> list[pa.Table] | None:
         return [table]
 
-    def decide(self, flag: bool) -> bool:
+    def follow_root(self, flag: bool) -> bool:
         return flag
 
 

@@ -1,4 +1,4 @@
-"""Slow, obviously correct references: dense linear solves in numpy, for tests and checks.
+"""Slow, obviously correct references for the tests: dense linear solves in numpy.
 
 Never used on real data (``O(n^2)`` memory, ``O(n^3)`` time); every fast path is tested
 against these, and these are tested against networkx.
