@@ -69,7 +69,8 @@ def _solve(read_kw: dict, seed_sets: list[list], alpha: float, tol: float):
     from ranker.pagerank import seed_teleport
     from ranker.parallel.comm import Comm
     from ranker.parallel.pagerank import column_totals, partitioned_pagerank
-    from ranker.parallel.partition import PartitionedIds, read_partitioned
+    from ranker.parallel.ingest import read_partitioned
+    from ranker.parallel.partition import PartitionedIds
 
     comm = Comm.from_env("cpu")
     g = read_partitioned(comm=comm, **read_kw)

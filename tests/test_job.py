@@ -186,7 +186,7 @@ def test_the_partitioned_engine_on_one_process_equals_the_local_job(tmp_path):
     from ranker.pagerank import pagerank
     from ranker.parallel.comm import SoloComm
     from ranker.parallel.pagerank import partitioned_pagerank
-    from ranker.parallel.partition import read_partitioned
+    from ranker.parallel.ingest import read_partitioned
 
     job = full_job(tmp_path, tmp_path / "out")
     files = [job["input"]["citations"]]

@@ -233,7 +233,8 @@ class PartitionedEngine:
                  comm.device)
 
     def ingest(self, ctx: JobContext) -> None:
-        from ..parallel.partition import PartitionedIds, read_partitioned
+        from ..parallel.ingest import read_partitioned
+        from ..parallel.partition import PartitionedIds
 
         inp, rank_cfg, comm = ctx.cfg.input, ctx.cfg.rank, self.comm
         with ctx.stages("ingest"), progress_bar("ingest", None, enabled=ctx.show) as advance:

@@ -6,8 +6,11 @@ comm
     :class:`SoloComm` (one process: every collective the identity) and :class:`Comm` (a
     torch.distributed process group started by ``torchrun``), with the same interface.
 partition
-    :func:`read_partitioned`: streaming ingest into contiguous row blocks, ids numbered by hash
-    owners; :class:`PartitionedGraph`; :class:`PartitionedIds` (collective id lookups).
+    :class:`PartitionedGraph` (this rank's row block), hash owners of ids, :class:`PartitionedIds`
+    (collective id lookups).
+ingest
+    :func:`read_partitioned`: streaming ingest into contiguous row blocks, ids numbered by their
+    hash owners, each citation sent to its cited paper's block.
 pagerank
     :func:`partitioned_pagerank`: :func:`ranker.pagerank.iterate` with the row-block hooks.
 """
