@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import glob
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class InputConfig:
     duplicates: str = "once"  # once | sum
     unknown_papers: str = "keep"  # keep | drop | error  (citations naming papers absent from `papers`)
     batch_rows: int = 1_000_000
+    format: str = "auto"  # auto | parquet | csv | tsv | jsonl  (citation files; auto: by name, else by content)
+    weight_offset: float = 0.0  # added to every citation weight: 1.0 gives Semantic Scholar's 1 + isinfluential
     date_column: str = "date"  # in `papers`: publication date (citerank, rescaled_pagerank)
     year_column: str = "year"  # in `papers`: used where the date is missing
     authorships: str = ""  # optional parquet: paper_id, author, optional position
@@ -118,6 +121,7 @@ class JobConfig:
 
 #: The choices of the job file's keys, each defined once (the API and the CLI take them from here).
 DEVICES = ("auto", "cuda", "cpu")
+FORMATS = ("auto", "parquet", "csv", "tsv", "jsonl")
 METHODS = ("auto", "dag", "power")
 COUNTING = ("full", "fractional", "harmonic", "first_last")
 ALGORITHMS = ("pagerank", "citerank", "articlerank", "rescaled_pagerank")
@@ -127,6 +131,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("input", "self_citations"): ("keep", "drop"),
     ("input", "duplicates"): ("once", "sum"),
     ("input", "unknown_papers"): ("keep", "drop", "error"),
+    ("input", "format"): FORMATS,
     ("rank", "device"): DEVICES,
     ("rank", "dtype"): ("float64", "float32"),
     ("rank", "on_nonconvergence"): ("error", "warn"),
@@ -259,6 +264,8 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
         except ValueError:
             raise ConfigError(f"[rank] reference_date must be an ISO date like 2003-04-30, "
                               f"got {rank.reference_date!r}") from None
+    if not (0.0 <= inp.weight_offset < float("inf")):
+        raise ConfigError(f"[input] weight_offset must be finite and >= 0, got {inp.weight_offset}")
     if inp.batch_rows < 1:
         raise ConfigError(f"[input] batch_rows must be >= 1, got {inp.batch_rows}")
     for key in ("citing_column", "cited_column", "paper_id_column"):
@@ -338,6 +345,19 @@ def load_config(path: str | os.PathLike[str]) -> JobConfig:
     return parse_config(data, base=p.resolve().parent, source=str(p))
 
 
+#: Names of citation data files in a citations folder (any of them gzipped: ``.csv.gz``; a bare
+#: ``.gz`` is an OpenAlex snapshot part, ``part_000.gz``).
+DATA_SUFFIXES = (".parquet", ".parq", ".pq", ".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json")
+
+
+def _is_data_file(name: str) -> bool:
+    name = name.lower()
+    if name.endswith(".gz"):
+        stem = name[:-3]
+        return stem.endswith(DATA_SUFFIXES) or "." not in stem
+    return name.endswith(DATA_SUFFIXES)
+
+
 def citation_files(spec: str) -> list[str]:
     """Expand ``[input] citations`` (a file, a directory or a glob) into a sorted file list.
 
@@ -350,10 +370,17 @@ def citation_files(spec: str) -> list[str]:
     """
     p = Path(spec)
     if p.is_dir():
-        files = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix in (".parquet", ".parq", ".pq")
+        found = sorted(f for f in p.rglob("*") if f.is_file()
                        and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts))
+        files = [str(f) for f in found if _is_data_file(f.name)]
+        skipped = [f.name for f in found if not _is_data_file(f.name)]
+        if skipped:
+            logging.getLogger("ranker").warning(
+                "[input] citations: %d file(s) in %s are not citation data and were skipped: %s%s", len(skipped),
+                spec, ", ".join(skipped[:5]), ", ..." if len(skipped) > 5 else "")
         if not files:
-            raise ConfigError(f"[input] citations: directory {spec} holds no .parquet file")
+            raise ConfigError(f"[input] citations: directory {spec} holds no citation file (.parquet, .csv, "
+                              ".tsv, .jsonl, gzipped or not)")
         return files
     if p.is_file():
         return [str(p)]

@@ -108,13 +108,17 @@ def read_citations(
     batch_rows: int = 1_000_000,
     advance: Advance | None = None,
     shard_of: tuple[int, int] | None = None,
+    fmt: str = "auto",
+    weight_offset: float = 0.0,
 ) -> EdgeList:
     """Stream citation parquet files into dense index arrays.
 
     Parameters
     ----------
     files : list of str
-        Parquet files, read in this order (sorted by :func:`ranker.config.citation_files`).
+        Citation files, read in this order (sorted by :func:`ranker.config.citation_files`):
+        parquet, or CSV/TSV/JSON Lines, gzipped or not (:mod:`ranker.io.formats`). The cited
+        column may hold lists of ids (OpenAlex's ``referenced_works``): one row per pair.
     citing_column, cited_column, weight_column : str
         Column names; an empty ``weight_column`` means every citation weighs 1.
     papers : str
@@ -124,6 +128,10 @@ def read_citations(
         What to do with citations naming a paper absent from ``papers``.
     batch_rows : int
         Record batch size.
+    fmt : {"auto", "parquet", "csv", "tsv", "jsonl"}
+        The files' format (``auto``: by name, else by content).
+    weight_offset : float
+        Added to every weight (``1 + isinfluential`` with Semantic Scholar's boolean column).
     advance : callable, optional
         Called with the number of rows read after each batch (progress).
     shard_of : (rank, world_size), optional
@@ -152,7 +160,7 @@ def read_citations(
     required = {citing_column: "id", cited_column: "id"}
     if weight_column:
         required[weight_column] = "number"
-    sources = [open_parquet(f, required, role="citations") for f in files]
+    sources = [open_parquet(f, required, role="citations", fmt=fmt, explode=cited_column) for f in files]
     for src in sources:
         schema = src.file.schema_arrow
         for col in (citing_column, cited_column):
@@ -201,7 +209,7 @@ def read_citations(
                                      f"state ({lo}..{hi}); the file's metadata is corrupt")
                 np.subtract(vals, lo, out=codes[row0:row0 + m, k], casting="unsafe")
             if weights is not None:
-                weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first)
+                weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first) + weight_offset
             return row0, m, pa.array([], pa.int64())
         if citing.type != cited.type or pa.types.is_uint64(citing.type):
             citing = normalize_ids(citing, kind, (path, citing_column, first))
@@ -210,7 +218,7 @@ def read_citations(
         codes[row0:row0 + m, 0] = enc.chunk(0).indices.to_numpy(zero_copy_only=False)
         codes[row0:row0 + m, 1] = enc.chunk(1).indices.to_numpy(zero_copy_only=False)
         if weights is not None:
-            weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first)
+            weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first) + weight_offset
         return row0, m, normalize_ids(enc.chunk(0).dictionary, kind)
 
     def tasks() -> Iterator[tuple[str, int, int, pa.RecordBatch]]:

@@ -1,7 +1,9 @@
-"""Parquet inputs: opened, their columns checked for a role, streamed in record batches."""
+"""Input files opened for a role (parquet, or other formats through a parquet copy), their columns checked,
+streamed in record batches."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError, where
+from .formats import SOURCE_ROW, converted, detect_format, needs_conversion
 from .ids import first_true, id_kind
 
 
@@ -29,17 +32,22 @@ class ParquetSource:
     file: pq.ParquetFile
     num_rows: int
     ranges: list[tuple[int, int, int]] | None = None
+    exploded: bool = False  # read through a copy with one row per (citing, cited) pair (ranker.io.formats)
 
     def file_row(self, row: int) -> int:
         """Row number in the file of the ``row``-th row this source reads."""
-        if self.ranges is None:
-            return row
-        md = self.file.metadata
-        for g, start, stop in self.ranges:
-            if row < stop - start:
-                return sum(md.row_group(k).num_rows for k in range(g)) + start + row
-            row -= stop - start
-        raise AssertionError("row beyond the source's ranges")  # pragma: no cover
+        if self.ranges is not None:
+            md = self.file.metadata
+            for g, start, stop in self.ranges:
+                if row < stop - start:
+                    row = sum(md.row_group(k).num_rows for k in range(g)) + start + row
+                    break
+                row -= stop - start
+            else:  # pragma: no cover
+                raise AssertionError("row beyond the source's ranges")
+        if self.exploded:  # the pair's row in the original file
+            return int(self.file.read(columns=[SOURCE_ROW]).column(0)[row].as_py())
+        return row
 
 
 def shard(sources: list[ParquetSource], rank: int, world_size: int) -> list[ParquetSource]:
@@ -60,36 +68,52 @@ def shard(sources: list[ParquetSource], rank: int, world_size: int) -> list[Parq
             g_base += rows
         base += src.num_rows
         out.append(ParquetSource(path=src.path, file=src.file, num_rows=sum(b - a for _, a, b in ranges),
-                                 ranges=ranges))
+                                 ranges=ranges, exploded=src.exploded))
     return out
 
 
-def open_parquet(path: str, required: dict[str, str], *, role: str) -> ParquetSource:
+def open_parquet(path: str, required: dict[str, str], *, role: str, fmt: str = "auto",
+                 explode: str = "") -> ParquetSource:
     """Open ``path`` and check that each required column exists with a usable type.
 
     Parameters
     ----------
     path : str
-        The parquet file.
+        The input file: parquet, or CSV/TSV/JSON Lines (gzipped or not), read through a parquet
+        copy (:mod:`ranker.io.formats`).
     required : dict
         Column name -> expected kind: ``"id"`` (string or integer), ``"number"``
-        (integer or floating point) or ``"text"`` (string).
+        (integer, floating point or boolean) or ``"text"`` (string).
     role : str
         Used in messages (``citations``, ``papers``, ``seeds``).
+    fmt : {"auto", "parquet", "csv", "tsv", "jsonl"}
+        The file's format; ``auto`` detects it (:func:`ranker.io.formats.detect_format`).
+    explode : str
+        A column that may hold lists of ids (the cited column of citations): exploded into
+        one row per element.
 
     Raises
     ------
     InputError
         The file is missing, not parquet, truncated, or lacks a column or its type.
     """
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: {role} file not found")
+    fmt = detect_format(path, fmt)
+    exploded = False
+    read_path = path
+    if needs_conversion(path, fmt, (explode,) if explode else ()):
+        ids = tuple(name for name, kind in required.items() if kind in ("id", "text"))
+        copy = converted(path, fmt, ids, explode)
+        read_path, exploded = copy.path, copy.exploded
     try:
-        f = pq.ParquetFile(path)
+        f = pq.ParquetFile(read_path)
     except FileNotFoundError:
         raise InputError(f"{path}: {role} file not found") from None
     except (pa.ArrowException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable parquet file ({first})") from None
-    src = ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows)
+    src = ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows, exploded=exploded)
     check_columns(src, required, role=role)
     return src
 
@@ -103,7 +127,8 @@ def check_columns(src: ParquetSource, required: dict[str, str], *, role: str) ->
         t = schema.field(name).type
         ok = {
             "id": id_kind(t) is not None,
-            "number": pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
+            "number": (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+                       or pa.types.is_boolean(t)),
             "text": id_kind(t) == "string",
         }[kind]
         if not ok:

@@ -81,7 +81,8 @@ class LocalEngine:
             edges = read_citations(files, citing_column=inp.citing_column, cited_column=inp.cited_column,
                                    weight_column=inp.weight_column, papers=inp.papers,
                                    paper_id_column=inp.paper_id_column, unknown_papers=inp.unknown_papers,
-                                   batch_rows=inp.batch_rows, advance=advance)
+                                   batch_rows=inp.batch_rows, advance=advance, fmt=inp.format,
+                                   weight_offset=inp.weight_offset)
         ctx.ids = edges.ids
         ctx.meta["ingest"] = {**ids_stats(edges.ids), **edges.stats}
         log.info("read %d citation rows from %d file(s): %d papers (%s ids)", edges.stats["citation_rows"],
@@ -242,7 +243,8 @@ class PartitionedEngine:
                                      weight_column=inp.weight_column, papers=inp.papers,
                                      paper_id_column=inp.paper_id_column, unknown_papers=inp.unknown_papers,
                                      self_citations=inp.self_citations, duplicates=inp.duplicates,
-                                     index_dtype=rank_cfg.index_dtype, batch_rows=inp.batch_rows, advance=advance)
+                                     index_dtype=rank_cfg.index_dtype, batch_rows=inp.batch_rows, advance=advance,
+                                     fmt=inp.format, weight_offset=inp.weight_offset)
         self.graph, self._ids = graph, PartitionedIds(graph, comm)
         ctx.ids = IdMap(ids=graph.ids, kind=graph.kind)
         st = graph.stats

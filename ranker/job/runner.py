@@ -25,6 +25,7 @@ from ..devices import device_name, resolve_device
 from ..errors import ConfigError
 from ..io import IdMap, StagedOutputs, write_json_atomic
 from ..io.checkpoints import Checkpoints
+from ..io.formats import remove_converted
 from ..io.output_dir import OUTPUT_NAMES, OutputDir, check_inputs_apart
 from ..pagerank import PageRankResult
 from .context import JobContext
@@ -92,6 +93,7 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     try:
         return run_stages(cfg, comm, show_progress=show_progress, stages=STAGES)
     finally:
+        remove_converted()  # parquet copies of CSV/JSON inputs (ranker.io.formats)
         comm.close()
 
 

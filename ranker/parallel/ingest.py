@@ -33,7 +33,8 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
                      weight_column: str = "", papers: str = "", paper_id_column: str = "paper_id",
                      unknown_papers: str = "keep", self_citations: str = "keep", duplicates: str = "once",
                      index_dtype: str = "auto", batch_rows: int = 1_000_000,
-                     advance: Callable[[int], None] | None = None) -> PartitionedGraph:
+                     advance: Callable[[int], None] | None = None, fmt: str = "auto",
+                     weight_offset: float = 0.0) -> PartitionedGraph:
     """Read the citations across the ranks and build this rank's block of the graph.
 
     Collective: every rank calls it with the same arguments.
@@ -41,7 +42,7 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     Parameters
     ----------
     files, citing_column, cited_column, weight_column, papers, paper_id_column, unknown_papers,
-    batch_rows, advance :
+    batch_rows, advance, fmt, weight_offset :
         As :func:`ranker.io.read_citations`.
     self_citations, duplicates, index_dtype :
         As :func:`ranker.graph.build_graph`.
@@ -72,7 +73,7 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     with comm.phase("ingest"):
         edges = read_citations(files, citing_column=citing_column, cited_column=cited_column,
                                weight_column=weight_column, batch_rows=batch_rows, advance=advance,
-                               shard_of=(comm.rank, comm.world_size))
+                               shard_of=(comm.rank, comm.world_size), fmt=fmt, weight_offset=weight_offset)
         kind = edges.ids.kind
         known, known_rows = ((pa.array([], pa.large_string() if kind == "string" else pa.int64()),
                               np.zeros(0, np.int64)) if not papers
