@@ -81,6 +81,7 @@ class PersonalizeConfig:
     weight_column: str = ""  # default: "weight" when the file has it, else every seed weighs 1
     top_k: int = 100
     batch_size: int = 0  # seed sets solved together; 0 = automatic from memory
+    exclude_seeds: bool = False  # leave each set's seed papers out of its list (and of the shares)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class CreditConfig:
 class OutputConfig:
     dir: str = "out"
     exclude_ids: tuple = ()  # paper or author ids left out of every output; shares renormalized
+    ties: str = "ordinal"  # ordinal | min | dense  (rank of equal scores: 1,2,3 | 1,1,3 | 1,1,2)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class JobConfig:
 
 #: The choices of the job file's keys, each defined once (the API and the CLI take them from here).
 DEVICES = ("auto", "cuda", "cpu")
+TIES = ("ordinal", "min", "dense")
 FORMATS = ("auto", "parquet", "csv", "tsv", "jsonl")
 METHODS = ("auto", "dag", "power")
 COUNTING = ("full", "fractional", "harmonic", "first_last")
@@ -132,6 +135,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("input", "duplicates"): ("once", "sum"),
     ("input", "unknown_papers"): ("keep", "drop", "error"),
     ("input", "format"): FORMATS,
+    ("output", "ties"): TIES,
     ("rank", "device"): DEVICES,
     ("rank", "dtype"): ("float64", "float32"),
     ("rank", "on_nonconvergence"): ("error", "warn"),

@@ -59,7 +59,9 @@ def test_end_to_end_matches_networkx(tmp_path):
     assert r.exit_code == 0, r.output
     papers = pq.read_table(tmp_path / "out" / "papers.parquet")
     assert papers.schema.field("paper_id").type == pa.string()
-    assert papers.column_names == ["paper_id", "score", "rank", "share"]
+    assert papers.column_names == ["paper_id", "score", "rank", "share", "citations"]
+    indegree = {p: len({a for a, b in EDGES if b == p}) for p in PAPERS}  # distinct citers (duplicates once)
+    assert dict(zip(papers.column("paper_id").to_pylist(), papers.column("citations").to_pylist())) == indegree
     np.testing.assert_allclose(papers.column("share").to_numpy(), papers.column("score").to_numpy(), rtol=1e-12)
     got = dict(zip(papers.column("paper_id").to_pylist(), papers.column("score").to_pylist()))
     want = oracle()
@@ -71,7 +73,10 @@ def test_end_to_end_matches_networkx(tmp_path):
     assert scores == sorted(scores, reverse=True)
 
     pers = pq.read_table(tmp_path / "out" / "personalized.parquet")
-    assert pers.column_names == ["seed_set", "paper_id", "score", "rank", "share"]
+    assert pers.column_names == ["seed_set", "paper_id", "score", "rank", "share", "is_seed"]
+    seeds = {("s1", "0000042"), ("s2", "0000099"), ("s2", "1001"), ("s3", "0000500")}
+    assert [(s, p) in seeds for s, p in zip(pers.column("seed_set").to_pylist(), pers.column("paper_id").to_pylist())
+            ] == pers.column("is_seed").to_pylist()
     np.testing.assert_allclose(pers.column("share").to_numpy(), pers.column("score").to_numpy(), rtol=1e-12)
     assert pers.column("seed_set").to_pylist() == ["s1"] * 3 + ["s2"] * 3 + ["s3"] * 3
     for name, v in [("s2", {"0000099": 0.75, "1001": 0.25}), ("s3", {"0000500": 1.0})]:

@@ -107,7 +107,7 @@ def test_citerank_job_uses_dates_then_years(tmp_path):
 def test_rescaled_job_outputs_zscores_and_pagerank(tmp_path):
     run_job(_dated_job(tmp_path, "rescaled_pagerank", {"window": 3}), show_progress=False)
     t = pq.read_table(tmp_path / "out" / "papers.parquet")
-    assert t.column_names == ["paper_id", "score", "rank", "share", "pagerank"]
+    assert t.column_names == ["paper_id", "score", "rank", "share", "pagerank", "citations", "year", "date"]
     pr = t.column("pagerank").to_numpy()
     np.testing.assert_allclose(t.column("share").to_numpy(), pr / pr.sum())
     days = {"a": 7487.625, "b": 8218.125, "c": 9000, "d": 11000, "e": 11400}

@@ -136,6 +136,19 @@ def read_paper_days(path: str, id_column: str = "paper_id", date_column: str = "
     return out
 
 
+def read_paper_facts(path: str, id_column: str = "paper_id", columns: tuple[str, ...] = ("year", "date", "title"),
+                     ) -> pa.Table | None:
+    """The columns of ``[input] papers`` an analyst reads beside a score (publication year, date,
+    title), those of ``columns`` the file has, with ``paper_id``; None when it has none of them."""
+    f = open_parquet(path, {id_column: "id"}, role="papers")
+    names = f.file.schema_arrow.names
+    have = [c for c in dict.fromkeys(columns) if c and c in names and c != id_column]
+    if not have:
+        return None
+    table = read_columns(f, [id_column] + have)
+    return table.rename_columns(["paper_id"] + have)
+
+
 @dataclass
 class Authorships:
     """Who wrote which paper, as indices.

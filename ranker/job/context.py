@@ -51,6 +51,8 @@ class JobContext:
         ranks, this rank's block.
     scores : numpy.ndarray
         The global scores (float64, aligned with ``ids``), on rank 0 after the global stage.
+    citations : numpy.ndarray
+        Each paper's citations in the graph (``int64``, its in-degree), aligned with ``scores``.
     """
 
     cfg: JobConfig
@@ -67,6 +69,7 @@ class JobContext:
     ids: IdMap | None = None
     result: PageRankResult | None = None
     scores: np.ndarray | None = None
+    citations: np.ndarray | None = None
     days: np.ndarray | None = None
     authorships: Authorships | None = None
     coauthorships: Any = None

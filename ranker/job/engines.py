@@ -153,6 +153,7 @@ class LocalEngine:
         ctx.meta.update(method=method, solver=solver, papers=graph.n, citations=graph.nnz, graph=graph.stats)
         ctx.result = result
         ctx.scores = result.scores[:, 0].to(torch.float64).cpu().numpy()
+        ctx.citations = np.diff(graph.crow.cpu().numpy()).astype(np.int64)  # rows are cited papers
 
     def solve_columns(self, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int) -> PageRankResult:
         """Solve seed columns ``0..n_cols-1``; on out-of-memory split the batch in halves, and when a
@@ -201,9 +202,11 @@ class LocalEngine:
         assert ctx.ids is not None
         res = self.solve_columns(seeds, n_cols)
         scores = res.scores
-        if ctx.excluded.size:  # left out of the top k, and of the mass the shares divide
+        if ctx.excluded.size or exclude_seeds(ctx):  # left out of the top k, and of the mass the shares divide
             scores = scores.clone()
             scores[torch.from_numpy(ctx.excluded)] = -1.0
+            if exclude_seeds(ctx):
+                scores[torch.from_numpy(seeds[1]), torch.from_numpy(seeds[0])] = -1.0
         remaining = column_sums(torch.where(scores > 0, scores, torch.zeros_like(scores))).numpy()
         idx, val = top_k(scores, k, ctx.ids)
         return res, ctx.ids.output_ids(idx.T.reshape(-1)), val, remaining
@@ -290,12 +293,14 @@ class PartitionedEngine:
                                    "block_papers": blocks[:, 0].tolist(), "block_citations": blocks[:, 1].tolist(),
                                    "bytes_sent_per_iteration_rank0": per_iteration}
         block = result.scores[:, 0].to(torch.float64).cpu().numpy()
-        gathered = comm.gather_tables(pa.table({"paper_id": graph.ids, "score": block}))
-        ctx.result, ctx.scores = result, block
+        citations = np.diff(graph.crow.cpu().numpy()).astype(np.int64)
+        gathered = comm.gather_tables(pa.table({"paper_id": graph.ids, "score": block, "citations": citations}))
+        ctx.result, ctx.scores, ctx.citations = result, block, citations
         if comm.is_root:  # the whole graph's ids and scores, in global numbering
             table = pa.concat_tables(gathered)
             ctx.ids = IdMap(ids=table.column("paper_id").combine_chunks(), kind=graph.kind)
             ctx.scores = table.column("score").to_numpy()
+            ctx.citations = table.column("citations").to_numpy()
             ctx.meta["ingest"].update(ids_stats(ctx.ids))
             ctx.result = PageRankResult(scores=torch.from_numpy(ctx.scores)[:, None], iterations=result.iterations,
                                         residuals=result.residuals, converged=result.converged)
@@ -315,6 +320,9 @@ class PartitionedEngine:
         mine = ctx.excluded[(ctx.excluded >= graph.lo) & (ctx.excluded < graph.hi)] - graph.lo
         if mine.size:
             scores[torch.from_numpy(mine)] = -1.0
+        if exclude_seeds(ctx):
+            here = (paper_index >= graph.lo) & (paper_index < graph.hi)
+            scores[torch.from_numpy(paper_index[here] - graph.lo), torch.from_numpy(set_index[here])] = -1.0
         remaining = column_totals(graph, torch.where(scores > 0, scores, torch.zeros_like(scores)), comm).numpy()
         block_ids = IdMap(ids=graph.ids, kind=graph.kind)
         kk = min(k, graph.m)
@@ -343,6 +351,11 @@ class PartitionedEngine:
         batch = (pers_cfg.batch_size if pers_cfg is not None and pers_cfg.batch_size else
                  auto_batch(max(self.graph.n_pad, 1), self.dtype, self.graph.device, n_sets))
         return int(self.comm.all_gather_ints([batch]).min())  # the same batches on every rank
+
+
+def exclude_seeds(ctx: JobContext) -> bool:
+    """``[personalize] exclude_seeds``: each set's seeds are left out of its list and of its shares."""
+    return ctx.cfg.personalize is not None and ctx.cfg.personalize.exclude_seeds
 
 
 def log_graph(ctx: JobContext, st: dict[str, Any], n: int, nnz: int, nbytes: int, weighted: bool | None,

@@ -16,7 +16,7 @@ from ..io import IdMap, free_bytes
 from ..io.checkpoints import Checkpoints, checkpoint_schema
 from ..report import progress_bar
 from .context import JobContext
-from .tables import convergence_check
+from .tables import convergence_check, tie_ranks
 
 log = logging.getLogger("ranker")
 
@@ -89,9 +89,30 @@ def personalize(ctx: JobContext) -> None:
                      "top_k": pers_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
                      "residuals": dict(zip(seeds.names, resid.tolist()))}
             ctx.meta["personalized"] = facts
-            ctx.write_table("personalized", pa.concat_tables(tables))
+            table = pa.concat_tables(tables)
+            table = mark_seeds(ctx, table.filter(pc.greater_equal(table.column("score"), 0.0)))  # set-aside rows
+            ranks = tie_ranks(table.column("score").to_numpy(), cfg.output.ties,
+                              groups=table.column("seed_set").to_numpy(zero_copy_only=False))
+            ctx.write_table("personalized", table.set_column(table.column_names.index("rank"), "rank",
+                                                             pa.array(ranks)))
             log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
                      float(resid.max()))
+
+
+def mark_seeds(ctx: JobContext, table: pa.Table) -> pa.Table:
+    """``table`` with ``is_seed``: whether the paper is one of its seed set's seeds (rank 0)."""
+    seeds, ids = ctx.seeds, ctx.ids
+    assert seeds is not None and ids is not None
+    names = np.array(seeds.names, dtype=object)[seeds.set_index]
+    pairs = pa.table({"seed_set": pa.array(names, pa.string()),
+                      "paper_id": ids.output_ids(seeds.paper_index).cast(table.schema.field("paper_id").type)})
+    pairs = pairs.group_by(["seed_set", "paper_id"]).aggregate([])
+    pairs = pairs.append_column("is_seed", pa.array(np.ones(pairs.num_rows, bool)))
+    order = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    joined = table.append_column("__order", order).join(pairs, keys=["seed_set", "paper_id"], join_type="left outer")
+    joined = joined.sort_by("__order").drop_columns(["__order"])
+    is_seed = pc.fill_null(joined.column("is_seed"), False)
+    return joined.set_column(joined.column_names.index("is_seed"), "is_seed", is_seed)
 
 
 def batch_table(names: list[str], paper_ids: pa.Array, val: np.ndarray, remaining: np.ndarray, k: int) -> pa.Table:

@@ -11,6 +11,7 @@ the previous complete run's files stay as they were and no new file appears unde
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import os
 import time
@@ -125,7 +126,8 @@ def run_stages(cfg: JobConfig, comm: Any, *, show_progress: bool = True, stages:
         staging = held.enter_context(StagedOutputs())
         ctx = JobContext(cfg=cfg, comm=comm, engine=engine, out_dir=out_dir, staging=staging,
                          show_progress=show_progress, t_start=t_start)
-        ctx.meta.update(config=cfg.to_dict(), versions=versions(), device=str(engine.device),
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        ctx.meta.update(started=started, config=cfg.to_dict(), versions=versions(), device=str(engine.device),
                         device_name=device_name(engine.device), threads=torch.get_num_threads())
         for stage in stages:
             if not stage.enabled(cfg):
@@ -155,6 +157,7 @@ def commit(ctx: JobContext) -> None:
     directory that this job does not write go, so ``run.json`` never sits beside another run's files.
     Then the personalized checkpoints, which fed committed outputs, are removed."""
     meta = ctx.meta
+    meta["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     meta["seconds"] = dict(ctx.stages.seconds)
     meta["seconds"]["total"] = time.perf_counter() - ctx.t_start
     meta["outputs"] = dict(ctx.outputs)

@@ -16,13 +16,13 @@ import torch
 
 from ..config import JobConfig, citation_files
 from ..errors import ConfigError
-from ..io import open_parquet, read_seeds
+from ..io import open_parquet, read_paper_facts, read_seeds
 from ..io.checkpoints import fingerprint
 from .authors import rank_authors, read_job_authorships, read_job_coauthorships
 from .context import JobContext
 from .credit import credit, read_targets
 from .personalize import personalize
-from .tables import check_finite, ranked_table
+from .tables import check_finite, ranked_table, with_paper_facts
 
 log = logging.getLogger("ranker")
 
@@ -129,11 +129,13 @@ def rank(ctx: JobContext) -> None:
 
 
 def write_papers(ctx: JobContext) -> None:
-    """papers.parquet: every paper (less the excluded) by global score."""
+    """papers.parquet: every paper (less the excluded) by global score, with its citations and the
+    papers file's year, date and title where it has them."""
     from ..rankers import rescale_by_time
 
-    rank_cfg = ctx.cfg.rank
-    assert ctx.ids is not None and ctx.scores is not None
+    cfg = ctx.cfg
+    rank_cfg, inp = cfg.rank, cfg.input
+    assert ctx.ids is not None and ctx.scores is not None and ctx.citations is not None
     check_finite(torch.from_numpy(ctx.scores), rank_cfg.algorithm)
     with ctx.stages("write papers"):
         scores, mass, columns = ctx.scores, ctx.scores, {}
@@ -141,7 +143,12 @@ def write_papers(ctx: JobContext) -> None:
             assert ctx.days is not None
             columns["pagerank"] = scores
             scores = rescale_by_time(scores, ctx.days, rank_cfg.window)
-        ctx.write_table("papers", ranked_table(ctx.ids.output_ids(), scores, mass, ctx.excluded, columns))
+        columns["citations"] = ctx.citations
+        table = ranked_table(ctx.ids.output_ids(), scores, mass, ctx.excluded, columns, ties=cfg.output.ties)
+        if inp.papers:
+            facts = read_paper_facts(inp.papers, inp.paper_id_column, (inp.year_column, inp.date_column, "title"))
+            table = with_paper_facts(table, facts)
+        ctx.write_table("papers", table)
 
 
 def authors(ctx: JobContext) -> None:

@@ -41,9 +41,37 @@ def convergence_check(result: PageRankResult, names: list[str], tol: float, poli
     log.warning(msg)
 
 
+def tie_ranks(sorted_scores: np.ndarray, ties: str = "ordinal", groups: np.ndarray | None = None) -> np.ndarray:
+    """Ranks ``int64`` of scores sorted best first (within each run of equal ``groups``, when given).
+
+    ``ordinal``: 1, 2, 3, ... (equal scores ordered by id); ``min``: equal scores share the best
+    rank of their run (1, 1, 3); ``dense``: equal scores share a rank and the next score takes
+    the next one (1, 1, 2).
+    """
+    m = len(sorted_scores)
+    if m == 0:
+        return np.zeros(0, np.int64)
+    start = np.zeros(m, bool)  # the first row of each group
+    start[0] = True
+    if groups is not None:
+        start[1:] = groups[1:] != groups[:-1]
+    group_first = np.maximum.accumulate(np.where(start, np.arange(m), 0))
+    ordinal = np.arange(m, dtype=np.int64) - group_first + 1
+    if ties == "ordinal":
+        return ordinal
+    new_value = start.copy()
+    new_value[1:] |= sorted_scores[1:] != sorted_scores[:-1]
+    run_first = np.maximum.accumulate(np.where(new_value, np.arange(m), 0))
+    if ties == "min":
+        return ordinal[run_first]
+    runs = np.cumsum(new_value)
+    return (runs - runs[group_first] + 1).astype(np.int64)
+
+
 def ranked_table(ids: pa.Array, scores: np.ndarray, mass: np.ndarray, excluded: np.ndarray | None = None,
-                  columns: dict[str, np.ndarray] | None = None) -> pa.Table:
-    """Rows sorted by score (descending), ties by id; rank 1 is the highest.
+                 columns: dict[str, np.ndarray] | None = None, ties: str = "ordinal") -> pa.Table:
+    """Rows sorted by score (descending), ties by id; rank 1 is the highest (equal scores ranked
+    under ``ties``, see :func:`tie_ranks`).
 
     ``share`` is ``mass`` over its sum across the rows kept; rows whose index is in
     ``excluded`` are left out (and do not count in the shares); ``columns`` are added after ``share``.
@@ -57,12 +85,12 @@ def ranked_table(ids: pa.Array, scores: np.ndarray, mass: np.ndarray, excluded: 
     total = share[keep].sum() if keep is not None else share.sum()
     cols["share"] = pa.array(share / total if total else np.zeros_like(share), pa.float64())
     for k, v in (columns or {}).items():
-        cols[k] = pa.array(v, pa.float64())
+        cols[k] = pa.array(v) if np.asarray(v).dtype.kind in "iub" else pa.array(v, pa.float64())
     table = pa.table(cols)
     if keep is not None:
         table = table.filter(pa.array(keep))
     table = table.sort_by([("score", "descending"), ("paper_id", "ascending")])
-    table = table.append_column("rank", pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
+    table = table.append_column("rank", pa.array(tie_ranks(table.column("score").to_numpy(), ties)))
     order = ["paper_id", "score", "rank", "share"] + list(columns or {})
     return table.select(order)
 
@@ -129,3 +157,16 @@ def versions() -> dict[str, str]:
     """Versions of this package and of the libraries whose numbers it reports (run metadata)."""
     return {"rank_citations": __version__, "torch": torch.__version__, "pyarrow": pa.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
+
+
+def with_paper_facts(table: pa.Table, facts: pa.Table | None) -> pa.Table:
+    """``table`` (sorted, with ``paper_id``) and the papers file's facts for each row (year, date,
+    title; null for a paper the file does not list), in the same row order."""
+    if facts is None or table.num_rows == 0:
+        return table
+    facts = facts.set_column(0, "paper_id", facts.column("paper_id").cast(table.schema.field("paper_id").type))
+    order = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    joined = table.append_column("__order", order).join(facts, keys="paper_id", join_type="left outer",
+                                                        use_threads=True)
+    joined = joined.sort_by("__order").drop_columns(["__order"])
+    return joined.select(table.column_names + [c for c in facts.column_names if c != "paper_id"])

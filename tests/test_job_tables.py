@@ -1,0 +1,98 @@
+"""Analysts' tables (ranker.job.tables and the stages that write them): ties, citations, paper facts, seeds."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import rankdata
+
+from oracles import write_parquet
+from ranker import parse_config, run_job
+from ranker.job.tables import tie_ranks
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=40), st.lists(st.integers(0, 2), min_size=1, max_size=40))
+def test_tie_ranks_equal_scipy_rankdata_within_groups(values, group_sizes):
+    scores = np.sort(np.array(values, float))[::-1]
+    groups = np.sort(np.resize(np.array(group_sizes), scores.size))
+    order = np.lexsort((-scores, groups))
+    scores, groups = scores[order], groups[order]
+    for ties, method in [("ordinal", "ordinal"), ("min", "min"), ("dense", "dense")]:
+        got = tie_ranks(scores, ties, groups)
+        for g in np.unique(groups):
+            m = groups == g
+            assert got[m].tolist() == rankdata(-scores[m], method=method).astype(int).tolist(), (ties, g)
+
+
+def small_job(tmp_path, **extra) -> dict:
+    # a and b are symmetric (each cited once by c, citing nothing else): their scores tie exactly
+    write_parquet(tmp_path / "c.parquet", {"citing": ["c", "c", "d", "d", "e"], "cited": ["a", "b", "c", "c", "d"]})
+    write_parquet(tmp_path / "p.parquet", {"paper_id": ["a", "b", "c", "d", "e", "f"],
+                                           "year": pa.array([2001, 2002, 2003, 2004, 2005, 2006], pa.int16()),
+                                           "title": ["A", "B", "C", "D", None, "F"]})
+    write_parquet(tmp_path / "s.parquet", {"seed_set": ["s", "s", "t"], "paper_id": ["e", "d", "c"]})
+    job = {"input": {"citations": "c.parquet", "papers": "p.parquet"}, "rank": {"device": "cpu"},
+           "personalize": {"seeds": "s.parquet", "top_k": 4}, "output": {"dir": "out"}}
+    for section, values in extra.items():
+        job.setdefault(section, {}).update(values)
+    return job
+
+
+@pytest.mark.parametrize("ties, want", [("ordinal", [1, 2, 3, 4, 5, 6]), ("min", [1, 2, 3, 4, 5, 5]),
+                                        ("dense", [1, 2, 3, 4, 4, 4])])
+def test_papers_table_ties_citations_and_facts(tmp_path, ties, want):
+    result = run_job(parse_config(small_job(tmp_path, output={"ties": ties}), base=tmp_path), show_progress=False)
+    t = pq.read_table(tmp_path / "out" / "papers.parquet")
+    assert t.column_names == ["paper_id", "score", "rank", "share", "citations", "year", "title"]
+    rows = {r["paper_id"]: r for r in t.to_pylist()}
+    assert rows["a"]["score"] == rows["b"]["score"]  # the tie the option is about
+    # the uncited papers e and f tie at the bottom, and a and b above them: dense ranks close the gap
+    assert t.column("rank").to_pylist()[-2:] == want[-2:]
+    assert {p: rows[p]["citations"] for p in rows} == {"a": 1, "b": 1, "c": 1, "d": 1, "e": 0, "f": 0}
+    assert {p: rows[p]["year"] for p in rows} == {"a": 2001, "b": 2002, "c": 2003, "d": 2004, "e": 2005, "f": 2006}
+    assert rows["e"]["title"] is None and rows["a"]["title"] == "A"
+    assert result.metadata["ingest"]["papers_listed"] == 6
+    ranks = t.column("rank").to_pylist()
+    i, j = sorted([t.column("paper_id").to_pylist().index("a"), t.column("paper_id").to_pylist().index("b")])
+    assert (ranks[i] == ranks[j]) == (ties != "ordinal")
+
+
+def test_personalized_marks_seeds_and_can_leave_them_out(tmp_path):
+    run_job(parse_config(small_job(tmp_path), base=tmp_path), show_progress=False)
+    t = pq.read_table(tmp_path / "out" / "personalized.parquet")
+    seeds = {("s", "e"), ("s", "d"), ("t", "c")}
+    got = [(s, p) in seeds for s, p in zip(t.column("seed_set").to_pylist(), t.column("paper_id").to_pylist())]
+    assert got == t.column("is_seed").to_pylist() and any(got)
+    run_job(parse_config(small_job(tmp_path, personalize={"exclude_seeds": True}), base=tmp_path),
+            show_progress=False)
+    t2 = pq.read_table(tmp_path / "out" / "personalized.parquet")
+    assert not any(t2.column("is_seed").to_pylist())
+    for name in ("s", "t"):
+        rows = t2.filter(pc.equal(t2.column("seed_set"), name))
+        assert rows.column("rank").to_pylist() == list(range(1, rows.num_rows + 1))
+        assert sum(rows.column("share").to_pylist()) == pytest.approx(1.0)  # the non-seed mass, all listed
+        before = t.filter(pc.and_(pc.equal(t.column("seed_set"), name), pc.invert(t.column("is_seed"))))
+        kept = before.num_rows  # the non-seed rows of the first list come first, with the same scores
+        np.testing.assert_array_equal(rows.column("score").to_numpy()[:kept], before.column("score").to_numpy())
+
+
+def test_run_json_has_times_the_method_used_and_every_file_the_full_metadata(tmp_path):
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    run_job(parse_config(small_job(tmp_path), base=tmp_path), show_progress=False)
+    meta = json.loads((tmp_path / "out" / "run.json").read_text())
+    started = datetime.datetime.fromisoformat(meta["started"])
+    assert before <= started <= datetime.datetime.fromisoformat(meta["finished"])
+    assert meta["method"] in ("dag", "power") and meta["config"]["rank"]["method"] == "auto"
+    for name in ("papers", "personalized"):
+        file_meta = json.loads(pq.read_schema(tmp_path / "out" / f"{name}.parquet").metadata[b"rank_citations"])
+        assert file_meta["config"] == meta["config"] and file_meta["method"] == meta["method"]
+        assert file_meta["ingest"] == meta["ingest"] and file_meta["started"] == meta["started"]
