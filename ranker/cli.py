@@ -33,60 +33,124 @@ class _signals_deferred:
 
 
 def build_app():
-    """The typer application (imported here: ``import ranker.cli`` stays light)."""
+    """The typer application (imported here: ``import ranker.cli`` stays light).
+
+    ``rank-citations --config FILE`` runs the job (the root command); ``validate`` checks a job
+    up to its first solve, ``init`` writes a commented template job file.
+    """
     from pathlib import Path
     from typing import Annotated, Optional
 
     import typer
 
-    from .errors import ConfigError, RankerError
+    from . import __version__
 
-    app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                      help="Rank papers of a citation graph (PageRank, personalized PageRank) from parquet.")
+    app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
+                      rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
+                      help="Rank papers of a citation graph (PageRank, personalized PageRank, author credit) "
+                           "from parquet, CSV or JSON Lines files. Run a job with --config FILE.")
+
+    def show_version(value: bool) -> None:
+        if value:
+            typer.echo(f"rank-citations {__version__}")
+            raise typer.Exit()
+
+    Config = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE",
+                                                    help="TOML job file (rank-citations init writes one).")]
+    Overrides = Annotated[Optional[list[str]], typer.Option(
+        "--set", metavar="SECTION.KEY=VALUE",
+        help="Override a key of the job file, e.g. --set rank.alpha=0.5 (repeatable; VALUE in TOML syntax, "
+             "bare words as strings).")]
+    Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+    Debug = Annotated[bool, typer.Option("--debug", help="Debug log; tracebacks for errors.")]
+
+    @app.callback(invoke_without_command=True)
+    def root(
+        ctx: typer.Context,
+        config: Config = None,
+        overrides: Overrides = None,
+        quiet: Quiet = False,
+        debug: Debug = False,
+        no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+        device: Annotated[Optional[str], typer.Option(metavar="DEVICE",
+                                                      help="Override [rank] device: auto, cuda or cpu.")] = None,
+        version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                              help="Print the version and exit.")] = False,
+    ) -> None:
+        """Run the job described by --config and write its outputs."""
+        if ctx.invoked_subcommand is not None:
+            return
+        if config is None:
+            typer.echo("error: missing option --config FILE (see rank-citations --help)", err=True)
+            raise typer.Exit(2)
+        extra = list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
+        _guarded(lambda: _run(config, extra, not no_progress), quiet=quiet, debug=debug)
 
     @app.command()
-    def run(
-        config: Annotated[Path, typer.Option("--config", "-c", help="TOML job file (see configs/).")],
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
-        debug: Annotated[bool, typer.Option("--debug", help="Debug log; tracebacks for errors.")] = False,
-        no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
-        device: Annotated[Optional[str], typer.Option(help="Override the job's device: auto, cuda or cpu.")] = None,
-    ) -> None:
-        """Run the job described by --config and write its parquet outputs."""
-        rank = os.environ.get("RANK", "0")  # under torchrun: rank 0 logs and reports, the others only warn
-        signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: temp files are removed
-        try:
-            with _signals_deferred():  # imported late (`--help` stays fast), and whole
-                from .config import DEVICES, load_config
-                from .job import run_job
-                from .report import setup_logging
+    def validate(config: Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="TOML job file.")],
+                 overrides: Overrides = None, quiet: Quiet = False, debug: Debug = False) -> None:
+        """Every check up to the first solve (job file, input files and their columns, id types, seeds,
+        targets, authorships); nothing is written."""
+        _guarded(lambda: _validate(config, list(overrides or [])), quiet=quiet, debug=debug)
 
-            setup_logging(quiet=quiet or (rank != "0" and not debug), debug=debug)
-            cfg = load_config(config)
-            if device is not None:
-                if device not in DEVICES:
-                    raise ConfigError(f"--device must be one of {', '.join(DEVICES)}; got {device!r}")
-                import dataclasses
+    @app.command()
+    def init(path: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the job file.")] = Path(
+            "job.toml")) -> None:
+        """Write a commented template job file (refuses to overwrite one)."""
+        from .template import JOB_TEMPLATE
 
-                cfg = dataclasses.replace(cfg, rank=dataclasses.replace(cfg.rank, device=device))
-            run_job(cfg, show_progress=not no_progress)
-        except RankerError as exc:
-            if debug:
-                raise
-            if rank == "0" or getattr(exc, "every_rank", False):  # other ranks' errors reach rank 0's message
-                typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            _report_interrupt()
-            raise typer.Exit(130) from None
-        except MemoryError:
-            if debug:
-                raise
-            typer.echo("error: out of memory (try [rank] dtype = 'float32' or a smaller [personalize] batch_size)",
-                       err=True)
-            raise typer.Exit(1) from None
+        if path.exists():
+            typer.echo(f"error: {path} exists; choose another name", err=True)
+            raise typer.Exit(1)
+        path.write_text(JOB_TEMPLATE)
+        typer.echo(f"wrote {path}: edit [input] citations, then run: rank-citations --config {path}")
 
     return app
+
+
+def _run(config, overrides: list[str], show_progress: bool) -> None:
+    with _signals_deferred():  # imported late (`--help` stays fast), and whole
+        from .config import load_config
+        from .job import run_job
+    run_job(load_config(config, overrides=overrides), show_progress=show_progress)
+
+
+def _validate(config, overrides: list[str]) -> None:
+    with _signals_deferred():
+        from .config import load_config
+        from .job import validate_job
+    facts = validate_job(load_config(config, overrides=overrides))
+    print("ok: " + ", ".join(f"{v} {k}" for k, v in facts.items()) + "; nothing was written")
+
+
+def _guarded(work, *, quiet: bool, debug: bool) -> None:
+    """Run ``work`` with the log set up; a known error is one line and exit 1, an interrupt exit 130."""
+    import typer
+
+    from .errors import RankerError
+
+    rank = os.environ.get("RANK", "0")  # under torchrun: rank 0 logs and reports, the others only warn
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: temp files are removed
+    try:
+        with _signals_deferred():
+            from .report import setup_logging
+        setup_logging(quiet=quiet or (rank != "0" and not debug), debug=debug)
+        work()
+    except RankerError as exc:
+        if debug:
+            raise
+        if rank == "0" or getattr(exc, "every_rank", False):  # other ranks' errors reach rank 0's message
+            typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        _report_interrupt()
+        raise typer.Exit(130) from None
+    except MemoryError:
+        if debug:
+            raise
+        typer.echo("error: out of memory (try [rank] dtype = 'float32' or a smaller [personalize] batch_size)",
+                   err=True)
+        raise typer.Exit(1) from None
 
 
 def __getattr__(name: str):

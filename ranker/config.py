@@ -334,8 +334,11 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
                      source=source)
 
 
-def load_config(path: str | os.PathLike[str]) -> JobConfig:
-    """Read and validate a TOML job file. Raises :class:`ConfigError` on any problem."""
+def load_config(path: str | os.PathLike[str], *, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
+    """Read a TOML job file, apply ``overrides`` (``--set section.key=value``), validate once.
+
+    Raises :class:`ConfigError` on any problem.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"job file not found: {p}")
@@ -346,7 +349,35 @@ def load_config(path: str | os.PathLike[str]) -> JobConfig:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not valid UTF-8 text: {exc}") from None
-    return parse_config(data, base=p.resolve().parent, source=str(p))
+    return parse_config(apply_overrides(data, overrides), base=p.resolve().parent, source=str(p))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The parsed job file with each ``section.key=value`` set (nested: ``input.synthetic.papers=1000``).
+
+    ``value`` is read as a TOML value (``0.5``, ``true``, ``"text"``, ``[1, 2]``); anything that is
+    not one is taken as a string (``rank.device=cpu``). The result is validated as a whole by
+    :func:`parse_config`, like the file itself.
+    """
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, such as rank.alpha=0.5")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        table = data
+        for name in parts[:-1]:
+            table = table.setdefault(name, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"--set {item!r}: {name!r} is a key, not a section")
+        table[parts[-1]] = value
+    return data
 
 
 #: Names of citation data files in a citations folder (any of them gzipped: ``.csv.gz``; a bare

@@ -202,3 +202,54 @@ def test_batch_logs_show_progress_per_personalized_batch(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if "personalized batch" in ln]
     assert lines and "1/" in lines[0] and "seed sets" in lines[0] and "left" in lines[0], r.stderr
+
+
+def test_validate_checks_everything_before_the_first_solve_and_writes_nothing(tmp_path):
+    job = make_job(tmp_path)
+    r = runner.invoke(app, ["validate", "--config", str(job)])
+    assert r.exit_code == 0, r.output
+    assert "ok: 6 papers" in r.output and "3 seed sets" in r.output and "nothing was written" in r.output
+    assert not (tmp_path / "out").exists()
+    write_parquet(tmp_path / "data" / "seeds.parquet", {"seed_set": ["s1"], "paper_id": ["nowhere"]})
+    r = runner.invoke(app, ["validate", "--config", str(job)])
+    assert r.exit_code == 1
+    assert [ln for ln in r.output.splitlines() if ln.startswith("error:")] == [
+        f"error: {tmp_path / 'data' / 'seeds.parquet'}, column 'paper_id', row 0: seed set 's1' names paper "
+        "'nowhere', which is not in the citation graph"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_set_overrides_a_key_and_is_validated_like_the_file(tmp_path):
+    job = make_job(tmp_path, seeds=False)
+    r = runner.invoke(app, ["--config", str(job), "--set", "rank.alpha=0.5", "--set", "output.ties=dense",
+                            "--no-progress"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert meta["config"]["rank"]["alpha"] == 0.5 and meta["config"]["output"]["ties"] == "dense"
+    idx = {p: i for i, p in enumerate(PAPERS)}
+    want = nx_pagerank(list(dict.fromkeys((idx[a], idx[b]) for a, b in EDGES)), len(PAPERS), alpha=0.5)
+    got = dict(zip(*pq.read_table(tmp_path / "out" / "papers.parquet", columns=["paper_id", "score"]).to_pydict()
+                   .values()))
+    assert max(abs(got[p] - want[i]) for i, p in enumerate(PAPERS)) < 1e-9
+    r = runner.invoke(app, ["--config", str(job), "--set", "rank.alpha=1.5"])
+    assert r.exit_code == 1 and "error: [rank] alpha must be in (0, 1), got 1.5" in r.output
+    r = runner.invoke(app, ["--config", str(job), "--set", "rank.nope=1"])
+    assert r.exit_code == 1 and "nope" in r.output
+
+
+def test_init_writes_a_template_that_runs_once_its_input_is_named(tmp_path):
+    r = runner.invoke(app, ["init", str(tmp_path / "job.toml")])
+    assert r.exit_code == 0, r.output
+    write_parquet(tmp_path / "citations.parquet", {"citing": ["a", "b"], "cited": ["b", "c"]})
+    assert runner.invoke(app, ["--config", str(tmp_path / "job.toml"), "--no-progress"]).exit_code == 0
+    assert (tmp_path / "out" / "papers.parquet").exists()
+    r = runner.invoke(app, ["init", str(tmp_path / "job.toml")])
+    assert r.exit_code == 1 and "exists" in r.output
+
+
+def test_help_version_and_literal_section_names():
+    r = runner.invoke(app, ["-h"])
+    assert r.exit_code == 0 and "[rank] device" in r.output and "<bool>" not in r.output
+    assert "validate" in r.output and "init" in r.output
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.startswith("rank-citations ")

@@ -16,6 +16,6 @@ tables, personalize, authors, credit
     The stages' tables and the larger stages.
 """
 
-from .runner import RunResult, run_job
+from .runner import RunResult, run_job, validate_job
 
-__all__ = ["RunResult", "run_job"]
+__all__ = ["RunResult", "run_job", "validate_job"]

@@ -98,6 +98,50 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
         comm.close()
 
 
+def validate_job(cfg: JobConfig) -> dict[str, Any]:
+    """Every check of a job up to its first solve, on this process, writing nothing.
+
+    The output directory against the inputs, the input files and their columns, the
+    citations (read and built into the graph: ids, weights, unknown papers), and every id the
+    job names (seeds, targets, authorships, excluded ids). A job with ``[input.synthetic]`` is
+    checked as far as its generated files exist.
+
+    Returns
+    -------
+    dict
+        What was found: papers, citations, and the seed sets, targets and authorships read.
+
+    Raises
+    ------
+    RankerError
+        The first problem, as :func:`run_job` would raise it.
+    """
+    from ..parallel.comm import SoloComm
+
+    try:
+        check_inputs_apart(cfg.output.dir, *job_inputs(cfg))
+        comm = SoloComm(resolve_device(cfg.rank.device))
+        engine = LocalEngine(cfg, comm.device)
+        with StagedOutputs() as staging:
+            ctx = JobContext(cfg=cfg, comm=comm, engine=engine, out_dir=Path(cfg.output.dir), staging=staging,
+                             show_progress=False)
+            if cfg.input.synthetic is not None and not Path(cfg.input.citations).exists():
+                return {"synthetic papers (generated when the job runs)": cfg.input.synthetic.papers}
+            for stage in STAGES:
+                if stage.validates and stage.enabled(cfg):
+                    run_stage(ctx, stage)
+        facts = {"papers": engine.n, "citations": engine.graph.nnz}
+        if ctx.seeds is not None:
+            facts["seed sets"] = len(ctx.seeds)
+        if ctx.targets is not None:
+            facts["credit targets"] = len(ctx.targets)
+        if ctx.authorships is not None:
+            facts["authorships"] = int(ctx.authorships.paper.size)
+        return facts
+    finally:
+        remove_converted()
+
+
 def check_supported(cfg: JobConfig, comm: Any, stages: tuple[Stage, ...]) -> None:
     """Refuse, in one line and before any work, a stage this job needs that cannot run on several processes."""
     if comm.world_size == 1:

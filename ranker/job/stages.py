@@ -44,6 +44,8 @@ class Stage:
     one_process : callable
         ``one_process(cfg)``: why the stage cannot run on several processes under this
         configuration, as the start of a message (``"[credit]"``); empty when it can.
+    validates : bool
+        A check before the first solve: ``rank-citations validate`` runs it (and nothing after).
     """
 
     name: str
@@ -51,6 +53,7 @@ class Stage:
     enabled: Callable[[JobConfig], bool] = lambda cfg: True
     root_only: bool = False
     one_process: Callable[[JobConfig], str] = lambda cfg: ""
+    validates: bool = False
 
 
 def check_input_files(ctx: JobContext) -> None:
@@ -179,9 +182,9 @@ def _author_walk(cfg: JobConfig) -> str:
 #: The job, in order.
 STAGES: tuple[Stage, ...] = (
     Stage("generate", generate, enabled=lambda cfg: cfg.input.synthetic is not None, root_only=True),
-    Stage("check inputs", list_inputs),
-    Stage("ingest", ingest),
-    Stage("check ids", check_ids),
+    Stage("check inputs", list_inputs, validates=True),
+    Stage("ingest", ingest, validates=True),
+    Stage("check ids", check_ids, validates=True),
     Stage("order", order, enabled=lambda cfg: cfg.rank.method != "power"),
     Stage("rank", rank, one_process=_not_pagerank),
     Stage("write papers", write_papers, root_only=True),
