@@ -2,8 +2,10 @@
 
 Python API (the CLI is a thin layer over it)::
 
-    from ranker import load_config, run_job
+    from ranker import load_config, run_job, rank
     result = run_job(load_config("configs/demo.toml"))
+    result.papers.to_pandas()                      # every output as an Arrow table
+    table = rank(df, citing="citing", cited="cited")  # a DataFrame of citations in, ranked papers out
 
     from ranker import build_graph, pagerank, personalized_pagerank
     graph = build_graph(citing, cited, n)          # dense indices 0..n-1
@@ -26,7 +28,7 @@ _EXPORTS = {
     "PageRankResult": "pagerank", "pagerank": "pagerank", "personalized_pagerank": "pagerank",
     "seed_teleport": "pagerank", "uniform_teleport": "pagerank",
     "RunResult": "job", "run_job": "job",
-    "Renumbered": "renumber", "renumber": "renumber",
+    "Renumbered": "renumber", "renumber": "renumber", "rank": "frames",
 }
 
 __all__ = ["__version__", *_EXPORTS]

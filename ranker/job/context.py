@@ -65,6 +65,7 @@ class JobContext:
     t_start: float = field(default_factory=time.perf_counter)
     meta: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     ids: IdMap | None = None
     result: PageRankResult | None = None
@@ -92,6 +93,7 @@ class JobContext:
         path = self.out_dir / f"{name}.parquet"
         write_parquet_atomic(table, path, self.file_meta(**sections), staging=self.staging)
         self.outputs[name] = str(path)
+        self.tables[name] = table
         return path
 
     def renumber(self, perm: np.ndarray) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import torch
 
 from ..config import JobConfig, citation_files
@@ -51,6 +52,27 @@ class RunResult:
     global_result: PageRankResult
     metadata: dict[str, Any]
     outputs: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+
+    @property
+    def papers(self) -> pa.Table | None:
+        """papers.parquet as an Arrow table (``.to_pandas()``; ``polars.from_arrow``)."""
+        return self.tables.get("papers")
+
+    @property
+    def personalized(self) -> pa.Table | None:
+        """personalized.parquet: each seed set's top papers (None without ``[personalize]``)."""
+        return self.tables.get("personalized")
+
+    @property
+    def authors(self) -> pa.Table | None:
+        """authors.parquet (None without authorships)."""
+        return self.tables.get("authors")
+
+    @property
+    def credit(self) -> pa.Table | None:
+        """credit.parquet (None without ``[credit]``)."""
+        return self.tables.get("credit")
 
 
 def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
@@ -184,7 +206,8 @@ def run_stages(cfg: JobConfig, comm: Any, *, show_progress: bool = True, stages:
         log.info("wrote %s in %.2f s", ", ".join(ctx.outputs.values()), ctx.meta["seconds"]["total"])
     assert ctx.result is not None and ctx.ids is not None
     return RunResult(graph=engine.graph, ids=ctx.ids, global_result=ctx.result,
-                     metadata=ctx.meta if comm.is_root else {}, outputs=dict(ctx.outputs) if comm.is_root else {})
+                     metadata=ctx.meta if comm.is_root else {}, outputs=dict(ctx.outputs) if comm.is_root else {},
+                     tables=dict(ctx.tables) if comm.is_root else {})
 
 
 def run_stage(ctx: JobContext, stage: Stage) -> None:

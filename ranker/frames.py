@@ -1,0 +1,152 @@
+"""One call from a table of citations to a table of ranked papers: the API for notebooks.
+
+:func:`rank` takes what a notebook holds (a pandas or polars DataFrame, an Arrow table, or a
+path to a parquet/CSV/JSON Lines file) with ids of any kind, and returns an Arrow table
+(``.to_pandas()`` and ``polars.from_arrow`` are one call away), as cuGraph's ``renumber=True``
+does. It runs the same solvers as a job (:func:`ranker.solve.solve`) without writing files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from .config import TIES
+from .devices import resolve_device
+from .graph import build_graph, graph_from_edges
+from .io import IdMap
+from .pagerank import seed_teleport, uniform_teleport
+from .renumber import renumber
+from .solve import solve
+
+
+def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight: str | None = None,
+         seeds: Mapping[str, Any] | None = None, top_k: int = 100, alpha: float = 0.85, tol: float = 1e-10,
+         max_iter: int = 1000, method: str = "auto", device: str = "cpu", ties: str = "ordinal") -> pa.Table:
+    """PageRank (or personalized PageRank) of a citation table, as a ranked Arrow table.
+
+    Parameters
+    ----------
+    citations : pandas.DataFrame, polars.DataFrame, pyarrow.Table, or path
+        One row per citation, with columns ``citing`` and ``cited`` (ids: strings or integers)
+        and optionally ``weight``. A path is read as a job reads its citations file (parquet,
+        CSV, TSV, JSON Lines, gzipped or not; a list column of cited ids is exploded).
+    citing, cited, weight : str
+        Column names.
+    seeds : mapping of str to ids, optional
+        Seed sets for personalized PageRank: name -> paper ids (each seed weighs 1). Solved
+        together as the columns of one product.
+    top_k : int
+        Papers kept per seed set (personalized only).
+    alpha, tol, max_iter, method :
+        As :func:`ranker.solve.solve`: ``x = alpha P^T x + (1 - alpha) v``, dangling papers'
+        mass to ``v``; stop when the L1 change is below ``tol``.
+    device : {"cpu", "cuda", "auto"}
+    ties : {"ordinal", "min", "dense"}
+        Rank of equal scores (:func:`ranker.job.tables.tie_ranks`).
+
+    Returns
+    -------
+    pyarrow.Table
+        Without seeds: every paper, ``paper_id, score, rank, share, citations``, best first.
+        With seeds: ``seed_set, paper_id, score, rank, share, is_seed``, the ``top_k`` papers of
+        each set.
+
+    Raises
+    ------
+    ValueError
+        A missing column, a null id, a seed that is not a paper of the graph.
+
+    References
+    ----------
+    L. Page, S. Brin, R. Motwani, T. Winograd, "The PageRank citation ranking: bringing order to
+    the web", Stanford InfoLab (1999).
+    """
+    from .job.tables import ranked_table, tie_ranks, top_k as top_rows
+
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    graph, ids = _graph(citations, citing, cited, weight, resolve_device(device))
+    kw = dict(method=method, alpha=alpha, tol=tol, max_iter=max_iter)
+    citations_of = np.diff(graph.crow.cpu().numpy()).astype(np.int64)
+    if seeds is None:
+        res = solve(graph, uniform_teleport(graph.n, device=graph.device), **kw)
+        scores = res.scores[:, 0].to(torch.float64).cpu().numpy()
+        return ranked_table(ids, scores, scores, columns={"citations": citations_of}, ties=ties)
+    names = list(seeds)
+    set_index, paper_index = [], []
+    for j, name in enumerate(names):
+        idx = _index(ids, seeds[name], name)
+        set_index.append(np.full(idx.size, j))
+        paper_index.append(idx)
+    s, p = np.concatenate(set_index), np.concatenate(paper_index)
+    teleport = seed_teleport(graph.n, torch.from_numpy(s), torch.from_numpy(p), torch.ones(len(s)), len(names),
+                             device=graph.device)
+    res = solve(graph, teleport, batch_invariant=True, **kw)
+    scores = res.scores.to(torch.float64).cpu()
+    k = min(top_k, graph.n)
+    idx, val = top_rows(scores, k, IdMap(ids=ids, kind="integer" if pa.types.is_integer(ids.type) else "string"))
+    seed_sets = {(j, q) for j, q in zip(s.tolist(), p.tolist())}
+    totals = scores.sum(0).numpy()
+    table = pa.table({
+        "seed_set": pa.array(np.repeat(np.array(names, dtype=object), k), pa.string()),
+        "paper_id": ids.take(pa.array(idx.T.reshape(-1))),
+        "score": pa.array(val.T.reshape(-1), pa.float64()),
+        "rank": pa.array(tie_ranks(val.T.reshape(-1), ties, np.repeat(np.arange(len(names)), k))),
+        "share": pa.array((val / totals).T.reshape(-1), pa.float64()),
+        "is_seed": pa.array([(j, int(q)) in seed_sets for j in range(len(names)) for q in idx[:, j]]),
+    })
+    return table
+
+
+def _graph(citations: Any, citing: str, cited: str, weight: str | None, device: torch.device):
+    """The graph and its ids (an Arrow array, index order) from a path or an in-memory table."""
+    if isinstance(citations, (str, Path)):
+        from .io import read_citations
+
+        edges = read_citations([str(citations)], citing_column=citing, cited_column=cited,
+                               weight_column=weight or "")
+        return graph_from_edges(edges, device=device), edges.ids.output_ids()
+    table = _as_arrow(citations)
+    for name in [citing, cited] + ([weight] if weight else []):
+        if name not in table.column_names:
+            raise ValueError(f"missing column {name!r}; columns are {', '.join(table.column_names)}")
+    r = renumber(table.column(citing), table.column(cited))
+    w = None
+    if weight:
+        w = torch.from_numpy(table.column(weight).cast(pa.float64()).to_numpy(zero_copy_only=False).copy())
+    return build_graph(r.citing, r.cited, r.n, w, device=device), r.ids
+
+
+def _as_arrow(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if hasattr(data, "to_arrow"):  # polars
+        return data.to_arrow()
+    try:
+        return pa.Table.from_pandas(data, preserve_index=False)
+    except (TypeError, AttributeError, pa.ArrowException):
+        pass
+    try:
+        return pa.table(data)  # a dict of columns
+    except (TypeError, pa.ArrowException) as exc:
+        raise ValueError(f"citations: expected a DataFrame, an Arrow table, a dict of columns or a path "
+                         f"({exc})") from None
+
+
+def _index(ids: pa.Array, values: Any, name: str) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    want = pa.array(list(values)).cast(ids.type) if not isinstance(values, pa.Array) else values.cast(ids.type)
+    pos = pc.index_in(want, value_set=ids)
+    if pos.null_count or len(want) == 0:
+        if len(want) == 0:
+            raise ValueError(f"seed set {name!r} is empty")
+        missing = want.filter(pc.is_null(pos))[0].as_py()
+        raise ValueError(f"seed set {name!r}: paper {missing!r} is not in the graph")
+    return pos.to_numpy(zero_copy_only=False).astype(np.int64)

@@ -1,0 +1,87 @@
+"""One call from a table to ranked papers (ranker.frames.rank), and a job's outputs as tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from oracles import nx_pagerank, write_parquet
+from ranker import parse_config, rank, run_job
+
+CITING = ["x", "x", "y", "z", "z", "w", "w", "v"]
+CITED = ["y", "z", "z", "x", "x", "x", "w", "u"]  # a duplicate, a self-citation, u dangling
+
+
+def by_id(table: pa.Table, key: str = "paper_id") -> dict:
+    return dict(zip(table.column(key).to_pylist(), table.column("score").to_pylist()))
+
+
+def oracle(citing, cited, personalization=None, weights=None):
+    ids = list(dict.fromkeys(list(citing) + list(cited)))
+    idx = {p: i for i, p in enumerate(ids)}
+    edges = [(idx[a], idx[b]) for a, b in zip(citing, cited)]
+    if weights is None:
+        edges = list(dict.fromkeys(edges))
+    pers = None if personalization is None else np.array([personalization.get(p, 0.0) for p in ids])
+    want = nx_pagerank(edges, len(ids), personalization=pers, weights=weights, multi=weights is not None)
+    return dict(zip(ids, want))
+
+
+def test_a_pandas_frame_of_string_ids_equals_networkx():
+    table = rank(pd.DataFrame({"citing": CITING, "cited": CITED}), tol=1e-14)
+    assert table.column_names == ["paper_id", "score", "rank", "share", "citations"]
+    got, want = by_id(table), oracle(CITING, CITED)
+    assert got.keys() == want.keys() and max(abs(got[k] - want[k]) for k in got) < 1e-12
+    assert table.column("rank").to_pylist() == list(range(1, len(got) + 1))
+    citations = dict(zip(table.column("paper_id").to_pylist(), table.column("citations").to_pylist()))
+    assert citations == {"x": 2, "y": 1, "z": 2, "w": 1, "u": 1, "v": 0}  # distinct citers (duplicates once)
+
+
+def test_an_arrow_table_with_integer_ids_and_weights_and_a_path_give_the_same():
+    citing, cited = [10, 10, 20, 30, 40], [20, 30, 30, 10, 10]
+    w = [1.0, 3.0, 2.0, 1.0, 0.5]
+    got = by_id(rank(pa.table({"a": citing, "b": cited, "w": w}), citing="a", cited="b", weight="w", tol=1e-14))
+    want = oracle(citing, cited, weights=w)
+    assert max(abs(got[k] - want[k]) for k in got) < 1e-12 and set(got) == {10, 20, 30, 40}
+
+
+def test_a_csv_path_is_read_as_a_job_reads_it(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("citing,cited\n" + "".join(f"{a},{b}\n" for a, b in zip(CITING, CITED)))
+    got, want = by_id(rank(str(path), tol=1e-14)), oracle(CITING, CITED)
+    assert max(abs(got[k] - want[k]) for k in got) < 1e-12
+
+
+def test_seed_sets_give_each_sets_top_papers():
+    seeds = {"one": ["v"], "two": ["x", "w"]}
+    table = rank(pd.DataFrame({"citing": CITING, "cited": CITED}), seeds=seeds, top_k=3, tol=1e-14)
+    assert table.column_names == ["seed_set", "paper_id", "score", "rank", "share", "is_seed"]
+    for name, members in seeds.items():
+        rows = table.filter(pa.compute.equal(table.column("seed_set"), name)).to_pylist()
+        want = oracle(CITING, CITED, {p: 1 / len(members) for p in members})
+        top = [p for p, s in sorted(want.items(), key=lambda kv: (-kv[1], kv[0]))[:3] if s > 1e-9]
+        assert [r["paper_id"] for r in rows][:len(top)] == top  # unreached papers (score 0) tie by id
+        assert max(abs(r["score"] - want[r["paper_id"]]) for r in rows) < 1e-12
+        assert [r["is_seed"] for r in rows] == [r["paper_id"] in members for r in rows]
+    with pytest.raises(ValueError, match="seed set 'bad': paper 'nowhere' is not in the graph"):
+        rank(pd.DataFrame({"citing": CITING, "cited": CITED}), seeds={"bad": ["nowhere"]})
+
+
+def test_a_missing_column_is_one_clear_error():
+    with pytest.raises(ValueError, match="missing column 'cited'"):
+        rank(pd.DataFrame({"citing": CITING, "to": CITED}))
+
+
+def test_run_result_gives_every_output_as_the_table_written(tmp_path):
+    write_parquet(tmp_path / "c.parquet", {"citing": CITING, "cited": CITED})
+    write_parquet(tmp_path / "s.parquet", {"seed_set": ["s"], "paper_id": ["v"]})
+    result = run_job(parse_config({"input": {"citations": "c.parquet"}, "rank": {"device": "cpu"},
+                                   "personalize": {"seeds": "s.parquet", "top_k": 3}, "output": {"dir": "out"}},
+                                  base=tmp_path), show_progress=False)
+    for name in ("papers", "personalized"):
+        assert getattr(result, name).equals(pq.read_table(tmp_path / "out" / f"{name}.parquet"))
+    assert result.authors is None and result.credit is None
+    assert result.papers.to_pandas().shape == (6, 5)
