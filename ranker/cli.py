@@ -133,7 +133,7 @@ def _guarded(work, *, quiet: bool, debug: bool) -> None:
     signal.signal(signal.SIGTERM, _terminate)  # SIGTERM unwinds like Ctrl-C: temp files are removed
     try:
         with _signals_deferred():
-            from .report import setup_logging
+            from .progress import setup_logging
         setup_logging(quiet=quiet or (rank != "0" and not debug), debug=debug)
         work()
     except RankerError as exc:

@@ -104,6 +104,7 @@ class OutputConfig:
     dir: str = "out"
     exclude_ids: tuple = ()  # paper or author ids left out of every output; shares renormalized
     ties: str = "ordinal"  # ordinal | min | dense  (rank of equal scores: 1,2,3 | 1,1,3 | 1,1,2)
+    report: bool = True  # report.html beside the outputs
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,12 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata
     _write_atomic(path, write, int(table.nbytes), staging)
 
 
+def write_text_atomic(text: str, path: str | os.PathLike[str], *, staging: StagedOutputs | None = None) -> None:
+    """Write ``text`` (UTF-8) atomically (temp file, fsync, rename; staged like parquet)."""
+    data = text.encode()
+    _write_atomic(Path(path), lambda fh: fh.write(data), len(data), staging)
+
+
 def write_json_atomic(obj: Any, path: str | os.PathLike[str], *, staging: StagedOutputs | None = None) -> None:
     """Write ``obj`` as indented JSON, atomically (temp file, fsync, rename; staged like parquet)."""
     data = (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()

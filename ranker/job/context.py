@@ -12,7 +12,7 @@ import numpy as np
 from ..config import JobConfig
 from ..io import Authorships, IdMap, SeedSets, StagedOutputs, write_parquet_atomic
 from ..pagerank import PageRankResult
-from ..report import StageTimes
+from ..progress import StageTimes
 
 
 class Target(NamedTuple):
@@ -66,6 +66,7 @@ class JobContext:
     meta: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     tables: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # solve -> (iteration, residual)
     files: list[str] = field(default_factory=list)
     ids: IdMap | None = None
     result: PageRankResult | None = None

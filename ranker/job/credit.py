@@ -12,7 +12,7 @@ import torch
 from ..authors import author_scores, counting_weights
 from ..errors import InputError
 from ..io import IdMap, id_kind, open_parquet, read_columns
-from ..report import progress_bar
+from ..progress import progress_bar
 from .context import JobContext, Target
 from .personalize import BatchTicker
 from .tables import auto_batch, convergence_check, exclude_index, top_k

@@ -30,7 +30,7 @@ from ..io import IdMap, read_citations, read_paper_days
 from ..kernels import column_sums
 from ..pagerank import PageRankResult, check_tolerance, seed_teleport, uniform_teleport
 from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport
-from ..report import progress_bar
+from ..progress import progress_bar, residual_bar
 from ..solve import choose_method, describe, solve
 from .context import JobContext
 from .tables import walk_settings, check_finite, convergence_check, exclude_index, top_k
@@ -114,7 +114,8 @@ class LocalEngine:
         every paper index the job holds."""
         from ..dag import leveled
 
-        with ctx.stages("order"):
+        with ctx.stages("order"), progress_bar("order (strongly connected components, levels)", None,
+                                                enabled=ctx.show):
             self.graph, plan = leveled(self.graph)
             ctx.renumber(plan.perm.cpu().numpy())
         f = plan.facts
@@ -129,8 +130,8 @@ class LocalEngine:
         assert graph is not None
         log_graph(ctx, graph.stats, graph.n, graph.nnz, graph.nbytes(), graph.weight is not None)
         algorithm = rank_cfg.algorithm
-        with ctx.stages(algorithm), progress_bar(algorithm, rank_cfg.max_iter, enabled=ctx.show) as advance:
-            progress = lambda it, res, act: advance(1, residual=f"{res:.2e}")  # noqa: E731
+        curve = ctx.curves.setdefault("global", [])
+        with ctx.stages(algorithm), residual_bar(algorithm, rank_cfg.tol, enabled=ctx.show, history=curve) as progress:
             if rank_cfg.algorithm == "articlerank":
                 result = articlerank(graph, **walk_settings(rank_cfg), dtype=dtype,
                                      callback=progress)
@@ -155,7 +156,8 @@ class LocalEngine:
         ctx.scores = result.scores[:, 0].to(torch.float64).cpu().numpy()
         ctx.citations = np.diff(graph.crow.cpu().numpy()).astype(np.int64)  # rows are cited papers
 
-    def solve_columns(self, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int) -> PageRankResult:
+    def solve_columns(self, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
+                      callback: Any = None) -> PageRankResult:
         """Solve seed columns ``0..n_cols-1``; on out-of-memory split the batch in halves, and when a
         single column does not fit on a GPU move the graph to the CPU. Every step is logged.
 
@@ -169,7 +171,7 @@ class LocalEngine:
             teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
                                      torch.from_numpy(weight), n_cols, dtype=self.dtype, device=graph.device)
             res = solve(graph, teleport, method=rank_cfg.method, **walk_settings(rank_cfg),
-                        kernel=rank_cfg.kernel, batch_invariant=True)
+                        kernel=rank_cfg.kernel, batch_invariant=True, callback=callback)
             del teleport
             res.scores = res.scores.cpu()
             return res
@@ -185,7 +187,7 @@ class LocalEngine:
                 parts = []
                 for a, b in ((0, half), (half, n_cols)):
                     m = (set_index >= a) & (set_index < b)
-                    parts.append(self.solve_columns((set_index[m] - a, paper_index[m], weight[m]), b - a))
+                    parts.append(self.solve_columns((set_index[m] - a, paper_index[m], weight[m]), b - a, callback))
                 return PageRankResult(scores=torch.cat([p.scores for p in parts], 1),
                                       iterations=torch.cat([p.iterations for p in parts]),
                                       residuals=torch.cat([p.residuals for p in parts]),
@@ -193,14 +195,14 @@ class LocalEngine:
             if graph.device.type != "cpu":
                 log.warning("out of memory on %s with a single seed set: falling back to the CPU", graph.device)
                 self.graph = graph.to("cpu")
-                return self.solve_columns(seeds, n_cols)
+                return self.solve_columns(seeds, n_cols, callback)
             raise
 
     def rank_batch(self, ctx: JobContext, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
-                   k: int) -> tuple[PageRankResult, pa.Array, np.ndarray, np.ndarray]:
+                   k: int, callback: Any = None) -> tuple[PageRankResult, pa.Array, np.ndarray, np.ndarray]:
         """Solve a batch of seed sets and take each column's top ``k`` outside the excluded papers."""
         assert ctx.ids is not None
-        res = self.solve_columns(seeds, n_cols)
+        res = self.solve_columns(seeds, n_cols, callback)
         scores = res.scores
         if ctx.excluded.size or exclude_seeds(ctx):  # left out of the top k, and of the mass the shares divide
             scores = scores.clone()
@@ -277,10 +279,10 @@ class PartitionedEngine:
         st = graph.stats
         log_graph(ctx, st, graph.n, st["citations"], graph.nbytes(), None, block=(graph.m, graph.nnz))
         sent0 = comm.bytes_sent
-        with ctx.stages("pagerank"), progress_bar("pagerank", rank_cfg.max_iter, enabled=ctx.show) as advance:
+        curve = ctx.curves.setdefault("global", [])
+        with ctx.stages("pagerank"), residual_bar("pagerank", rank_cfg.tol, enabled=ctx.show, history=curve) as bar:
             teleport = torch.full((graph.m, 1), 1.0 / graph.n, dtype=self.dtype, device=graph.device)
-            result = partitioned_pagerank(graph, teleport, comm, **walk_settings(rank_cfg),
-                                          callback=lambda it, res, act: advance(1, residual=f"{res:.2e}"))
+            result = partitioned_pagerank(graph, teleport, comm, **walk_settings(rank_cfg), callback=bar)
         iters = int(result.iterations[0])
         per_iteration = (comm.bytes_sent - sent0) / max(1, iters)
         log.info("pagerank: %d iterations, L1 residual %.3e, %.3g MB sent by this rank per iteration", iters,
@@ -306,7 +308,8 @@ class PartitionedEngine:
                                         residuals=result.residuals, converged=result.converged)
 
     def rank_batch(self, ctx: JobContext, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
-                   k: int) -> tuple[PageRankResult, pa.Array | None, np.ndarray | None, np.ndarray]:
+                   k: int, callback: Any = None) -> tuple[PageRankResult, pa.Array | None, np.ndarray | None,
+                                                           np.ndarray]:
         """Solve a batch over the ranks; rank 0 merges each column's top ``k`` from every block."""
         from ..parallel.pagerank import column_totals, partitioned_pagerank
 
@@ -315,7 +318,7 @@ class PartitionedEngine:
         teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
                                  torch.from_numpy(weight), n_cols, dtype=self.dtype, device=graph.device,
                                  rows=(graph.lo, graph.hi))
-        res = partitioned_pagerank(graph, teleport, comm, **walk_settings(rank_cfg))
+        res = partitioned_pagerank(graph, teleport, comm, **walk_settings(rank_cfg), callback=callback)
         scores = res.scores.to(torch.float64).cpu()
         mine = ctx.excluded[(ctx.excluded >= graph.lo) & (ctx.excluded < graph.hi)] - graph.lo
         if mine.size:

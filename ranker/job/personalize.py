@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from ..errors import OutputError
 from ..io import IdMap, free_bytes
 from ..io.checkpoints import Checkpoints, checkpoint_schema
-from ..report import progress_bar
+from ..progress import progress_bar
 from .context import JobContext
 from .tables import convergence_check, tie_ranks
 
@@ -71,7 +71,9 @@ def personalize(ctx: JobContext) -> None:
             a, b = np.searchsorted(set_sorted, [lo, hi])
             rows = order[a:b]
             sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
-            res, paper_ids, val, remaining = ctx.engine.rank_batch(ctx, sub, hi - lo, k)
+            curve = ctx.curves.setdefault(f"personalized batch {bi + 1}", [])
+            res, paper_ids, val, remaining = ctx.engine.rank_batch(
+                ctx, sub, hi - lo, k, callback=lambda it, resid, active: curve.append((int(it), float(resid))))
             convergence_check(res, names, rank_cfg.tol, rank_cfg.on_nonconvergence)
             iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
             with comm.phase("write checkpoint"):

@@ -77,7 +77,7 @@ def check_input_files(ctx: JobContext) -> None:
 
 
 def generate(ctx: JobContext) -> None:
-    from ..report import progress_bar
+    from ..progress import progress_bar
     from ..synthetic import SyntheticSpec, generate as generate_graph
 
     syn = ctx.cfg.input.synthetic
@@ -169,6 +169,18 @@ def credited(ctx: JobContext) -> None:
         credit(ctx)
 
 
+def report(ctx: JobContext) -> None:
+    """report.html: the run as a page (:mod:`ranker.report`), committed with the other outputs."""
+    from ..io import write_text_atomic
+    from ..report import render_report
+
+    with ctx.stages("report"):
+        page = render_report(ctx.tables, ctx.file_meta(), ctx.curves)
+        path = ctx.out_dir / "report.html"
+        write_text_atomic(page, path, staging=ctx.staging)
+        ctx.outputs["report"] = str(path)
+
+
 def _not_pagerank(cfg: JobConfig) -> str:
     a = cfg.rank.algorithm
     return f"[rank] algorithm = {a!r}" if a != "pagerank" else ""
@@ -193,4 +205,5 @@ STAGES: tuple[Stage, ...] = (
     Stage("personalize", personalized, enabled=lambda cfg: cfg.personalize is not None),
     Stage("credit", credited, enabled=lambda cfg: cfg.credit is not None, root_only=True,
           one_process=lambda cfg: "[credit]"),
+    Stage("report", report, enabled=lambda cfg: cfg.output.report, root_only=True),
 )
