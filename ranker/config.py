@@ -48,6 +48,7 @@ class InputConfig:
     weight_offset: float = 0.0  # added to every citation weight: 1.0 gives Semantic Scholar's 1 + isinfluential
     date_column: str = "date"  # in `papers`: publication date (citerank, rescaled_pagerank)
     year_column: str = "year"  # in `papers`: used where the date is missing
+    title_column: str = "title"  # in `papers`: shown beside the scores (OpenAlex: display_name)
     authorships: str = ""  # optional parquet: paper_id, author, optional position
     authorship_paper_column: str = "paper_id"
     author_column: str = "author"

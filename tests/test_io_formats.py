@@ -164,3 +164,50 @@ def test_detect_format_by_name_and_content(tmp_path):
     assert detect_format(write_text(tmp_path / "t", "a\tb\n1\t2\n")) == "tsv"
     assert detect_format(write_text(tmp_path / "c", "a,b\n1,2\n")) == "csv"
     assert detect_format(str(tmp_path / "c"), "jsonl") == "jsonl"
+
+
+def openalex_works(tmp_path) -> str:
+    """Three OpenAlex works as the snapshot writes them (JSON Lines, gzipped, nested authorships)."""
+    works = [
+        {"id": "W1", "display_name": "First", "publication_year": 2019, "publication_date": "2019-03-01",
+         "referenced_works": ["W2", "W3"],
+         "authorships": [{"author_position": "first", "author": {"id": "A1", "display_name": "Ada"}},
+                         {"author_position": "last", "author": {"id": "A2", "display_name": "Bo"}}]},
+        {"id": "W2", "display_name": "Second", "publication_year": 2018, "publication_date": "2018-07-15",
+         "referenced_works": ["W3"],
+         "authorships": [{"author_position": "first", "author": {"id": "A2", "display_name": "Bo"}}]},
+        {"id": "W3", "display_name": "Third", "publication_year": 2017, "publication_date": "2017-01-02",
+         "referenced_works": [],
+         "authorships": [{"author_position": "first", "author": {"id": "A3", "display_name": "Cy"}},
+                         {"author_position": "middle", "author": {"id": "A1", "display_name": "Ada"}},
+                         {"author_position": "last", "author": {"id": "A2", "display_name": "Bo"}}]},
+    ]
+    return write_text(tmp_path / "part_000.gz", "".join(json.dumps(w) + "\n" for w in works), gz=True)
+
+
+def test_an_openalex_snapshot_part_is_citations_papers_and_authorships_at_once(tmp_path):
+    from ranker.authors import counting_weights
+
+    part = openalex_works(tmp_path)
+    cfg = parse_config({"input": {"citations": part, "citing_column": "id", "cited_column": "referenced_works",
+                                  "papers": part, "paper_id_column": "id", "date_column": "publication_date",
+                                  "year_column": "publication_year", "title_column": "display_name",
+                                  "authorships": part, "authorship_paper_column": "id",
+                                  "author_column": "authorships.author.id"},
+                        "rank": {"device": "cpu", "algorithm": "citerank", "tol": 1e-13},
+                        "authors": {"counting": "first_last"}, "output": {"dir": "out"}}, base=tmp_path)
+    result = run_job(cfg, show_progress=False)
+    papers = pq.read_table(tmp_path / "out" / "papers.parquet")
+    assert papers.column_names[-3:] == ["year", "date", "title"]
+    rows = {r["paper_id"]: r for r in papers.to_pylist()}
+    assert rows["W1"]["title"] == "First" and rows["W3"]["year"] == 2017
+    assert str(rows["W2"]["date"]) == "2018-07-15" and rows["W3"]["citations"] == 2
+    authors = pq.read_table(tmp_path / "out" / "authors.parquet")
+    assert sorted(authors.column("author").to_pylist()) == ["A1", "A2", "A3"]
+    assert dict(zip(authors.column("author").to_pylist(), authors.column("papers").to_pylist())) == {
+        "A1": 2, "A2": 3, "A3": 1}
+    # first_last on W3 (A3 first, A1 middle, A2 last): the byline order of the list is the position
+    w = counting_weights(np.array([0, 0, 0]), np.array([0, 1, 2]), "first_last")
+    scores = dict(zip(result.ids.ids.to_pylist(), result.global_result.scores[:, 0].tolist()))
+    a1 = dict(zip(authors.column("author").to_pylist(), authors.column("score").to_pylist()))["A1"]
+    assert a1 == pytest.approx(scores["W1"] * 0.5 + scores["W3"] * w[1], rel=1e-12)

@@ -128,6 +128,64 @@ def converted(path: str, fmt: str, id_columns: tuple[str, ...], explode: str = "
     return _converted[key]
 
 
+def nested_ids(path: str, fmt: str, key_column: str, nested: str) -> Converted:
+    """A parquet copy of ``path`` with one row per element of a list of records: ``key_column``,
+    ``nested`` (the id at a dotted path, ``authorships.author.id``: list column ``authorships``,
+    field ``author``, field ``id``) and ``position`` (the element's index in its list: byline order).
+
+    OpenAlex works carry their authors so; a null id inside a list is an error naming the row.
+    """
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, fmt, (key_column,), "nested:" + nested)
+    if key not in _converted:
+        if not _folder:
+            _folder.append(tempfile.mkdtemp(prefix="rank-citations-inputs-"))
+        out = os.path.join(_folder[0], f"{len(_converted):04d}-{os.path.basename(path)}.parquet")
+        column, *fields = nested.split(".")
+        writer, rows = None, 0
+        try:
+            for batch in _batches(path, fmt, (key_column,)):
+                table = pa.Table.from_batches([batch])
+                for name in (key_column, column):
+                    if name not in table.column_names:
+                        raise InputError(f"{path}: missing column {name!r} (authorships at {nested!r}); columns "
+                                         f"are {', '.join(table.column_names)}")
+                lists = table.column(column).combine_chunks()
+                if not _is_list(lists.type):
+                    raise InputError(f"{where(path, column)}: has type {lists.type}, expected a list of records")
+                parents = pc.list_parent_indices(lists)
+                values = pc.list_flatten(lists)
+                for name in fields:
+                    try:
+                        values = pc.struct_field(values, name)
+                    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError):
+                        raise InputError(f"{where(path, column)}: its records have no field {name!r} "
+                                         f"(from {nested!r})") from None
+                if values.null_count:
+                    i = int(parents.to_numpy()[np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0]])
+                    raise InputError(f"{where(path, nested, rows + i)}: null author id in the list")
+                offsets = lists.offsets.to_numpy()
+                starts = np.repeat(offsets[:-1] - offsets[0], np.diff(offsets))
+                position = np.arange(len(values), dtype=np.int64) - starts
+                out_table = pa.table({key_column: table.column(key_column).take(parents), nested: values,
+                                      "position": position, SOURCE_ROW: pc.add(parents.cast(pa.int64()), rows)})
+                if writer is None:
+                    writer = pq.ParquetWriter(out, out_table.schema, compression="zstd")
+                writer.write_table(out_table.cast(writer.schema))
+                rows += batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, EOFError, gzip.BadGzipFile) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"{path}: not a readable {fmt} file near data row {rows} ({first[:300]})") from None
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise InputError(f"{path}: no rows: not a readable {fmt} file")
+        log.info("read %s: authorships from %r, one row per author (a parquet copy in %s)", path, nested, _folder[0])
+        _converted[key] = Converted(out, True)
+    return _converted[key]
+
+
 def remove_converted() -> None:
     """Remove the parquet copies of this process's inputs (at the end of a job)."""
     _converted.clear()

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..errors import GraphError, InputError, where
 from .ids import IdMap, first_true, id_kind, normalize_ids
-from .sources import (check_columns, check_no_nulls, check_weights, checked_weight_column, iter_batches, open_parquet,
-                      read_columns)
+from .formats import detect_format, nested_ids
+from .sources import (ParquetSource, check_columns, check_no_nulls, check_weights, checked_weight_column,
+                      iter_batches, open_parquet, read_columns)
 
 
 # --------------------------------------------------------------------------- seeds
@@ -125,6 +127,11 @@ def read_paper_days(path: str, id_column: str = "paper_id", date_column: str = "
         out = (yv - 1970.0) * 365.25 + 182.625
     if date_column in cols:
         d = table.column(date_column)
+        if pa.types.is_string(d.type) or pa.types.is_large_string(d.type):  # ISO text: OpenAlex's publication_date
+            try:
+                d = d.cast(pa.date32())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise InputError(f"{where(path, date_column)}: text that is not an ISO date (YYYY-MM-DD)") from None
         if pa.types.is_timestamp(d.type) or pa.types.is_date64(d.type):
             d = d.cast(pa.timestamp("ms")).cast(pa.int64())
             dv = d.cast(pa.float64()).to_numpy(zero_copy_only=False) / 86_400_000.0
@@ -136,17 +143,28 @@ def read_paper_days(path: str, id_column: str = "paper_id", date_column: str = "
     return out
 
 
-def read_paper_facts(path: str, id_column: str = "paper_id", columns: tuple[str, ...] = ("year", "date", "title"),
+def read_paper_facts(path: str, id_column: str = "paper_id", columns: dict[str, str] | None = None,
                      ) -> pa.Table | None:
-    """The columns of ``[input] papers`` an analyst reads beside a score (publication year, date,
-    title), those of ``columns`` the file has, with ``paper_id``; None when it has none of them."""
+    """The columns of ``[input] papers`` an analyst reads beside a score, renamed: ``columns`` maps
+    a column of the file to its name in the outputs (default ``year``, ``date`` and ``title``);
+    those the file has, with ``paper_id``. None when it has none of them. Dates given as ISO
+    text or timestamps (OpenAlex's ``publication_date``, which Arrow's JSON reader infers as a
+    timestamp) become dates."""
+    columns = columns or {"year": "year", "date": "date", "title": "title"}
     f = open_parquet(path, {id_column: "id"}, role="papers")
     names = f.file.schema_arrow.names
-    have = [c for c in dict.fromkeys(columns) if c and c in names and c != id_column]
+    have = [c for c in columns if c and c in names and c != id_column]
     if not have:
         return None
-    table = read_columns(f, [id_column] + have)
-    return table.rename_columns(["paper_id"] + have)
+    table = read_columns(f, [id_column] + have).rename_columns(["paper_id"] + [columns[c] for c in have])
+    date_type = table.schema.field("date").type if "date" in table.column_names else None
+    if date_type is not None and (pa.types.is_string(date_type) or pa.types.is_large_string(date_type)
+                                  or pa.types.is_timestamp(date_type)):  # JSON infers ISO dates as timestamps
+        try:
+            table = table.set_column(table.column_names.index("date"), "date", table.column("date").cast(pa.date32()))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # not ISO dates: shown as written
+    return table
 
 
 @dataclass
@@ -170,20 +188,40 @@ class Authorships:
     skipped_rows: int = 0
 
 
+def _has_column(path: str, column: str) -> bool:
+    src = open_parquet(path, {}, role="authorships")
+    return column in src.file.schema_arrow.names
+
+
+def open_nested(path: str, key_column: str, nested: str) -> ParquetSource:
+    """An authorships source read through :func:`ranker.io.formats.nested_ids`."""
+    copy = nested_ids(path, detect_format(path), key_column, nested)
+    f = pq.ParquetFile(copy.path)
+    src = ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows, exploded=True)
+    check_columns(src, {key_column: "id", nested: "id"}, role="authorships")
+    return src
+
+
 def read_authorships(path: str, ids: IdMap, *, paper_column: str = "paper_id", author_column: str = "author",
                      position_column: str = "position") -> Authorships:
     """Read ``[input] authorships`` and map papers to graph indices.
 
     ``position_column`` is optional in the file (0 = first author); without it the authors of
     a paper are ranked in file order. Rows naming papers outside the graph are skipped and
-    counted.
+    counted. An ``author_column`` with dots that is not a column names the author id inside a
+    list of records (OpenAlex works: ``authorships.author.id``): one authorship per element,
+    in list (byline) order (:func:`ranker.io.formats.nested_ids`).
 
     Raises
     ------
     InputError
         Missing columns, nulls, a paper id type unlike the citations', negative positions.
     """
-    probe = open_parquet(path, {paper_column: "id", author_column: "id"}, role="authorships")
+    if "." in author_column and not _has_column(path, author_column):  # OpenAlex: authorships.author.id
+        probe = open_nested(path, paper_column, author_column)
+        position_column = "position"
+    else:
+        probe = open_parquet(path, {paper_column: "id", author_column: "id"}, role="authorships")
     has_pos = bool(position_column) and position_column in probe.file.schema_arrow.names
     if has_pos:
         check_columns(probe, {position_column: "number"}, role="authorships")

@@ -64,9 +64,10 @@ def check_input_files(ctx: JobContext) -> None:
     ctx.files = citation_files(inp.citations)
     if inp.papers:
         open_parquet(inp.papers, {inp.paper_id_column: "id"}, role="papers")
-    if inp.authorships:
-        open_parquet(inp.authorships, {inp.authorship_paper_column: "id", inp.author_column: "id"},
-                     role="authorships")
+    if inp.authorships:  # an author id inside a list of records (OpenAlex) is checked as it is read
+        nested = "." in inp.author_column
+        open_parquet(inp.authorships, {inp.authorship_paper_column: "id", **({} if nested else {
+            inp.author_column: "id"})}, role="authorships")
     if inp.coauthorships:
         open_parquet(inp.coauthorships, {"author_a": "id", "author_b": "id"}, role="coauthorships")
     if cfg.personalize is not None:
@@ -149,7 +150,9 @@ def write_papers(ctx: JobContext) -> None:
         columns["citations"] = ctx.citations
         table = ranked_table(ctx.ids.output_ids(), scores, mass, ctx.excluded, columns, ties=cfg.output.ties)
         if inp.papers:
-            facts = read_paper_facts(inp.papers, inp.paper_id_column, (inp.year_column, inp.date_column, "title"))
+            facts = read_paper_facts(inp.papers, inp.paper_id_column, {inp.year_column: "year",
+                                                                        inp.date_column: "date",
+                                                                        inp.title_column: "title"})
             table = with_paper_facts(table, facts)
         ctx.write_table("papers", table)
 
