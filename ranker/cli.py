@@ -94,6 +94,13 @@ def build_app():
         _guarded(lambda: _validate(config, list(overrides or [])), quiet=quiet, debug=debug)
 
     @app.command()
+    def estimate(config: Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="TOML job file.")],
+                 overrides: Overrides = None) -> None:
+        """Predicted sizes and peak host and device memory of a job, from the files' metadata alone
+        (nothing is read or written), and whether it fits the device found."""
+        _guarded(lambda: _estimate(config, list(overrides or [])), quiet=True, debug=False)
+
+    @app.command()
     def init(path: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the job file.")] = Path(
             "job.toml")) -> None:
         """Write a commented template job file (refuses to overwrite one)."""
@@ -121,6 +128,20 @@ def _validate(config, overrides: list[str]) -> None:
         from .job import validate_job
     facts = validate_job(load_config(config, overrides=overrides))
     print("ok: " + ", ".join(f"{v} {k}" for k, v in facts.items()) + "; nothing was written")
+
+
+def _estimate(config, overrides: list[str]) -> None:
+    with _signals_deferred():
+        from .config import load_config
+        from .job.estimate import estimate_job
+    e = estimate_job(load_config(config, overrides=overrides))
+    print(f"citations: {'' if e['citations_exact'] else 'about '}{e['citations']:,}; papers: "
+          f"{'' if e['exact'] else 'at most '}{e['papers']:,}; score columns solved together: {e['score_columns']}")
+    print(f"peak host memory: about {e['host_bytes'] / 2**30:.2f} GiB; on {e['device']}: about "
+          f"{e['device_bytes'] / 2**30:.2f} GiB for the solve")
+    if "fits" in e:
+        print(f"{'fits' if e['fits'] else 'does NOT fit'}: {e['device_free_bytes'] / 2**30:.2f} GiB free on "
+              f"{'the host' if e['device'] == 'cpu' else e['device']}")
 
 
 def _guarded(work, *, quiet: bool, debug: bool) -> None:

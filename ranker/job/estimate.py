@@ -1,0 +1,128 @@
+"""Before a run: how much memory a job will take, from the parquet footers alone (nothing is read).
+
+The model (bytes; ``E`` citation rows, ``n`` papers, ``B`` score columns solved together,
+``s`` bytes per score: 8 in float64, 4 in float32, ``v = 4 + s`` bytes per stored citation):
+
+    peak host = BASELINE + FIXED + HOST_PER_PAPER n
+                + max(PLAN_PER_CITATION E, GRAPH_PER_CITATION E + v E + COLUMN_COPIES s n B)
+
+- ``BASELINE``: the interpreter with torch, pyarrow, scipy and numba loaded (measured 0.45 GiB);
+  ``FIXED``: allocator pools and the stages' small tables (0.1 GiB).
+- The ingest and the solver's plan peak at ``PLAN_PER_CITATION`` (56) bytes per citation: the
+  graph exists twice while the plan renumbers it. That copy is gone before the solve.
+- The solve holds the graph (``GRAPH_PER_CITATION`` bytes of structure per citation, plus a
+  stored value ``v`` on the power path) and ``COLUMN_COPIES`` dense copies of the score
+  columns (scores, teleport, and a step's transients).
+- On a GPU the solve's part, ``v E + COLUMN_COPIES s n B``, is on the device.
+
+``B`` is ``[personalize] batch_size``, else the number of seed sets up to 256 (the automatic
+batch also stops at a quarter of free memory), else 1. BENCHMARKS.md compares the model with
+measured peaks (``/usr/bin/time``'s maximum resident size).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from ..config import JobConfig, citation_files
+from ..io.formats import detect_format
+
+BASELINE = int(0.45 * 2**30)
+FIXED = int(0.1 * 2**30)
+PLAN_PER_CITATION = 56
+GRAPH_PER_CITATION = 16
+HOST_PER_PAPER = 120
+COLUMN_COPIES = 3
+#: Text formats carry about this many bytes per citation row (two ids and separators, uncompressed).
+TEXT_BYTES_PER_ROW = 24
+
+
+def estimate_job(cfg: JobConfig) -> dict[str, Any]:
+    """Predicted sizes and peak memory of a job, from file metadata.
+
+    Returns
+    -------
+    dict
+        ``citations`` (rows; ``citations_exact`` when read from parquet footers), ``papers``
+        (listed in the papers file, else an upper bound from the id statistics or ``2 E``),
+        ``exact`` (whether both counts are exact),
+        ``host_bytes``, ``device_bytes``, ``device`` and, for a GPU, ``device_free_bytes`` and
+        ``fits``.
+    """
+    import torch
+
+    from ..devices import resolve_device
+
+    inp = cfg.input
+    if inp.synthetic is not None:
+        rows = int(inp.synthetic.papers * inp.synthetic.mean_references)
+        papers, exact, rows_exact = inp.synthetic.papers, False, False
+    else:
+        rows, exact, id_range = _citation_rows(citation_files(inp.citations), inp.citing_column, inp.cited_column)
+        rows_exact = exact
+        if inp.papers and detect_format(inp.papers) == "parquet":
+            papers = pq.ParquetFile(inp.papers).metadata.num_rows
+            exact = exact and inp.unknown_papers == "drop"  # else citations may name papers it does not list
+        else:
+            papers = min(2 * rows, id_range) if id_range else 2 * rows
+            exact = False
+    score_bytes = 8 if cfg.rank.dtype == "float64" else 4
+    value_bytes = 4 + score_bytes
+    columns = 1
+    if cfg.personalize is not None:
+        columns = cfg.personalize.batch_size or min(256, _seed_sets(cfg.personalize.seeds))
+    device = resolve_device(cfg.rank.device)
+    solve_bytes = value_bytes * rows + COLUMN_COPIES * score_bytes * papers * columns
+    on_host = solve_bytes if device.type == "cpu" else 0
+    host = (BASELINE + FIXED + HOST_PER_PAPER * papers
+            + max(PLAN_PER_CITATION * rows, GRAPH_PER_CITATION * rows + on_host))
+    out: dict[str, Any] = {"citations": rows, "citations_exact": rows_exact, "papers": papers, "exact": exact,
+                           "score_columns": columns,
+                           "host_bytes": host, "device": str(device), "device_bytes": solve_bytes}
+    if device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        out.update(device_free_bytes=free, device_total_bytes=total, fits=solve_bytes <= free)
+    else:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            out.update(device_free_bytes=free, fits=host <= free)
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - non-Linux
+            pass
+    return out
+
+
+def _citation_rows(files: list[str], citing: str, cited: str) -> tuple[int, bool, int | None]:
+    """Rows of the citation files (exact for parquet; from the size for text), and the integer id
+    range of the parquet statistics when every row group has them."""
+    rows, exact, lo, hi = 0, True, None, None
+    for path in files:
+        if detect_format(path) != "parquet":
+            rows += max(1, os.path.getsize(path) // TEXT_BYTES_PER_ROW)
+            exact = False
+            lo = hi = None
+            continue
+        md = pq.ParquetFile(path).metadata
+        rows += md.num_rows
+        names = md.schema.to_arrow_schema().names
+        for g in range(md.num_row_groups):
+            rg = md.row_group(g)
+            for col in (citing, cited):
+                if col not in names:
+                    continue
+                st = rg.column(names.index(col)).statistics
+                if st is None or not st.has_min_max or not isinstance(st.min, int):
+                    lo = hi = None
+                    break
+                lo = st.min if lo is None else min(lo, st.min)
+                hi = st.max if hi is None else max(hi, st.max)
+    return rows, exact, (hi - lo + 1) if lo is not None and hi is not None else None
+
+
+def _seed_sets(path: str) -> int:
+    """Seed sets in a seeds file: its rows (an upper bound) from the footer, 1 for text files."""
+    if detect_format(path) != "parquet":
+        return 1
+    return max(1, pq.ParquetFile(path).metadata.num_rows)

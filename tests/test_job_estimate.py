@@ -1,0 +1,47 @@
+"""rank-citations estimate (ranker.job.estimate): sizes from the footers, memory from the stated model."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from oracles import write_parquet
+from ranker import parse_config
+from ranker.cli import app
+from ranker.job import estimate as model
+from ranker.job.estimate import estimate_job
+
+
+def files(tmp_path, rows=1000, papers=300):
+    citing = [i % papers for i in range(rows)]
+    cited = [(i * 7 + 1) % papers for i in range(rows)]
+    pq.write_table(pa.table({"citing": citing, "cited": cited}), tmp_path / "c.parquet", row_group_size=256)
+    write_parquet(tmp_path / "p.parquet", {"paper_id": list(range(papers))})
+    write_parquet(tmp_path / "s.parquet", {"seed_set": [f"s{i}" for i in range(10)], "paper_id": list(range(10))})
+
+
+def test_counts_come_from_the_footers_and_memory_from_the_model(tmp_path):
+    files(tmp_path)
+    cfg = parse_config({"input": {"citations": "c.parquet", "papers": "p.parquet", "unknown_papers": "drop"},
+                        "rank": {"device": "cpu"}, "personalize": {"seeds": "s.parquet"}}, base=tmp_path)
+    e = estimate_job(cfg)
+    assert (e["citations"], e["papers"], e["exact"], e["score_columns"]) == (1000, 300, True, 10)
+    solve = 12 * 1000 + model.COLUMN_COPIES * 8 * 300 * 10
+    assert e["device_bytes"] == solve
+    assert e["host_bytes"] == (model.BASELINE + model.FIXED + model.HOST_PER_PAPER * 300
+                               + max(model.PLAN_PER_CITATION * 1000, model.GRAPH_PER_CITATION * 1000 + solve))
+    f32 = estimate_job(parse_config({"input": {"citations": "c.parquet"}, "rank": {"device": "cpu",
+                                                                                   "dtype": "float32"}},
+                                    base=tmp_path))
+    # without a papers file: at most the integer id range of the statistics (0..299)
+    assert f32["papers"] == 300 and not f32["exact"] and f32["device_bytes"] == 8 * 1000 + 3 * 4 * 300
+
+
+def test_the_command_prints_the_estimate_and_reads_nothing_else(tmp_path):
+    files(tmp_path)
+    (tmp_path / "job.toml").write_text('[input]\ncitations = "c.parquet"\n[rank]\ndevice = "cpu"\n')
+    r = CliRunner().invoke(app, ["estimate", "--config", str(tmp_path / "job.toml")])
+    assert r.exit_code == 0, r.output
+    assert "citations: 1,000" in r.output and "peak host memory: about" in r.output and "fits" in r.output
+    assert not (tmp_path / "out").exists()
