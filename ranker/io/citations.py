@@ -151,12 +151,41 @@ def read_citations(
     GraphError
         No citations at all.
     """
-    kind: str | None = None
-    known = None
+    known, kind, kind_from = None, None, ""
     if papers:
         known, kind, _ = read_papers(papers, paper_id_column, batch_rows)
         kind_from = papers
+    sources, kind = _open_sources(files, citing_column, cited_column, weight_column, fmt, kind, kind_from)
+    if shard_of is not None:
+        assert not papers, "a sharded read numbers papers locally: pass the papers file to ranker.parallel"
+        sources = shard(sources, *shard_of)
+    total = sum(s.num_rows for s in sources)
+    if total == 0:
+        if shard_of is not None:
+            return _empty_share(kind, len(files), bool(weight_column))
+        raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
+    columns = [citing_column, cited_column] + ([weight_column] if weight_column else [])
+    id_range = _dense_integer_range(sources, columns[:2], known, total) if kind == "integer" else None
+    codes, weights, dicts, spans = _encode(sources, columns, kind, id_range, total, batch_rows, weight_offset,
+                                           advance)
+    n_known = len(known) if known is not None else 0
+    if id_range is not None:
+        uniq = _number_dense(codes, id_range, known, papers, paper_id_column)
+    else:
+        codes, uniq = _number_hashed(codes, dicts, spans, known, papers, paper_id_column)
+    stats: dict[str, Any] = {"citation_rows": total, "files": len(files),
+                             "id_numbering": "dense integer range" if id_range is not None else "hashed"}
+    if known is not None:
+        codes, weights, uniq = _settle_unknown_papers(codes, weights, uniq, n_known, sources, stats, papers,
+                                                      unknown_papers, citing_column, cited_column)
+    pa.default_memory_pool().release_unused()  # hand the batches' cached memory back to the system
+    return EdgeList(citing=codes[:, 0], cited=codes[:, 1], weight=weights,
+                    ids=IdMap(ids=uniq, kind=kind, n_known=n_known), stats=stats, pairs=codes)
 
+
+def _open_sources(files: list[str], citing_column: str, cited_column: str, weight_column: str, fmt: str,
+                  kind: str | None, kind_from: str) -> tuple[list[ParquetSource], str]:
+    """Every citation file opened and checked: its columns, and one id kind across files (and papers)."""
     required = {citing_column: "id", cited_column: "id"}
     if weight_column:
         required[weight_column] = "number"
@@ -171,35 +200,42 @@ def read_citations(
             else:
                 check_kind(kind, src_kind, src.path, col, kind_from)
     assert kind is not None
-    if shard_of is not None:
-        assert not papers, "a sharded read numbers papers locally: pass the papers file to ranker.distributed"
-        sources = shard(sources, *shard_of)
-    total = sum(s.num_rows for s in sources)
-    if total == 0:
-        if shard_of is not None:
-            none = np.empty((0, 2), np.int32)
-            empty = pa.array([], pa.large_string() if kind == "string" else pa.int64())
-            return EdgeList(citing=none[:, 0], cited=none[:, 1], weight=np.empty(0) if weight_column else None,
-                            ids=IdMap(ids=empty, kind=kind), stats={"citation_rows": 0, "files": len(files)},
-                            pairs=none)
-        raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
+    return sources, kind
 
-    # (citing, cited) pairs, interleaved: read as little-endian int64 a pair is cited * 2**32 + citing,
-    # the graph builder's sort key (see ranker.graph). Local dictionary codes, later global indices.
-    id_range = _dense_integer_range(sources, [citing_column, cited_column], known, total) if kind == "integer" else None
+
+def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:
+    """The edge list of a process whose share of the rows is empty."""
+    none = np.empty((0, 2), np.int32)
+    empty = pa.array([], pa.large_string() if kind == "string" else pa.int64())
+    return EdgeList(citing=none[:, 0], cited=none[:, 1], weight=np.empty(0) if weighted else None,
+                    ids=IdMap(ids=empty, kind=kind), stats={"citation_rows": 0, "files": n_files}, pairs=none)
+
+
+def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_range: tuple[int, int] | None,
+            total: int, batch_rows: int, weight_offset: float, advance: Advance | None):
+    """Every batch validated and encoded on a thread pool (Arrow releases the GIL).
+
+    Returns ``codes`` (``int32 [E, 2]``: (citing, cited) local dictionary codes, or ids minus the
+    smallest id on the dense path), the weights, and each batch's dictionary and row span.
+    Interleaved pairs read as little-endian int64 are ``cited * 2**32 + citing``, the graph
+    builder's sort key (see :mod:`ranker.graph`).
+    """
+    citing_column, cited_column = columns[0], columns[1]
+    weight_column = columns[2] if len(columns) > 2 else ""
     codes = np.empty((total, 2), dtype=np.int32)
     weights = np.empty(total, dtype=np.float64) if weight_column else None
     dicts: list[pa.Array] = []
     spans: list[tuple[int, int, int]] = []  # (row start, row end, dictionary offset)
-    columns = [citing_column, cited_column] + ([weight_column] if weight_column else [])
 
     def encode(task: tuple[str, int, int, pa.RecordBatch]) -> tuple[int, int, pa.Array]:
-        """Validate one batch and write its local codes; runs on a worker thread (Arrow releases the GIL)."""
+        """Validate one batch and write its codes; runs on a worker thread."""
         path, first, row0, batch = task
         m = batch.num_rows
         citing, cited = batch.column(0), batch.column(1)
         check_no_nulls(citing, path, citing_column, first)
         check_no_nulls(cited, path, cited_column, first)
+        if weights is not None:
+            weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first) + weight_offset
         if id_range is not None:  # compact integer ids: the code is the id minus the smallest id
             lo, hi = id_range
             for k, (arr, name) in enumerate(((citing, citing_column), (cited, cited_column))):
@@ -208,8 +244,6 @@ def read_citations(
                     raise InputError(f"{where(path, name)}: values outside the range its parquet statistics "
                                      f"state ({lo}..{hi}); the file's metadata is corrupt")
                 np.subtract(vals, lo, out=codes[row0:row0 + m, k], casting="unsafe")
-            if weights is not None:
-                weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first) + weight_offset
             return row0, m, pa.array([], pa.int64())
         if citing.type != cited.type or pa.types.is_uint64(citing.type):
             citing = normalize_ids(citing, kind, (path, citing_column, first))
@@ -217,8 +251,6 @@ def read_citations(
         enc = pc.dictionary_encode(pa.chunked_array([citing, cited]))
         codes[row0:row0 + m, 0] = enc.chunk(0).indices.to_numpy(zero_copy_only=False)
         codes[row0:row0 + m, 1] = enc.chunk(1).indices.to_numpy(zero_copy_only=False)
-        if weights is not None:
-            weights[row0:row0 + m] = check_weights(batch.column(2), path, weight_column, first) + weight_offset
         return row0, m, normalize_ids(enc.chunk(0).dictionary, kind)
 
     def tasks() -> Iterator[tuple[str, int, int, pa.RecordBatch]]:
@@ -243,44 +275,34 @@ def read_citations(
         while pending:
             dict_offset = _collect(pending.popleft().result(), dicts, spans, dict_offset, advance)
     assert sum(end - start for start, end, _ in spans) == total
+    return codes, weights, dicts, spans
 
-    n_known = len(known) if known is not None else 0
-    if id_range is not None:
-        uniq = _number_dense(codes, id_range, known, papers, paper_id_column)
-        n = len(uniq)
-    else:
-        codes, uniq = _number_hashed(codes, dicts, spans, known, papers, paper_id_column)
-        n = len(uniq)
-    stats: dict[str, Any] = {"citation_rows": total, "files": len(files),
-                             "id_numbering": "dense integer range" if id_range is not None else "hashed"}
+
+def _settle_unknown_papers(codes: np.ndarray, weights: np.ndarray | None, uniq: pa.Array, n_known: int,
+                           sources: list[ParquetSource], stats: dict[str, Any], papers: str, unknown_papers: str,
+                           citing_column: str, cited_column: str):
+    """``[input] unknown_papers`` for citations naming papers absent from the papers file (indices
+    ``>= n_known``): kept, dropped (with their rows), or an error naming the first row."""
     citing_idx, cited_idx = codes[:, 0], codes[:, 1]
-    if known is not None:
-        unknown = (citing_idx >= n_known) | (cited_idx >= n_known)
-        n_unknown_rows = int(unknown.sum())
-        stats["unknown_paper_rows"] = n_unknown_rows
-        stats["unknown_papers"] = n - n_known
-        if n_unknown_rows:
-            if unknown_papers == "error":
-                i = first_true(unknown)
-                file, frow = locate_row(sources, i)
-                bad = citing_column if citing_idx[i] >= n_known else cited_column
-                missing = uniq[int(max(citing_idx[i], cited_idx[i]))].as_py()
-                raise InputError(f"{where(file, bad, frow)}: paper {missing!r} "
-                                 f"is not in {papers}")
-            if unknown_papers == "drop":
-                keep = ~unknown
-                codes = codes[keep]
-                citing_idx, cited_idx = codes[:, 0], codes[:, 1]
-                if weights is not None:
-                    weights = weights[keep]
-                uniq = uniq.slice(0, n_known)
-                log.info("dropped %d citation rows naming %d papers absent from %s",
-                         n_unknown_rows, n - n_known, papers)
-            else:
-                log.info("kept %d papers named by citations but absent from %s", n - n_known, papers)
-    pa.default_memory_pool().release_unused()  # hand the batches' cached memory back to the system
-    return EdgeList(citing=citing_idx, cited=cited_idx, weight=weights,
-                    ids=IdMap(ids=uniq, kind=kind, n_known=n_known), stats=stats, pairs=codes)
+    n = len(uniq)
+    unknown = (citing_idx >= n_known) | (cited_idx >= n_known)
+    n_unknown_rows = int(unknown.sum())
+    stats["unknown_paper_rows"] = n_unknown_rows
+    stats["unknown_papers"] = n - n_known
+    if not n_unknown_rows:
+        return codes, weights, uniq
+    if unknown_papers == "error":
+        i = first_true(unknown)
+        file, frow = locate_row(sources, i)
+        bad = citing_column if citing_idx[i] >= n_known else cited_column
+        missing = uniq[int(max(citing_idx[i], cited_idx[i]))].as_py()
+        raise InputError(f"{where(file, bad, frow)}: paper {missing!r} is not in {papers}")
+    if unknown_papers == "drop":
+        keep = ~unknown
+        log.info("dropped %d citation rows naming %d papers absent from %s", n_unknown_rows, n - n_known, papers)
+        return codes[keep], None if weights is None else weights[keep], uniq.slice(0, n_known)
+    log.info("kept %d papers named by citations but absent from %s", n - n_known, papers)
+    return codes, weights, uniq
 
 
 def _dense_integer_range(sources: list[ParquetSource], columns: list[str], known: pa.Array | None,
