@@ -244,16 +244,22 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
     out = _parse_section(OutputConfig, "output", data.get("output", {}), base=base)
     authors = _parse_section(AuthorsConfig, "authors", data.get("authors", {}), base=base)
     credit = _parse_section(CreditConfig, "credit", data["credit"], base=base) if "credit" in data else None
-    if credit is not None:
-        if not credit.targets:
-            raise ConfigError("[credit] targets is required")
-        if not Path(credit.targets).is_file():
-            raise ConfigError(f"[credit] targets: no such file {credit.targets}")
-        if credit.top_k < 1:
-            raise ConfigError(f"[credit] top_k must be >= 1, got {credit.top_k}")
     if not os.path.isabs(out.dir):  # "" is the job file's directory, like "."
         out = dataclasses.replace(out, dir=os.path.normpath(os.path.join(base, out.dir)))
+    _check_rank(rank)
+    _check_input(inp)
+    _check_credit(credit)
+    _check_personalize(pers)
+    if inp.synthetic is not None:
+        inp, pers = _with_synthetic_paths(inp, pers, out)
+    else:
+        _check_input_files(inp, rank, pers, source)
+    _check_authors(authors, inp)
+    return JobConfig(input=inp, rank=rank, personalize=pers, output=out, authors=authors, credit=credit,
+                     source=source)
 
+
+def _check_rank(rank: RankConfig) -> None:
     if not 0.0 < rank.alpha < 1.0:
         raise ConfigError(f"[rank] alpha must be in (0, 1), got {rank.alpha}")
     if not rank.tol > 0.0:
@@ -270,6 +276,9 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
         except ValueError:
             raise ConfigError(f"[rank] reference_date must be an ISO date like 2003-04-30, "
                               f"got {rank.reference_date!r}") from None
+
+
+def _check_input(inp: InputConfig) -> None:
     if not (0.0 <= inp.weight_offset < float("inf")):
         raise ConfigError(f"[input] weight_offset must be finite and >= 0, got {inp.weight_offset}")
     if inp.batch_rows < 1:
@@ -282,47 +291,72 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
                           "two different columns")
     if inp.weight_column and inp.weight_column in (inp.citing_column, inp.cited_column):
         raise ConfigError(f"[input] weight_column {inp.weight_column!r} is also an id column")
-    if pers is not None:
-        if pers.top_k < 1:
-            raise ConfigError(f"[personalize] top_k must be >= 1, got {pers.top_k}")
-        if pers.batch_size < 0:
-            raise ConfigError(f"[personalize] batch_size must be >= 0, got {pers.batch_size}")
 
+
+def _check_credit(credit: CreditConfig | None) -> None:
+    if credit is None:
+        return
+    if not credit.targets:
+        raise ConfigError("[credit] targets is required")
+    if not Path(credit.targets).is_file():
+        raise ConfigError(f"[credit] targets: no such file {credit.targets}")
+    if credit.top_k < 1:
+        raise ConfigError(f"[credit] top_k must be >= 1, got {credit.top_k}")
+
+
+def _check_personalize(pers: PersonalizeConfig | None) -> None:
+    if pers is None:
+        return
+    if pers.top_k < 1:
+        raise ConfigError(f"[personalize] top_k must be >= 1, got {pers.top_k}")
+    if pers.batch_size < 0:
+        raise ConfigError(f"[personalize] batch_size must be >= 0, got {pers.batch_size}")
+
+
+def _with_synthetic_paths(inp: InputConfig, pers: PersonalizeConfig | None,
+                          out: OutputConfig) -> tuple[InputConfig, PersonalizeConfig | None]:
+    """``[input.synthetic]`` checked, and the paths of the files it generates filled in."""
     syn = inp.synthetic
-    if syn is not None:
-        if inp.citations or inp.papers:
-            raise ConfigError("[input] citations/papers must be left out when [input.synthetic] is given")
-        if syn.papers < 2:
-            raise ConfigError(f"[input.synthetic] papers must be >= 2 (a paper needs another to cite), "
-                              f"got {syn.papers}")
-        if not syn.mean_references > 0:
-            raise ConfigError(f"[input.synthetic] mean_references must be > 0 (a graph needs citations), "
-                              f"got {syn.mean_references}")
-        if syn.seed_sets < 0:
-            raise ConfigError(f"[input.synthetic] seed_sets must be >= 0, got {syn.seed_sets}")
-        data_dir = syn.dir or str(Path(out.dir) / "data")
-        syn = dataclasses.replace(syn, dir=data_dir)
-        inp = dataclasses.replace(inp, synthetic=syn, citations=str(Path(data_dir) / "citations"),
-                                  papers=str(Path(data_dir) / "papers.parquet"),
-                                  authorships=inp.authorships or str(Path(data_dir) / "authorships.parquet"))
-        if pers is not None and not pers.seeds:
-            pers = dataclasses.replace(pers, seeds=str(Path(data_dir) / "seeds.parquet"))
-    else:
-        if not inp.citations:
-            raise ConfigError(f"[input] citations is required in {source}")
-        citation_files(inp.citations)  # raises when nothing matches
-        if inp.papers and not Path(inp.papers).is_file():
-            raise ConfigError(f"[input] papers: no such file {inp.papers}")
-        if inp.authorships and not Path(inp.authorships).is_file():
-            raise ConfigError(f"[input] authorships: no such file {inp.authorships}")
-        if rank.algorithm in ("citerank", "rescaled_pagerank") and not inp.papers:
-            raise ConfigError(f"[rank] algorithm = {rank.algorithm!r} needs [input] papers with a "
-                              f"{inp.date_column!r} or {inp.year_column!r} column")
-        if pers is not None:
-            if not pers.seeds:
-                raise ConfigError("[personalize] seeds is required")
-            if not Path(pers.seeds).is_file():
-                raise ConfigError(f"[personalize] seeds: no such file {pers.seeds}")
+    assert syn is not None
+    if inp.citations or inp.papers:
+        raise ConfigError("[input] citations/papers must be left out when [input.synthetic] is given")
+    if syn.papers < 2:
+        raise ConfigError(f"[input.synthetic] papers must be >= 2 (a paper needs another to cite), got {syn.papers}")
+    if not syn.mean_references > 0:
+        raise ConfigError(f"[input.synthetic] mean_references must be > 0 (a graph needs citations), "
+                          f"got {syn.mean_references}")
+    if syn.seed_sets < 0:
+        raise ConfigError(f"[input.synthetic] seed_sets must be >= 0, got {syn.seed_sets}")
+    data_dir = syn.dir or str(Path(out.dir) / "data")
+    syn = dataclasses.replace(syn, dir=data_dir)
+    inp = dataclasses.replace(inp, synthetic=syn, citations=str(Path(data_dir) / "citations"),
+                              papers=str(Path(data_dir) / "papers.parquet"),
+                              authorships=inp.authorships or str(Path(data_dir) / "authorships.parquet"))
+    if pers is not None and not pers.seeds:
+        pers = dataclasses.replace(pers, seeds=str(Path(data_dir) / "seeds.parquet"))
+    return inp, pers
+
+
+def _check_input_files(inp: InputConfig, rank: RankConfig, pers: PersonalizeConfig | None, source: str) -> None:
+    """The input files a job names exist (their contents are checked when the job starts)."""
+    if not inp.citations:
+        raise ConfigError(f"[input] citations is required in {source}")
+    citation_files(inp.citations)  # raises when nothing matches
+    if inp.papers and not Path(inp.papers).is_file():
+        raise ConfigError(f"[input] papers: no such file {inp.papers}")
+    if inp.authorships and not Path(inp.authorships).is_file():
+        raise ConfigError(f"[input] authorships: no such file {inp.authorships}")
+    if rank.algorithm in ("citerank", "rescaled_pagerank") and not inp.papers:
+        raise ConfigError(f"[rank] algorithm = {rank.algorithm!r} needs [input] papers with a "
+                          f"{inp.date_column!r} or {inp.year_column!r} column")
+    if pers is not None:
+        if not pers.seeds:
+            raise ConfigError("[personalize] seeds is required")
+        if not Path(pers.seeds).is_file():
+            raise ConfigError(f"[personalize] seeds: no such file {pers.seeds}")
+
+
+def _check_authors(authors: AuthorsConfig, inp: InputConfig) -> None:
     if not 0.0 < authors.jump < 1.0:  # 0 decouples the two walks, 1 can make the chain periodic
         raise ConfigError(f"[authors] jump must be in (0, 1), got {authors.jump}")
     if inp.coauthorships and not Path(inp.coauthorships).is_file():
@@ -332,8 +366,6 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
             raise ConfigError("[authors] algorithm = 'coauthor_pagerank' needs [input] authorships or coauthorships")
     elif authors.algorithm != "paper_scores" and not inp.authorships:
         raise ConfigError(f"[authors] algorithm = {authors.algorithm!r} needs [input] authorships")
-    return JobConfig(input=inp, rank=rank, personalize=pers, output=out, authors=authors, credit=credit,
-                     source=source)
 
 
 def load_config(path: str | os.PathLike[str], *, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
