@@ -137,37 +137,124 @@ def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, prog
         The manifest: the spec, and counts of papers, citations and authorships.
     """
     out = Path(out_dir)
-    manifest_path = out / "manifest.json"
     want = {"generator_version": GENERATOR_VERSION, "spec": asdict(spec)}
     check_generator_dir(out)
-    if manifest_path.is_file() and (out / MARKER).is_file():
-        try:
-            have = json.loads(manifest_path.read_text())
-        except (OSError, ValueError):
-            have = {}
-        if {k: have.get(k) for k in want} == want:
-            return have
+    have = _reusable_manifest(out, want)
+    if have is not None:
+        return have
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("This directory was made by the rank-citations generator, which may replace the files "
                               "it wrote here.\n")
     tmp = Path(tempfile.mkdtemp(prefix=".generating-", dir=out))  # never a planted name or link
-    (tmp / "citations").mkdir()
+    try:
+        counts = _write_files(tmp, spec, progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    manifest = {**want, "papers": spec.papers, **counts, "seed_sets": spec.seed_sets}
+    _move_into_place(tmp, out, manifest)
+    return manifest
 
-    rng = np.random.default_rng(spec.seed)
+
+def _reusable_manifest(out: Path, want: dict) -> dict | None:
+    """The manifest of files already generated in ``out`` for the same spec and version, else None."""
+    if not ((out / "manifest.json").is_file() and (out / MARKER).is_file()):
+        return None
+    try:
+        have = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return have if {k: have.get(k) for k in want} == want else None
+
+
+def _publication_days(spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Day (since 1970) and year of each paper: paper density grows exponentially over the years."""
     n = spec.papers
-    # Publication dates: paper density grows exponentially over [first_year, last_year].
     t = (np.arange(n) + 0.5) / n
     g = spec.growth
     frac = np.log1p(np.expm1(g) * t) / g if g > 0 else t
     span = spec.last_year + 1 - spec.first_year
     years_f = spec.first_year + span * frac  # fractional year, increasing
-    days = np.floor((years_f - EPOCH_YEAR) * 365.25).astype(np.int32)
-    years = np.floor(years_f).astype(np.int16)
+    return np.floor((years_f - EPOCH_YEAR) * 365.25).astype(np.int32), np.floor(years_f).astype(np.int16)
 
+
+def _chunks(spec: SyntheticSpec) -> list[tuple[int, int]]:
+    """Paper ranges generated together; the earliest papers cite nothing inside the data (its boundary)."""
+    n = spec.papers
+    start = min(n, max(1, n // 200))
+    bounds = [(0, start)]
+    s = start
+    while s < n:
+        e = min(n, s + min(spec.chunk_papers, s))  # a chunk never outgrows what it can cite
+        bounds.append((s, e))
+        s = e
+    return bounds
+
+
+def _references(rng: np.random.Generator, spec: SyntheticSpec, s: int, e: int, days: np.ndarray,
+                indeg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The citations of papers ``s..e-1``: preferential attachment with ageing, a share of forward
+    citations (a newer paper, at most one chunk ahead), self-citations and replies (cycles)."""
+    n, m = spec.papers, e - s
+    idx = np.arange(s, e)
+    spread = rng.lognormal(0.0, 0.6, m) / np.exp(0.18)
+    nref = np.minimum(rng.poisson(spec.mean_references * spread), 300)
+    citing = np.repeat(idx, nref)
+    k = citing.size
+    age = (days[s] - days[:s]) / 365.25
+    w = (indeg[:s] + 1.0) * np.exp(-age / spec.age_scale_years)
+    cdf = np.cumsum(w)
+    cited = np.searchsorted(cdf, rng.random(k) * cdf[-1], side="right").astype(np.int64)
+    np.minimum(cited, s - 1, out=cited)
+    u = rng.random(k)
+    fwd = u < spec.forward_share
+    if fwd.any():  # a newer paper, at most one chunk ahead
+        cited[fwd] = np.minimum(citing[fwd] + 1 + rng.integers(0, m, int(fwd.sum())), n - 1)
+    own = (u >= spec.forward_share) & (u < spec.forward_share + spec.self_share)
+    cited[own] = citing[own]
+    if spec.reply_share > 0:  # the cited paper, revised, cites its citer back
+        recent = (days[citing] - days[cited]) <= spec.reply_window_years * 365.25
+        reply = (cited < citing) & recent & (rng.random(k) < spec.reply_share)
+        citing, cited = (np.concatenate([citing, cited[reply]]), np.concatenate([cited, citing[reply]]))
+    return citing, cited
+
+
+class _Authors:
+    """Authors of each new paper: 1..10; a slot is a returning author with probability 0.75, drawn
+    uniformly over past slots (so in proportion to past output)."""
+
+    def __init__(self) -> None:
+        self.slots = np.empty(1024, np.int64)  # every authorship so far: author of each slot
+        self.n_slots = 0
+        self.n_authors = 0
+
+    def draw(self, rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(authors per paper [m], author of each slot)`` for ``m`` new papers."""
+        n_auth = np.minimum(1 + rng.poisson(1.6, m), 10)
+        slots = int(n_auth.sum())
+        past = self.slots[:self.n_slots]
+        returning = (rng.random(slots) < 0.75) & (past.size > 0)
+        who = np.empty(slots, np.int64)
+        n_new = int((~returning).sum())
+        who[~returning] = np.arange(self.n_authors, self.n_authors + n_new)
+        self.n_authors += n_new
+        if returning.any():
+            who[returning] = past[rng.integers(0, past.size, int(returning.sum()))]
+        if self.n_slots + slots > self.slots.size:
+            self.slots = np.resize(self.slots, max(2 * self.slots.size, self.n_slots + slots))
+        self.slots[self.n_slots:self.n_slots + slots] = who
+        self.n_slots += slots
+        return n_auth, who
+
+
+def _write_files(tmp: Path, spec: SyntheticSpec, progress) -> dict[str, int]:
+    """Generate every file into ``tmp``; returns the counts for the manifest."""
+    (tmp / "citations").mkdir()
+    rng = np.random.default_rng(spec.seed)
+    n = spec.papers
+    days, years = _publication_days(spec)
     indeg = np.zeros(n, dtype=np.float64)
-    slot_buf = np.empty(1024, np.int64)  # every authorship so far: author of each slot
-    n_slots = 0
-    n_authors = 0
+    authors = _Authors()
     id_type = pa.string() if spec.id_kind == "string" else pa.int64()
     cit_schema = pa.schema([("citing", id_type), ("cited", id_type)])
     pap_schema = pa.schema([("paper_id", id_type), ("date", pa.date32()), ("year", pa.int16())])
@@ -176,44 +263,13 @@ def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, prog
     auth_w = pq.ParquetWriter(tmp / "authorships.parquet", aut_schema, compression="zstd")
     cit_w = None
     file_no, file_rows, n_citations, n_authorships = 0, 0, 0, 0
-
-    # The earliest papers cite nothing inside the data (the boundary of the data set).
-    start = min(n, max(1, n // 200))
-    bounds = [(0, start)]
-    s = start
-    while s < n:
-        e = min(n, s + min(spec.chunk_papers, s))  # a chunk never outgrows what it can cite
-        bounds.append((s, e))
-        s = e
-
-    for s, e in bounds:
+    for s, e in _chunks(spec):
         m = e - s
         idx = np.arange(s, e)
-        # ---- references
         if s == 0 or spec.mean_references == 0:
-            citing = np.empty(0, np.int64)
-            cited = np.empty(0, np.int64)
+            citing = cited = np.empty(0, np.int64)
         else:
-            spread = rng.lognormal(0.0, 0.6, m) / np.exp(0.18)
-            nref = np.minimum(rng.poisson(spec.mean_references * spread), 300)
-            citing = np.repeat(idx, nref)
-            k = citing.size
-            age = (days[s] - days[:s]) / 365.25
-            w = (indeg[:s] + 1.0) * np.exp(-age / spec.age_scale_years)
-            cdf = np.cumsum(w)
-            cited = np.searchsorted(cdf, rng.random(k) * cdf[-1], side="right").astype(np.int64)
-            np.minimum(cited, s - 1, out=cited)
-            u = rng.random(k)
-            fwd = u < spec.forward_share
-            if fwd.any():  # a newer paper, at most one chunk ahead
-                cited[fwd] = np.minimum(citing[fwd] + 1 + rng.integers(0, m, int(fwd.sum())), n - 1)
-            own = (u >= spec.forward_share) & (u < spec.forward_share + spec.self_share)
-            cited[own] = citing[own]
-            if spec.reply_share > 0:  # the cited paper, revised, cites its citer back
-                recent = (days[citing] - days[cited]) <= spec.reply_window_years * 365.25
-                reply = (cited < citing) & recent & (rng.random(k) < spec.reply_share)
-                citing, cited = (np.concatenate([citing, cited[reply]]),
-                                 np.concatenate([cited, citing[reply]]))
+            citing, cited = _references(rng, spec, s, e, days, indeg)
             indeg += np.bincount(cited, minlength=n)
         if citing.size:
             if cit_w is None:
@@ -226,38 +282,30 @@ def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, prog
             if file_rows >= spec.rows_per_file:
                 cit_w.close()
                 cit_w, file_rows, file_no = None, 0, file_no + 1
-        # ---- papers
         papers_w.write_table(pa.table([_paper_ids(idx, spec.id_kind), pa.array(days[s:e], pa.date32()),
                                        pa.array(years[s:e], pa.int16())], schema=pap_schema))
-        # ---- authors: 1..10 per paper; a slot is a returning author with probability 0.75,
-        # drawn uniformly over past slots (so in proportion to past output)
-        n_auth = np.minimum(1 + rng.poisson(1.6, m), 10)
-        slots = int(n_auth.sum())
-        past = slot_buf[:n_slots]
-        returning = (rng.random(slots) < 0.75) & (past.size > 0)
-        who = np.empty(slots, np.int64)
-        n_new = int((~returning).sum())
-        who[~returning] = np.arange(n_authors, n_authors + n_new)
-        n_authors += n_new
-        if returning.any():
-            who[returning] = past[rng.integers(0, past.size, int(returning.sum()))]
-        if n_slots + slots > slot_buf.size:
-            slot_buf = np.resize(slot_buf, max(2 * slot_buf.size, n_slots + slots))
-        slot_buf[n_slots:n_slots + slots] = who
-        n_slots += slots
+        n_auth, who = authors.draw(rng, m)
         paper_of = np.repeat(idx, n_auth)
-        pos = (np.arange(slots) - np.repeat(np.cumsum(n_auth) - n_auth, n_auth)).astype(np.int16)
+        pos = (np.arange(who.size) - np.repeat(np.cumsum(n_auth) - n_auth, n_auth)).astype(np.int16)
         auth_w.write_table(pa.table([_paper_ids(paper_of, spec.id_kind), _author_ids(who), pa.array(pos, pa.int16())],
                                     schema=aut_schema))
-        n_authorships += slots
+        n_authorships += who.size
         if progress is not None:
             progress(m)
     if cit_w is not None:
         cit_w.close()
     papers_w.close()
     auth_w.close()
+    pq.write_table(_seed_sets(rng, spec), tmp / "seeds.parquet")
+    if n_citations == 0:
+        raise GraphError(f"[input.synthetic] papers = {n}, mean_references = {spec.mean_references} generated no "
+                         "citation; raise papers or mean_references")
+    return {"citations": int(n_citations), "authorships": int(n_authorships), "authors": int(authors.n_authors)}
 
-    # Seed sets: each a handful of recent papers (a reading list), weighted by position.
+
+def _seed_sets(rng: np.random.Generator, spec: SyntheticSpec) -> pa.Table:
+    """Seed sets: each a handful of recent papers (a reading list), weighted by position."""
+    n = spec.papers
     seed_rows = []
     lo = n // 2
     for j in range(spec.seed_sets):
@@ -265,19 +313,15 @@ def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, prog
         picks = rng.choice(np.arange(lo, n), size=min(size, n - lo), replace=False)
         for r, p in enumerate(sorted(picks.tolist())):
             seed_rows.append((f"set-{j:03d}", p, 1.0 / (r + 1)))
-    seeds = pa.table({
+    return pa.table({
         "seed_set": pa.array([r[0] for r in seed_rows], pa.string()),
         "paper_id": _paper_ids(np.array([r[1] for r in seed_rows], np.int64), spec.id_kind),
         "weight": pa.array([r[2] for r in seed_rows], pa.float64()),
     })
-    pq.write_table(seeds, tmp / "seeds.parquet")
 
-    if n_citations == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise GraphError(f"[input.synthetic] papers = {n}, mean_references = {spec.mean_references} generated no "
-                         "citation; raise papers or mean_references")
-    manifest = {**want, "papers": n, "citations": int(n_citations), "authorships": int(n_authorships),
-                "authors": int(n_authors), "seed_sets": spec.seed_sets}
+
+def _move_into_place(tmp: Path, out: Path, manifest: dict) -> None:
+    """The generated files take their names in ``out``, the manifest last."""
     for name in ("citations", "papers.parquet", "authorships.parquet", "seeds.parquet"):
         target = out / name
         if target.is_symlink():
@@ -288,6 +332,5 @@ def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, prog
             target.unlink()
         (tmp / name).rename(target)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    (tmp / "manifest.json").rename(manifest_path)
+    (tmp / "manifest.json").rename(out / "manifest.json")
     shutil.rmtree(tmp, ignore_errors=True)
-    return manifest
