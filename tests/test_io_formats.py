@@ -211,3 +211,26 @@ def test_an_openalex_snapshot_part_is_citations_papers_and_authorships_at_once(t
     scores = dict(zip(result.ids.ids.to_pylist(), result.global_result.scores[:, 0].tolist()))
     a1 = dict(zip(authors.column("author").to_pylist(), authors.column("score").to_pylist()))["A1"]
     assert a1 == pytest.approx(scores["W1"] * 0.5 + scores["W3"] * w[1], rel=1e-12)
+
+
+def test_semantic_scholar_papers_with_an_authors_list(tmp_path):
+    """S2 ``papers``: corpusid, year, publicationdate (ISO text), authors[] of {authorId, name}."""
+    cit = write_text(tmp_path / "citations.jsonl", "".join(
+        json.dumps({"citingcorpusid": a, "citedcorpusid": b, "isinfluential": False}) + "\n"
+        for a, b in [(1, 2), (1, 3), (2, 3)]))
+    papers = write_text(tmp_path / "papers.jsonl.gz", "".join(json.dumps(p) + "\n" for p in [
+        {"corpusid": 1, "year": 2020, "publicationdate": "2020-02-02", "title": "one",
+         "authors": [{"authorId": "9", "name": "N"}, {"authorId": "8", "name": "M"}]},
+        {"corpusid": 2, "year": 2019, "publicationdate": None, "title": "two", "authors": [{"authorId": "8"}]},
+        {"corpusid": 3, "year": 2018, "publicationdate": "2018-05-05", "title": "three", "authors": []}]), gz=True)
+    cfg = parse_config({"input": {"citations": cit, "citing_column": "citingcorpusid",
+                                  "cited_column": "citedcorpusid", "papers": papers, "paper_id_column": "corpusid",
+                                  "date_column": "publicationdate", "authorships": papers,
+                                  "authorship_paper_column": "corpusid", "author_column": "authors.authorId"},
+                        "rank": {"device": "cpu"}, "output": {"dir": "out", "report": False}}, base=tmp_path)
+    run_job(cfg, show_progress=False)
+    authors = pq.read_table(tmp_path / "out" / "authors.parquet")
+    assert dict(zip(authors.column("author").to_pylist(), authors.column("papers").to_pylist())) == {"9": 1, "8": 2}
+    papers_out = {r["paper_id"]: r for r in pq.read_table(tmp_path / "out" / "papers.parquet").to_pylist()}
+    assert papers_out[2]["date"] is None and str(papers_out[3]["date"]) == "2018-05-05"
+    assert papers_out[1]["title"] == "one" and papers_out[3]["citations"] == 2
