@@ -62,6 +62,7 @@ class SyntheticSpec:
 REGIMES = {
     "spread": {},
     "cycles": {"reply_share": 0.145, "reply_window_years": 3.0},
+    "cycles30": {"reply_share": 0.03, "reply_window_years": 3.0},
     "giant": {"forward_share": 0.05, "reply_share": 0.6, "reply_window_years": 5.0},
 }
 

@@ -110,3 +110,4 @@ def test_regimes_shape_the_cycles_as_documented(tmp_path):
     assert share["spread"] < 0.02
     assert share["cycles"] > 5 * share["spread"] and share["cycles"] > 0.05
     assert largest["giant"] > 0.6 and largest["giant"] > 2 * largest["cycles"]
+    assert share["spread"] < share["cycles30"] < share["cycles"]  # the middle regime sits between
