@@ -83,8 +83,8 @@ def build_app():
         if config is None:
             typer.echo("error: missing option --config FILE (see rank-citations --help)", err=True)
             raise typer.Exit(2)
-        extra = list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
-        _guarded(lambda: _run(config, extra, not no_progress), quiet=quiet, debug=debug)
+        settings = list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
+        _guarded(lambda: _run(config, settings, not no_progress), quiet=quiet, debug=debug)
 
     @app.command()
     def validate(config: Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="TOML job file.")],

@@ -275,10 +275,10 @@ class ColumnTracker:
 
 def pad_columns(t: torch.Tensor, lanes: int) -> torch.Tensor:
     """``t [n, B]`` widened to a multiple of ``lanes`` columns with copies of its first column."""
-    extra = (-t.shape[1]) % lanes
-    if not extra:
+    missing = (-t.shape[1]) % lanes
+    if not missing:
         return t
-    return torch.cat([t, t[:, :1].expand(t.shape[0], extra)], 1)
+    return torch.cat([t, t[:, :1].expand(t.shape[0], missing)], 1)
 
 
 def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, dangling: torch.Tensor, *,

@@ -35,11 +35,11 @@ from .output_dir import CHECKPOINT_DIR
 log = logging.getLogger("ranker")
 
 
-def fingerprint(cfg: JobConfig, files: list[str], extra: str = "") -> str:
+def fingerprint(cfg: JobConfig, files: list[str], layout: str = "") -> str:
     """Identity of a job's inputs and parameters: 16 hex digits of a SHA-256 over the resolved
     configuration (less ``[output]``), each input file's path, size and modification time, the
-    package version and ``extra``."""
-    h = hashlib.sha256(extra.encode())
+    package version and ``layout`` (how the job is laid out: ``distributed:W``)."""
+    h = hashlib.sha256(layout.encode())
     d = cfg.to_dict()
     d.pop("output", None)
     d.pop("source", None)
