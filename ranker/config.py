@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import glob
-import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -341,6 +339,8 @@ def _check_input_files(inp: InputConfig, rank: RankConfig, pers: PersonalizeConf
     """The input files a job names exist (their contents are checked when the job starts)."""
     if not inp.citations:
         raise ConfigError(f"[input] citations is required in {source}")
+    from .io.listing import citation_files
+
     citation_files(inp.citations)  # raises when nothing matches
     if inp.papers and not Path(inp.papers).is_file():
         raise ConfigError(f"[input] papers: no such file {inp.papers}")
@@ -412,50 +412,3 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
                 raise ConfigError(f"--set {item!r}: {name!r} is a key, not a section")
         table[parts[-1]] = value
     return data
-
-
-#: Names of citation data files in a citations folder (any of them gzipped: ``.csv.gz``; a bare
-#: ``.gz`` is an OpenAlex snapshot part, ``part_000.gz``).
-DATA_SUFFIXES = (".parquet", ".parq", ".pq", ".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json")
-
-
-def _is_data_file(name: str) -> bool:
-    name = name.lower()
-    if name.endswith(".gz"):
-        stem = name[:-3]
-        return stem.endswith(DATA_SUFFIXES) or "." not in stem
-    return name.endswith(DATA_SUFFIXES)
-
-
-def citation_files(spec: str) -> list[str]:
-    """Expand ``[input] citations`` (a file, a directory or a glob) into a sorted file list.
-
-    Sorting makes the result independent of the file system's listing order.
-
-    Raises
-    ------
-    ConfigError
-        When the path does not exist or the glob/directory holds no parquet file.
-    """
-    p = Path(spec)
-    if p.is_dir():
-        found = sorted(f for f in p.rglob("*") if f.is_file()
-                       and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts))
-        files = [str(f) for f in found if _is_data_file(f.name)]
-        skipped = [f.name for f in found if not _is_data_file(f.name)]
-        if skipped:
-            logging.getLogger("ranker").warning(
-                "[input] citations: %d file(s) in %s are not citation data and were skipped: %s%s", len(skipped),
-                spec, ", ".join(skipped[:5]), ", ..." if len(skipped) > 5 else "")
-        if not files:
-            raise ConfigError(f"[input] citations: directory {spec} holds no citation file (.parquet, .csv, "
-                              ".tsv, .jsonl, gzipped or not)")
-        return files
-    if p.is_file():
-        return [str(p)]
-    if glob.has_magic(spec):
-        files = sorted(f for f in glob.glob(spec, recursive=True) if Path(f).is_file())
-        if not files:
-            raise ConfigError(f"[input] citations: the glob {spec} matches no file")
-        return files
-    raise ConfigError(f"[input] citations: no such file or directory {spec}")

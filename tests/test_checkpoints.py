@@ -10,7 +10,7 @@ import pytest
 import ranker.job.engines as engines
 from ranker import parse_config, run_job
 from ranker.io.checkpoints import Checkpoints, fingerprint
-from ranker.config import citation_files
+from ranker.io.listing import citation_files
 
 
 def demo_cfg(tmp_path, out):

@@ -78,7 +78,7 @@ def test_bad_toml(tmp_path):
 def test_glob_and_directory_inputs_are_sorted(tmp_path):
     for name in ("b.parquet", "a.parquet", "sub/c.parquet"):
         write_parquet(tmp_path / "d" / name, {"citing": ["a"], "cited": ["b"]})
-    from ranker.config import citation_files
+    from ranker.io.listing import citation_files
 
     assert [Path(f).name for f in citation_files(str(tmp_path / "d"))] == ["a.parquet", "b.parquet", "c.parquet"]
     assert [Path(f).name for f in citation_files(str(tmp_path / "d" / "*.parquet"))] == ["a.parquet", "b.parquet"]

@@ -120,7 +120,7 @@ def test_semantic_scholar_boolean_weights_and_the_offset(tmp_path):
 
 
 def test_a_folder_of_mixed_files_is_read_and_other_files_are_named_in_the_log(tmp_path, caplog):
-    from ranker.config import citation_files
+    from ranker.io.listing import citation_files
 
     folder = tmp_path / "cit"
     folder.mkdir()

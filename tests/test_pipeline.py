@@ -77,7 +77,7 @@ def test_corrupt_checkpoint_is_solved_again(tmp_path, caplog):
     cfg = demo_cfg(tmp_path, "again", batch_size=2)
     # plant what a previous run would have left: batch 0 finished, batch 1 damaged on disk
     from ranker.io.checkpoints import Checkpoints, fingerprint
-    from ranker.config import citation_files
+    from ranker.io.listing import citation_files
 
     ckpt = Checkpoints(out, fingerprint(cfg, citation_files(cfg.input.citations) + [cfg.personalize.seeds])).dir
     ckpt.mkdir(parents=True)

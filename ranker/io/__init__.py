@@ -6,6 +6,10 @@ integers).
 
 Modules
 -------
+listing
+    Which files ``[input] citations`` names (a file, a folder, a glob).
+formats
+    CSV, TSV and JSON Lines (gzipped or not) and list columns, read through parquet copies.
 ids
     :class:`IdMap`, id kinds and their normalization.
 sources

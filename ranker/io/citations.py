@@ -116,7 +116,7 @@ def read_citations(
     Parameters
     ----------
     files : list of str
-        Citation files, read in this order (sorted by :func:`ranker.config.citation_files`):
+        Citation files, read in this order (sorted by :func:`ranker.io.listing.citation_files`):
         parquet, or CSV/TSV/JSON Lines, gzipped or not (:mod:`ranker.io.formats`). The cited
         column may hold lists of ids (OpenAlex's ``referenced_works``): one row per pair.
     citing_column, cited_column, weight_column : str

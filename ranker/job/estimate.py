@@ -27,7 +27,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from ..config import JobConfig, citation_files
+from ..config import JobConfig
+from ..io.listing import citation_files
 from ..io.formats import detect_format
 
 BASELINE = int(0.45 * 2**30)

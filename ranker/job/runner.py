@@ -22,7 +22,8 @@ from typing import Any
 import pyarrow as pa
 import torch
 
-from ..config import JobConfig, citation_files
+from ..config import JobConfig
+from ..io.listing import citation_files
 from ..devices import device_name, resolve_device
 from ..errors import ConfigError
 from ..io import IdMap, StagedOutputs, write_json_atomic

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import JobConfig, citation_files
+from ..config import JobConfig
+from ..io.listing import citation_files
 from ..errors import ConfigError
 from ..io import open_parquet, read_paper_facts, read_seeds
 from ..io.checkpoints import fingerprint
