@@ -50,7 +50,7 @@ def transition_csr(crow: torch.Tensor, col: torch.Tensor, weight: torch.Tensor |
     citing paper's largest weight, so that weights near the float64 limits (``1e308``,
     ``1e-320``) neither overflow nor underflow. ``scale = (m, sum_k w_ik / m_i)`` gives both
     per citing paper when this CSR holds only some of the citations (a row block,
-    :mod:`ranker.distributed`); otherwise they are computed from this CSR.
+    :mod:`ranker.parallel.ingest`); otherwise they are computed from this CSR.
     """
     if weight is None:
         values = inverse_out_weight(out_weight).index_select(0, col.long())
@@ -222,7 +222,7 @@ def build_graph(
     device : torch.device or str
     n_cols : int, optional
         Column count when it differs from ``n`` (``citing`` in ``0..n_cols-1``): a block of rows
-        of a larger graph (:mod:`ranker.distributed`). ``out_weight`` then has ``n_cols`` entries.
+        of a larger graph (:mod:`ranker.parallel.ingest`). ``out_weight`` then has ``n_cols`` entries.
 
     Returns
     -------

@@ -136,7 +136,7 @@ def read_citations(
         Called with the number of rows read after each batch (progress).
     shard_of : (rank, world_size), optional
         Read only this process's share of the rows (:func:`shard`); indices are then local to
-        the share (:mod:`ranker.distributed` numbers them globally), ``papers`` must be empty,
+        the share (:mod:`ranker.parallel.ingest` numbers them globally), ``papers`` must be empty,
         and an empty share gives an empty edge list instead of an error.
 
     Returns

@@ -28,7 +28,7 @@ log = logging.getLogger("ranker")
 #: Every file a job may write at the top of its output directory.
 OUTPUT_NAMES = ("papers.parquet", "personalized.parquet", "authors.parquet", "credit.parquet",
                 "coranking_papers.parquet", "report.html", "run.json")
-#: Where finished personalized batches wait for a resume (:mod:`ranker.checkpoints`).
+#: Where finished personalized batches wait for a resume (:mod:`ranker.io.checkpoints`).
 CHECKPOINT_DIR = ".checkpoint"
 CHECKPOINT_SUBDIR = re.compile(r"personalized-[0-9a-f]{16}")
 CHECKPOINT_FILE = re.compile(r"batch-\d{6}\.(parquet|json)")

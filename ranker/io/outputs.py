@@ -48,7 +48,7 @@ def remove_temp_files(directory: str | os.PathLike[str], is_output: Callable[[st
     Only names of the form :func:`_temp_file` makes, for a final name that ``is_output``
     accepts, are touched: a user's own files, even ones ending in ``.rank-citations.tmp``,
     are never removed. Called by a job that holds the directory's lock
-    (:class:`ranker.output_dir.OutputDir`) when it starts and when it fails, as a last guard: a
+    (:class:`ranker.io.output_dir.OutputDir`) when it starts and when it fails, as a last guard: a
     signal can arrive between creating a temp file and the ``try`` that would remove it.
     """
     n = 0
