@@ -95,7 +95,8 @@ def _img(fig: Any, alt: str) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
@@ -109,7 +110,7 @@ def _distribution(papers: pa.Table):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     positive = scores[scores > 0]  # sorted best first, as papers.parquet is
     ranks = np.unique(np.geomspace(1, max(1, positive.size), 4000).astype(np.int64))  # even on log axes
-    ax.loglog(ranks, positive[ranks - 1], ".", markersize=2)
+    ax.loglog(ranks, positive[ranks - 1], ",")
     ax.set_xlabel("rank")
     ax.set_ylabel("score")
     ax.set_title(f"score distribution ({scores.size:,} papers)")
@@ -132,7 +133,7 @@ def _by_year(papers: pa.Table):
     if idx.size > MAX_POINTS:
         idx = idx[np.linspace(0, idx.size - 1, MAX_POINTS).astype(np.int64)]
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.semilogy(year[idx], score[idx], ".", markersize=2, alpha=0.4)
+    ax.semilogy(year[idx], score[idx], ",", alpha=0.5)
     ax.set_xlabel("publication year")
     ax.set_ylabel("score")
     ax.set_title("score against publication year")
@@ -156,7 +157,8 @@ def _convergence_section(curves: dict[str, list[tuple[int, float]]], meta: dict[
         if tol:
             ax.axhline(tol, color="k", linestyle="--", linewidth=0.8, label=f"tol {tol:.0e}")
         ax.set_xlabel("iteration")
-        ax.set_ylabel("L1 change (largest over the batch's columns)")
+        ax.set_ylabel("L1 change")
+        ax.set_title("convergence (a batch: its largest column)")
         ax.legend(fontsize=8)
         ax.grid(True, which="major", alpha=0.3)
         out += _img(fig, "convergence")
