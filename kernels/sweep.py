@@ -199,10 +199,9 @@ def internal_block(crow, col, val, col_scale, starts, ends):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _level_row(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached, col_first):  # pragma: no cover
-    """``y_i = (v_i + alpha sum_{j != i} P^T[i, j] y_j) / (1 - alpha P^T[i, i])`` for every column
-    whose mass has started by row ``i`` (``col_first`` ascending: the columns after those are zero here)."""
-    n_cols = np.searchsorted(col_first, i, side="right")
+def _level_row(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached):  # pragma: no cover
+    """``y_i = (v_i + alpha sum_{j != i} P^T[i, j] y_j) / (1 - alpha P^T[i, i])`` for every column."""
+    n_cols = y.shape[1]
     hit = False
     for b in range(n_cols):
         if v[i, b] != 0.0:
@@ -372,7 +371,7 @@ def _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, ico
 
 @njit(parallel=True, cache=True)
 def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max_iter, direct_max, icrow, icol,
-          ival, y, iters, resid, col_first):  # pragma: no cover - compiled
+          ival, y, iters, resid):  # pragma: no cover - compiled
     """``(I - alpha P^T) y = v`` over the plan's slices, in order, for every column of ``v``.
 
     ``kinds[g]`` 0: slice ``starts[g]:ends[g]`` holds papers on no cycle, each solved once
@@ -383,9 +382,7 @@ def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max
     (zeros on entry) gets the solution; ``iters``/``resid`` (zeros on entry) each column's
     most Gauss-Seidel sweeps and largest last L1 change over the components (a column with
     no mass in a component runs none there). ``sc[i] = 1 / (1 - alpha P^T[i, i])`` solves
-    self-citations exactly. ``col_first[b]`` (ascending) is the first row where column ``b`` has
-    teleport mass: rows before it hold nothing for that column, and are not computed for it
-    (each seed set starts at its own seeds; every column's arithmetic is the same either way).
+    self-citations exactly.
     """
     n, n_cols = y.shape
     weighted = val.shape[0] > 0
@@ -395,10 +392,10 @@ def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max
         if kinds[g] == 0:
             if (crow[e] - crow[s]) * n_cols >= PARALLEL_MIN:
                 for i in prange(s, e):
-                    _level_row(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached, col_first)
+                    _level_row(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached)
             else:
                 for i in range(s, e):
-                    _level_row(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached, col_first)
+                    _level_row(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached)
             continue
         cols = _mass_columns(s, e, crow, col, v, y, reached)
         if cols.shape[0] == 0:

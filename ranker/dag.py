@@ -350,25 +350,20 @@ def _compiled_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: f
     dtype = v.dtype
     arrays = _compiled_plan(g, plan, dtype)
     sc = _diagonal_scale(g, dtype, alpha).reshape(-1).numpy()
-    # each column starts at its first paper with teleport mass (the columns sorted so, and back after):
-    # nothing cites into earlier papers from below, so they hold none of that column
-    nonzero = v.ne(0)
-    col_first = torch.where(nonzero.any(0), nonzero.to(torch.int8).argmax(0), torch.full((n_cols,), n))
-    order = torch.argsort(col_first, stable=True)
-    v = v.index_select(1, order).contiguous()
+    v = v.contiguous()
     y = torch.zeros_like(v)
     iters = torch.zeros(n_cols, dtype=torch.int64)
     resid = torch.zeros(n_cols, dtype=torch.float64)
-    first = int(col_first.min()) if n_cols else n
-    live = arrays["ends"] > first  # slices before every column's first paper: skipped outright
+    # slices before the first paper with teleport mass hold none: nothing cites into them from below
+    mass = torch.nonzero(v.ne(0).any(1))
+    first = int(mass[0]) if mass.numel() else n
+    live = arrays["ends"] > first
     threads = torch.get_num_threads()
     kernels.set_threads(threads)
     kernels.sweep(arrays["crow"], arrays["col"], arrays["val"], arrays["col_scale"], arrays["kinds"][live],
                   arrays["starts"][live], arrays["ends"][live], sc, v.numpy(), alpha, tol, max_iter,
                   kernels.DIRECT_MAX, arrays["icrow"], arrays["icol"], arrays["ival"], y.numpy(), iters.numpy(),
-                  resid.numpy(), col_first[order].to(torch.int64).numpy())
-    inverse = torch.argsort(order)
-    y, iters, resid = y.index_select(1, inverse), iters[inverse], resid[inverse]
+                  resid.numpy())
     if callback is not None:
         callback(int(iters.max()) if n_cols else 0, float(resid.max()) if n_cols else 0.0, 0)
     y = _scores_in_input_order(y, plan, permuted)
