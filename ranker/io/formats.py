@@ -37,7 +37,6 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from ..config import FORMATS  # noqa: F401  (the choices, defined once)
 from ..errors import InputError, where
 
 log = logging.getLogger("ranker")
@@ -107,19 +106,41 @@ def needs_conversion(path: str, fmt: str, list_columns: tuple[str, ...]) -> bool
     return any(c in schema.names and _is_list(schema.field(c).type) for c in list_columns)
 
 
+def column_names(path: str, fmt: str) -> list[str]:
+    """The columns of a file, from the parquet footer or the first block of a text file (no copy)."""
+    try:
+        if fmt == "parquet":
+            return pq.read_schema(path).names
+        for batch in _batches(path, fmt, ()):
+            return batch.schema.names
+    except (pa.ArrowException, OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError):
+        pass  # the readers report it, with the file's name
+    return []
+
+
 def _is_list(t: pa.DataType) -> bool:
     return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+def _copy_key(path: str, fmt: str, id_columns: tuple[str, ...], how: str) -> tuple:
+    """A copy is made once per job for the same file (path, size, modification time) and reading."""
+    st = os.stat(path)
+    return os.path.realpath(path), st.st_size, st.st_mtime_ns, fmt, id_columns, how
+
+
+def _copy_path(path: str) -> str:
+    """Where the next parquet copy goes: the job's temporary folder (made on first use)."""
+    if not _folder:
+        _folder.append(tempfile.mkdtemp(prefix="rank-citations-inputs-"))
+    return os.path.join(_folder[0], f"{len(_converted):04d}-{os.path.basename(path)}.parquet")
 
 
 def converted(path: str, fmt: str, id_columns: tuple[str, ...], explode: str = "") -> Converted:
     """The parquet copy of ``path`` (made once per job): text id columns read as strings, the list
     column ``explode`` (a cited column) exploded into pairs, boolean columns as 0.0/1.0."""
-    st = os.stat(path)
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, fmt, id_columns, explode)
+    key = _copy_key(path, fmt, id_columns, explode)
     if key not in _converted:
-        if not _folder:
-            _folder.append(tempfile.mkdtemp(prefix="rank-citations-inputs-"))
-        out = os.path.join(_folder[0], f"{len(_converted):04d}-{os.path.basename(path)}.parquet")
+        out = _copy_path(path)
         rows, pairs = _convert(path, fmt, id_columns, explode, out)
         log.info("read %s as %s%s: %d rows%s (a parquet copy in %s)", path, fmt,
                  ", gzipped" if is_gzip(path) else "", rows,
@@ -135,12 +156,9 @@ def nested_ids(path: str, fmt: str, key_column: str, nested: str) -> Converted:
 
     OpenAlex works carry their authors so; a null id inside a list is an error naming the row.
     """
-    st = os.stat(path)
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, fmt, (key_column,), "nested:" + nested)
+    key = _copy_key(path, fmt, (key_column,), "nested:" + nested)
     if key not in _converted:
-        if not _folder:
-            _folder.append(tempfile.mkdtemp(prefix="rank-citations-inputs-"))
-        out = os.path.join(_folder[0], f"{len(_converted):04d}-{os.path.basename(path)}.parquet")
+        out = _copy_path(path)
         column, *fields = nested.split(".")
         writer, rows = None, 0
         try:

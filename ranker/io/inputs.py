@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from ..errors import GraphError, InputError, where
 from .ids import IdMap, first_true, id_kind, normalize_ids
-from .formats import detect_format, nested_ids
+from .formats import column_names, detect_format, nested_ids
 from .sources import (ParquetSource, check_columns, check_no_nulls, check_weights, checked_weight_column,
                       iter_batches, open_parquet, read_columns)
 
@@ -189,8 +189,7 @@ class Authorships:
 
 
 def _has_column(path: str, column: str) -> bool:
-    src = open_parquet(path, {}, role="authorships")
-    return column in src.file.schema_arrow.names
+    return column in column_names(path, detect_format(path))
 
 
 def open_nested(path: str, key_column: str, nested: str) -> ParquetSource:

@@ -17,7 +17,7 @@ from ..io import Authorships, id_kind, read_authorships, read_coauthorships
 from ..pagerank import PageRankResult, uniform_teleport
 from ..solve import solve
 from .context import JobContext
-from .tables import walk_settings, convergence_check, exclude_index, ranked_table
+from .tables import convergence_check, exclude_index, ranked_table, walk_settings
 
 log = logging.getLogger("ranker")
 

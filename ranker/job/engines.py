@@ -33,7 +33,7 @@ from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport
 from ..progress import progress_bar, residual_bar
 from ..solve import choose_method, describe, solve
 from .context import JobContext
-from .tables import walk_settings, check_finite, convergence_check, exclude_index, top_k
+from .tables import auto_batch, check_finite, convergence_check, exclude_index, top_k, walk_settings
 
 log = logging.getLogger("ranker")
 
@@ -214,8 +214,6 @@ class LocalEngine:
         return res, ctx.ids.output_ids(idx.T.reshape(-1)), val, remaining
 
     def batch_size(self, ctx: JobContext, n_sets: int) -> int:
-        from .tables import auto_batch
-
         pers_cfg = ctx.cfg.personalize
         return (pers_cfg.batch_size if pers_cfg is not None and pers_cfg.batch_size else
                 auto_batch(self.n, self.dtype, self.device, n_sets))
@@ -348,8 +346,6 @@ class PartitionedEngine:
         return res, IdMap(ids=top.column("paper_id").combine_chunks(), kind=graph.kind).output_ids(), val, remaining
 
     def batch_size(self, ctx: JobContext, n_sets: int) -> int:
-        from .tables import auto_batch
-
         pers_cfg = ctx.cfg.personalize
         batch = (pers_cfg.batch_size if pers_cfg is not None and pers_cfg.batch_size else
                  auto_batch(max(self.graph.n_pad, 1), self.dtype, self.graph.device, n_sets))
