@@ -67,6 +67,7 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
     L. Page, S. Brin, R. Motwani, T. Winograd, "The PageRank citation ranking: bringing order to
     the web", Stanford InfoLab (1999).
     """
+    from .job.personalize import batch_table
     from .job.tables import ranked_table, tie_ranks, top_k as top_rows
 
     if ties not in TIES:
@@ -92,15 +93,11 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
     k = min(top_k, graph.n)
     idx, val = top_rows(scores, k, IdMap(ids=ids, kind="integer" if pa.types.is_integer(ids.type) else "string"))
     seed_sets = {(j, q) for j, q in zip(s.tolist(), p.tolist())}
-    totals = scores.sum(0).numpy()
-    table = pa.table({
-        "seed_set": pa.array(np.repeat(np.array(names, dtype=object), k), pa.string()),
-        "paper_id": ids.take(pa.array(idx.T.reshape(-1))),
-        "score": pa.array(val.T.reshape(-1), pa.float64()),
-        "rank": pa.array(tie_ranks(val.T.reshape(-1), ties, np.repeat(np.arange(len(names)), k))),
-        "share": pa.array((val / totals).T.reshape(-1), pa.float64()),
-        "is_seed": pa.array([(j, int(q)) in seed_sets for j in range(len(names)) for q in idx[:, j]]),
-    })
+    table = batch_table(names, ids.take(pa.array(idx.T.reshape(-1))), val, scores.sum(0).numpy(), k)
+    ranks = tie_ranks(val.T.reshape(-1), ties, np.repeat(np.arange(len(names)), k))
+    table = table.set_column(table.column_names.index("rank"), "rank", pa.array(ranks))
+    table = table.append_column("is_seed", pa.array([(j, int(q)) in seed_sets for j in range(len(names))
+                                                     for q in idx[:, j]]))
     return table
 
 

@@ -91,3 +91,8 @@ def first_true(mask: pa.Array | np.ndarray) -> int:
     return pc.index(mask, True).as_py()
 
 
+def ids_of_kind(values: tuple | list, kind: str) -> pa.Array:
+    """Those of ``values`` (a job file's id list, which may mix paper and author ids) that are of
+    ``kind``: ``int64`` for ``"integer"``, ``large_string`` for ``"string"``."""
+    want = int if kind == "integer" else str
+    return pa.array([v for v in values if isinstance(v, want)], pa.int64() if kind == "integer" else pa.large_string())

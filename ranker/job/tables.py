@@ -15,6 +15,7 @@ import torch
 from .. import __version__
 from ..errors import ConvergenceError, GraphError
 from ..io import IdMap
+from ..io.ids import ids_of_kind
 from ..pagerank import PageRankResult
 
 log = logging.getLogger("ranker")
@@ -98,12 +99,10 @@ def ranked_table(ids: pa.Array, scores: np.ndarray, mass: np.ndarray, excluded: 
 def exclude_index(values: tuple, dictionary: pa.Array, kind: str) -> np.ndarray:
     """Indices in ``dictionary`` of the ``[output] exclude_ids`` of its kind (the list may mix
     paper and author ids: the other kind's and unknown ids are skipped)."""
-    want = int if kind == "integer" else str
-    mine = [v for v in values if isinstance(v, want)]
-    if not mine:
+    mine = ids_of_kind(values, kind)
+    if not len(mine):
         return np.zeros(0, np.int64)
-    arr = pa.array(mine, pa.int64() if kind == "integer" else pa.large_string()).cast(dictionary.type)
-    idx = pc.index_in(arr, value_set=dictionary).to_numpy(zero_copy_only=False)
+    idx = pc.index_in(mine.cast(dictionary.type), value_set=dictionary).to_numpy(zero_copy_only=False)
     return idx[~np.isnan(idx)].astype(np.int64) if idx.dtype.kind == "f" else idx.astype(np.int64)
 
 

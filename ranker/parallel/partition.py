@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import torch
 
 from ..graph import transition_csr
-from ..io.ids import normalize_ids
+from ..io.ids import ids_of_kind, normalize_ids
 from .comm import Comm
 
 log = logging.getLogger("ranker")
@@ -213,9 +213,7 @@ class PartitionedIds:
 
     def index_of(self, values: tuple) -> np.ndarray:
         """Global indices of those ``[output] exclude_ids`` that are papers of the graph."""
-        want = int if self.kind == "integer" else str
-        mine = [v for v in values if isinstance(v, want)]
-        arr = pa.array(mine, pa.int64() if self.kind == "integer" else pa.large_string())
+        arr = ids_of_kind(values, self.kind)
         idx = self.lookup(arr)
         return idx.filter(idx.is_valid()).to_numpy().astype(np.int64) if len(arr) else np.zeros(0, np.int64)
 
