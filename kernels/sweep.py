@@ -1,7 +1,6 @@
-"""Compiled CPU kernels over the condensation plan (numba): component levels and the exact sweep.
+"""Compiled CPU kernels over the condensation plan (numba): the exact sweep, and the renumbering.
 
-The plain references are :func:`ranker.components.plan_components` with ``compiled=False``
-(Kahn's algorithm in numpy, one round of array operations per level),
+The plan itself is made by :mod:`ranker.kernels.condensation`. The plain references here are
 :func:`ranker.dag.dag_pagerank` with ``kernel="torch"`` (one sparse x dense product per
 level, Jacobi iteration inside large components), :meth:`ranker.graph.CitationGraph.permute`
 and :func:`ranker.dag.self_shares` with ``compiled=False`` (torch's gathers and masks). Each
@@ -46,123 +45,6 @@ PARALLEL_MIN = 1 << 17
 
 
 @njit(cache=True, nogil=True)
-def component_levels(crow, col, label, count):  # pragma: no cover - compiled
-    """Topological level of each strongly connected component, in one pass.
-
-    ``crow``/``col``: CSR whose row ``p`` lists the papers citing ``p``. ``label``: scipy's
-    component labels, which number the components so that a citing component comes before
-    the components it cites. A component's level is one more than the largest level of the
-    components citing it (0 when none): the longest path from a paper nobody cites, which is
-    the level Kahn's algorithm assigns.
-
-    Returns ``(level, grouped, start, ok)``: ``grouped[start[c]:start[c + 1]]`` are the papers
-    of component ``c`` by index; ``ok`` is False when a label breaks the order (then the
-    caller falls back to Kahn's algorithm).
-    """
-    n = label.shape[0]
-    start = np.zeros(count + 1, np.int64)
-    for p in range(n):
-        start[label[p] + 1] += 1
-    for c in range(count):
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    grouped = np.empty(n, np.int64)
-    for p in range(n):
-        c = label[p]
-        grouped[fill[c]] = p
-        fill[c] += 1
-    level = np.zeros(count, np.int64)
-    for c in range(count):
-        lv = 0
-        for q in range(start[c], start[c + 1]):
-            p = grouped[q]
-            for k in range(crow[p], crow[p + 1]):
-                lc = label[col[k]]
-                if lc != c:
-                    if lc > c:
-                        return level, grouped, start, False
-                    if level[lc] >= lv:
-                        lv = level[lc] + 1
-        level[c] = lv
-    return level, grouped, start, True
-
-
-@njit(cache=True, nogil=True)
-def flow_order(crow, col, label, cyclic, grouped, start):  # pragma: no cover - compiled
-    """The papers of each nontrivial component in an order where citers mostly come first.
-
-    Depth-first search inside the component along "is cited by" (row ``p`` lists its citers),
-    emitting a paper once all its citers are emitted (postorder); only the citations that
-    close a cycle (back edges of the search) go against the order. A Gauss-Seidel sweep in
-    this order carries most of a component's flow in one pass. Returns ``grouped`` with each
-    nontrivial component's papers reordered; papers on no cycle keep their place.
-    """
-    n = label.shape[0]
-    out = grouped.copy()
-    visited = np.zeros(n, np.bool_)
-    stack = np.empty(n, np.int64)
-    ptr = np.empty(n, np.int64)
-    for c in range(start.shape[0] - 1):
-        if not cyclic[c]:
-            continue
-        q = start[c]
-        for t in range(start[c], start[c + 1]):
-            root = grouped[t]
-            if visited[root]:
-                continue
-            visited[root] = True
-            top = 0
-            stack[0] = root
-            ptr[0] = crow[root]
-            while top >= 0:
-                p = stack[top]
-                k = ptr[top]
-                if k < crow[p + 1]:
-                    ptr[top] = k + 1
-                    j = col[k]
-                    if label[j] == c and not visited[j]:
-                        visited[j] = True
-                        top += 1
-                        stack[top] = j
-                        ptr[top] = crow[j]
-                else:
-                    out[q] = p
-                    q += 1
-                    top -= 1
-    return out
-
-
-@njit(cache=True, nogil=True)
-def level_order(label, level, cyclic, grouped, n_levels):  # pragma: no cover - compiled
-    """The plan's numbering: level-major; in a level, papers on no cycle by index, then the
-    papers on cycles grouped by component (by label), in ``grouped``'s order. Returns ``(perm, offsets)``:
-    bucket ``2 * level + cyclic`` holds new indices ``offsets[k]:offsets[k + 1]``."""
-    n = label.shape[0]
-    offsets = np.zeros(2 * n_levels + 1, np.int64)
-    for p in range(n):
-        c = label[p]
-        offsets[2 * level[c] + cyclic[c] + 1] += 1
-    for k in range(2 * n_levels):
-        offsets[k + 1] += offsets[k]
-    fill = offsets[:-1].copy()
-    perm = np.empty(n, np.int64)
-    for p in range(n):
-        c = label[p]
-        if not cyclic[c]:
-            key = 2 * level[c]
-            perm[fill[key]] = p
-            fill[key] += 1
-    for q in range(n):
-        p = grouped[q]
-        c = label[p]
-        if cyclic[c]:
-            key = 2 * level[c] + 1
-            perm[fill[key]] = p
-            fill[key] += 1
-    return perm, offsets
-
-
-@njit(cache=True, nogil=True)
 def internal_block(crow, col, val, col_scale, starts, ends):  # pragma: no cover - compiled
     """Citations inside each component slice ``starts[g]:ends[g]`` (self-citations left out),
     as a CSR over all rows (rows outside the slices empty), with their transition values
@@ -183,7 +65,7 @@ def internal_block(crow, col, val, col_scale, starts, ends):  # pragma: no cover
                     loops += 1
     for i in range(n):
         icrow[i + 1] += icrow[i]
-    icol = np.empty(icrow[n], np.int64)
+    icol = np.empty(icrow[n], col.dtype)  # int32 on every graph below 2^31 papers: half the bytes per sweep
     ival = np.empty(icrow[n], col_scale.dtype)
     for g in range(starts.shape[0]):
         s, e = starts[g], ends[g]
@@ -217,6 +99,22 @@ def _level_row(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached)
     if hit:
         for b in range(n_cols):
             y[i, b] = (v[i, b] + alpha * y[i, b]) * sc[i]
+    reached[i] = hit
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _level_row1(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached):  # pragma: no cover
+    """:func:`_level_row` for one column: the same operations in the same order, on scalars."""
+    hit = v[i, 0] != 0.0
+    for k in range(crow[i], crow[i + 1]):
+        j = col[k]
+        if j == i or not reached[j]:
+            continue
+        hit = True
+        w = val[k] if weighted else col_scale[j]
+        y[i, 0] += w * y[j, 0]
+    if hit:
+        y[i, 0] = (v[i, 0] + alpha * y[i, 0]) * sc[i]
     reached[i] = hit
 
 
@@ -336,6 +234,9 @@ def _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, ico
     if m <= direct_max:
         _direct(s, e, cols, icrow, icol, ival, sc, alpha, ext, y)
         return
+    if w_ == 1:
+        _gauss_seidel1(s, e, cols[0], icrow, icol, ival, sc, alpha, tol, max_iter, ext, y, iters, resid)
+        return
     active = np.ones(w_, np.bool_)
     left = w_
     change = np.zeros(w_, np.float64)
@@ -369,6 +270,33 @@ def _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, ico
             y[s + r, cols[b]] = loc[r, b]
 
 
+@njit(cache=True, nogil=True)
+def _gauss_seidel1(s, e, b, icrow, icol, ival, sc, alpha, tol, max_iter, ext, y, iters, resid):  # pragma: no cover
+    """The Gauss-Seidel sweeps of :func:`_component_chunk` for its one column ``b``: the same
+    operations in the same order on a contiguous vector (so the bits match a wider chunk's)."""
+    m = e - s
+    loc = np.zeros(m, np.float64)
+    it = 0
+    change = 0.0
+    while True:
+        it += 1
+        change = 0.0
+        for r in range(m):
+            i = s + r
+            acc = 0.0
+            for k in range(icrow[i], icrow[i + 1]):
+                acc += ival[k] * loc[icol[k] - s]
+            new = (ext[r, 0] + alpha * acc) * sc[i]
+            change += abs(new - loc[r])
+            loc[r] = new
+        if change < tol or it == max_iter:
+            break
+    iters[b] = max(iters[b], it)
+    resid[b] = max(resid[b], change)
+    for r in range(m):
+        y[s + r, b] = loc[r]
+
+
 @njit(parallel=True, cache=True)
 def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max_iter, direct_max, icrow, icol,
           ival, y, iters, resid):  # pragma: no cover - compiled
@@ -390,7 +318,10 @@ def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max
     for g in range(kinds.shape[0]):
         s, e = starts[g], ends[g]
         if kinds[g] == 0:
-            if (crow[e] - crow[s]) * n_cols >= PARALLEL_MIN:
+            if n_cols == 1 and (crow[e] - crow[s]) < PARALLEL_MIN:
+                for i in range(s, e):
+                    _level_row1(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached)
+            elif (crow[e] - crow[s]) * n_cols >= PARALLEL_MIN:
                 for i in prange(s, e):
                     _level_row(i, crow, col, val, col_scale, weighted, sc, v, alpha, y, reached)
             else:
@@ -401,6 +332,12 @@ def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max
         if cols.shape[0] == 0:
             continue
         n_chunks = (cols.shape[0] + CHUNK - 1) // CHUNK
+        if n_chunks == 1:  # no threads to start (a parallel region costs tens of microseconds)
+            _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, icol, ival, sc, v, alpha, tol,
+                             max_iter, direct_max, y, reached, iters, resid)
+            for i in range(s, e):
+                reached[i] = True
+            continue
         for ch in prange(n_chunks):
             _component_chunk(s, e, cols[ch * CHUNK:min(cols.shape[0], (ch + 1) * CHUNK)], crow, col, val,
                              col_scale, weighted, icrow, icol, ival, sc, v, alpha, tol, max_iter, direct_max, y,

@@ -82,10 +82,11 @@ def plan_components(graph: CitationGraph, *,
     ----------
     graph : CitationGraph
     compiled : bool
-        Assign levels in one compiled pass (:func:`ranker.kernels.sweep.component_levels`);
-        False runs Kahn's algorithm in numpy (one round of array operations per level), the
-        reference the compiled pass is tested against and the fallback should scipy ever
-        number components in another order.
+        Components, levels and the order inside each component in one compiled pass of
+        Tarjan's algorithm (:func:`ranker.kernels.condensation.condensation`). False: scipy's
+        strong components and Kahn's algorithm in numpy (one round of array operations per
+        level), the reference the compiled pass is tested against; a component's papers
+        then keep their index order.
 
     Returns
     -------
@@ -100,36 +101,28 @@ def plan_components(graph: CitationGraph, *,
     Notes
     -----
     A component's level is one more than the largest level of the components citing it (0
-    when none): the round in which Kahn's algorithm would release it. scipy numbers the
-    components so that citing components come first (Pearce's algorithm finishes a component
-    after everything reachable from it, here its citers), so one pass over the components in
-    label order, reading each paper's citers, assigns every level; the pass checks that
-    order and falls back to Kahn's algorithm if it ever fails. Numbering: level by level,
-    papers on no cycle by index, then the level's components by label, the papers of a
-    component in depth-first postorder along citations (:func:`ranker.kernels.sweep.flow_order`:
-    citers first, which is the order a Gauss-Seidel sweep wants). Deterministic; linear in
-    papers and citations apart from scipy.
+    when none): the round in which Kahn's algorithm would release it. Numbering: level by
+    level, papers on no cycle by index, then the level's components, the papers of a
+    component in the search's postorder along "is cited by" (citers first, which is the
+    order a Gauss-Seidel sweep wants). Deterministic; linear in papers and citations.
     """
-    from .kernels import sweep as kernels
+    from .kernels import condensation as kernels
 
     n = graph.n
-    m = _structure(graph)
-    count, label_t = strong_components(graph, m)
-    label = label_t.cpu().numpy()
-    size = np.bincount(label, minlength=count)
-    cyclic = (size > 1).astype(np.int8)
-    crow, col = m.indptr, m.indices
-    ok = False
     if compiled and n:
-        level, grouped, start, ok = kernels.component_levels(crow, col, label, count)
-    if not ok:
+        label, level, grouped, start = kernels.condensation(graph.crow.cpu().numpy(), graph.col.cpu().numpy())
+        count = int(level.size)
+        size = np.diff(start)
+    else:
+        m = _structure(graph)
+        count, label_t = strong_components(graph, m)
+        label = label_t.cpu().numpy()
+        size = np.bincount(label, minlength=count)
         level = _kahn_levels(graph, m, label, size, count)
-        grouped = np.argsort(label, kind="stable")
-        start = np.zeros(count + 1, dtype=np.int64)
-        np.cumsum(size, out=start[1:])
+        grouped = np.argsort(label, kind="stable")  # a component's papers by index
+    cyclic = (size > 1).astype(np.int8)
     n_levels = int(level.max()) + 1 if count else 0
     if n:
-        grouped = kernels.flow_order(crow, col, label, cyclic, grouped, start)
         perm, offsets = kernels.level_order(label, level, cyclic, grouped, n_levels)
     else:
         perm, offsets = np.zeros(0, np.int64), np.zeros(1, np.int64)
