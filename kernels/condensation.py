@@ -45,14 +45,18 @@ def condensation(crow, col):  # pragma: no cover - compiled
       Gauss-Seidel sweep wants).
     """
     n = crow.shape[0] - 1
-    index = np.full(n, -1, col.dtype)  # discovery number; -1: not reached yet
-    low = np.empty(n, col.dtype)
-    label = np.full(n, -1, col.dtype)  # -1 while on Tarjan's stack
+    # one word per paper, so that a citation costs one random read: -1 not reached yet; >= 0
+    # its discovery number while on Tarjan's stack; -2 - L once its component is complete at level L
+    state = np.full(n, -1, col.dtype)
+    label = np.empty(n, col.dtype)
     tarjan = np.empty(n, col.dtype)  # papers not yet in a component, in discovery order
     finished = np.empty(n, col.dtype)  # the same papers, in postorder
-    calls = np.empty(n, col.dtype)  # the search's path
-    next_entry = np.empty(n, crow.dtype)  # per frame: the next of its paper's citers to read
-    deepest = np.empty(n, np.int32)  # per frame: 1 + the largest level of a complete component citing it
+    # the search's path, one frame per paper on it: the paper, the next of its citers to read, the
+    # smallest discovery number it reaches, and 1 + the largest level of a complete component citing it
+    calls = np.empty(n, col.dtype)
+    next_entry = np.empty(n, crow.dtype)
+    frame_low = np.empty(n, col.dtype)
+    deepest = np.empty(n, col.dtype)
     grouped = np.empty(n, col.dtype)
     start = np.empty(n + 1, np.int64)
     level = np.empty(n, np.int32)
@@ -62,57 +66,56 @@ def condensation(crow, col):  # pragma: no cover - compiled
     on_tarjan = 0
     on_finished = 0
     for root in range(n):
-        if index[root] >= 0:
+        if state[root] != -1:
             continue
-        index[root] = discovered
-        low[root] = discovered
-        discovered += 1
+        state[root] = discovered
         tarjan[on_tarjan] = root
         on_tarjan += 1
         top = 0
         calls[0] = root
         next_entry[0] = crow[root]
+        frame_low[0] = discovered
         deepest[0] = 0
+        discovered += 1
         while top >= 0:
             p = calls[top]
             k = next_entry[top]
             end = crow[p + 1]
-            lo = low[p]
+            lo = frame_low[top]
             lv = deepest[top]
+            j = -1
             while k < end:  # p's citers, until one not reached yet
-                j = col[k]
+                q = col[k]
                 k += 1
-                if index[j] < 0:
+                st = state[q]
+                if st == -1:
+                    j = q
                     break
-                lj = label[j]
-                if lj < 0:  # on Tarjan's stack: in p's component
-                    if index[j] < lo:
-                        lo = index[j]
-                elif level[lj] >= lv:  # a complete component cites p
-                    lv = level[lj] + 1
-            else:
-                j = -1
-            low[p] = lo
+                if st >= 0:  # on Tarjan's stack: in p's component
+                    if st < lo:
+                        lo = st
+                elif -2 - st >= lv:  # a complete component at level -2 - st cites p
+                    lv = -1 - st
+            frame_low[top] = lo
             deepest[top] = lv
-            if j >= 0 and index[j] < 0:  # descend into j
+            if j >= 0:  # descend into j
                 next_entry[top] = k
-                index[j] = discovered
-                low[j] = discovered
-                discovered += 1
+                state[j] = discovered
                 tarjan[on_tarjan] = j
                 on_tarjan += 1
                 top += 1
                 calls[top] = j
                 next_entry[top] = crow[j]
+                frame_low[top] = discovered
                 deepest[top] = 0
+                discovered += 1
                 continue
             # p is finished
             finished[on_finished] = p
             on_finished += 1
-            if lo != index[p]:  # p's component continues above it: hand its low and levels up
-                q = calls[top - 1]
-                if lo < low[q]:
-                    low[q] = lo
+            if lo != state[p]:  # p's component continues above it: hand its low and levels up
+                if lo < frame_low[top - 1]:
+                    frame_low[top - 1] = lo
                 if lv > deepest[top - 1]:
                     deepest[top - 1] = lv
                 top -= 1
@@ -126,6 +129,7 @@ def condensation(crow, col):  # pragma: no cover - compiled
                 on_tarjan -= 1
                 q = tarjan[on_tarjan]
                 label[q] = c
+                state[q] = -2 - lv
                 size += 1
                 if q == p:
                     break

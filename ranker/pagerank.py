@@ -14,7 +14,7 @@ import torch
 
 from .errors import ConfigError
 from .graph import CitationGraph, inverse_out_weight, largest_weight
-from .kernels import column_sums, pagerank_step
+from .kernels import pagerank_step
 
 log = logging.getLogger("ranker")
 
@@ -101,11 +101,12 @@ def check_teleport(teleport: torch.Tensor, n: int) -> None:
         raise ValueError(f"teleport must be float32 or float64, got {teleport.dtype}")
     if not teleport.numel():
         return
-    if not bool(torch.isfinite(teleport).all()) or bool((teleport < 0).any()):
+    # two reductions: the smallest entry (NaN propagates) and the column sums (an infinity shows)
+    sums = teleport.sum(0, dtype=torch.float64)
+    if not float(teleport.amin()) >= 0 or not bool(torch.isfinite(sums).all()):
         bad = int(torch.nonzero(~torch.isfinite(teleport) | (teleport < 0))[0, 1])
         raise ValueError(f"teleport column {bad} has a negative or non-finite entry: each column must be a "
                          "distribution over the papers")
-    sums = column_sums(teleport)
     slack = 1e-6 if teleport.dtype == torch.float32 else 1e-9
     off = torch.nonzero((sums - 1.0).abs() > slack).flatten()
     if off.numel():
