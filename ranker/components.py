@@ -16,7 +16,8 @@ structure only, computed once per graph and reused by every solve and every batc
 References
 ----------
 R. Tarjan, "Depth-first search and linear graph algorithms", SIAM J. Computing 1972 (strong
-components; scipy's ``csgraph.connected_components`` implements Pearce's iterative variant).
+components; the compiled plan, :mod:`ranker.kernels.condensation`, runs it; scipy's
+``csgraph.connected_components``, the reference, implements Pearce's iterative variant).
 PRPACK (D. Gleich et al.) solves PageRank component by component in topological order.
 """
 

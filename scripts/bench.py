@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from ranker import parse_config, run_job  # noqa: E402
-from ranker.graph import graph_from_edges  # noqa: E402
+from ranker.graph import CitationGraph, graph_from_edges  # noqa: E402
 from ranker.dag import leveled  # noqa: E402
 from ranker.pagerank import tolerance_floor  # noqa: E402
 from ranker.solve import choose_method, solve  # noqa: E402
@@ -89,6 +89,13 @@ def timed(fn, repeat):
             times.append(time.perf_counter() - t)
         peaks.append(p.bytes)
     return statistics.median(times), max(peaks), out
+
+
+def first_solve(g, teleport, alpha, tol):
+    """Plan and solve on a copy of ``g`` with nothing cached: the work of a job's first solve."""
+    fresh = CitationGraph(n=g.n, crow=g.crow, col=g.col, weight=g.weight, out_weight=g.out_weight,
+                          stats=dict(g.stats))
+    return solve(fresh, teleport, method="dag", alpha=alpha, tol=tol)  # plans, permutes, solves, permutes back
 
 
 def graph_bytes(g) -> int:
@@ -182,7 +189,6 @@ def main() -> None:
     add("ingest", "ours (parquet->CSR)", sec, peak,
         f"peak {peak / g.nnz:.1f} B/citation; final CSR incl. float64 values {final / g.nnz:.1f} B/citation")
     sec_o, peak_o, (lg, plan) = timed(lambda: leveled(g), 1)
-    sec_plan = sec_o
     add("ingest", "ours: topological order", sec_o, peak_o,
         f"{plan.levels} levels, {plan.facts['papers_on_cycles']} papers on cycles in {plan.facts['components']} "
         f"components (largest {plan.facts['largest_component']}); one-time, reused by every solve; "
@@ -245,8 +251,10 @@ def main() -> None:
             add("pagerank", f"ours {method} {str(dt)[6:]} ({int(res.iterations[0])} it)", sec_o, peak_o,
                 f"ratio vs PRPACK {sec_o / sec_pr:.2f}; {accuracy(sc)}")
             if method == "dag" and dt == torch.float64:
-                add("pagerank", "ours plan + dag float64", sec_plan + sec_o, 0,
-                    f"ratio vs PRPACK {(sec_plan + sec_o) / sec_pr:.2f} (the plan is made once per graph)")
+                # what a job pays for its first solve: the plan, the arrays the sweep reads, the sweep
+                sec_ps, peak_ps, _ = timed(lambda u=u: first_solve(g, u, alpha, tol), R)
+                add("pagerank", "ours plan + first dag float64", sec_ps, peak_ps,
+                    f"ratio vs PRPACK {sec_ps / sec_pr:.2f} (a fresh graph each time: plan, solver arrays, sweep)")
     a_t.sum_duplicates()
     a_t.data[:] = 1.0
     sec_s, peak_s, (xs, its) = timed(lambda: scipy_power(a_t, n, alpha, tol), R)
