@@ -41,6 +41,7 @@ def pagerank_step(
     *,
     gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    epilogue: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step ``x' = alpha P^T x + (alpha d(x) + 1 - alpha) v`` for every column, and its L1 change.
 
@@ -61,6 +62,11 @@ def pagerank_step(
         The hooks that run one step over row blocks on several processes: ``gather(x)`` is the
         whole ``x`` the product needs, ``reduce(partial)`` the sum over the processes of
         ``float64 [B]`` partial column sums. None (one process) is the identity for both.
+    epilogue : {"auto", "torch", "compiled"}
+        What follows the product: ``y = alpha y + (alpha d(x) + 1 - alpha) v`` and the L1
+        change. ``torch``: tensor operations (the reference, any device). ``compiled``: one
+        pass in place (:func:`ranker.kernels.step_cpu.finish_step`, numba, CPU). ``auto``:
+        compiled on the CPU.
 
     Returns
     -------
@@ -80,6 +86,16 @@ def pagerank_step(
     dangling_mass = column_sums(x.index_select(0, dangling))
     if reduce is not None:
         dangling_mass = reduce(dangling_mass)
+    if epilogue == "compiled" or (epilogue == "auto" and y.device.type == "cpu"):
+        from .step_cpu import finish_step
+
+        y = y.contiguous()
+        residual = torch.empty(x.shape[1], dtype=torch.float64)
+        finish_step(y.numpy(), x.contiguous().numpy(), teleport.contiguous().numpy(),
+                    (alpha * dangling_mass + (1.0 - alpha)).numpy(), alpha, residual.numpy())
+        if reduce is not None:
+            residual = reduce(residual)
+        return y, residual
     dangling_mass = dangling_mass.to(x.dtype)
     y.mul_(alpha)
     y.addcmul_(teleport, (alpha * dangling_mass + (1.0 - alpha)).unsqueeze(0))
