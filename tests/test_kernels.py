@@ -1,4 +1,5 @@
-"""The fused power-iteration step against a dense computation, on odd sizes."""
+"""The power-iteration step against a dense computation, on odd sizes, with either epilogue (torch's
+tensor operations, the reference, or the compiled CPU pass)."""
 
 import numpy as np
 import pytest
@@ -6,12 +7,14 @@ import torch
 
 from ranker import build_graph
 from ranker.kernels import pagerank_step
+from ranker.pagerank import LANES
 from reference import dense_transition
 
 
 @pytest.mark.parametrize("n,nnz,cols", [(1, 0, 1), (5, 0, 3), (7, 1, 1), (33, 100, 5), (64, 300, 17)])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_step_matches_dense(n, nnz, cols, dtype):
+@pytest.mark.parametrize("epilogue", ["torch", "compiled"])
+def test_step_matches_dense(n, nnz, cols, dtype, epilogue):
     rng = np.random.default_rng(n * 1000 + nnz)
     e = rng.integers(0, n, size=(nnz, 2))
     g = build_graph(e[:, 0], e[:, 1], n)
@@ -24,11 +27,44 @@ def test_step_matches_dense(n, nnz, cols, dtype):
     dangling = (p.sum(1) == 0)
     want = a * p.T @ x + (a * x[dangling].sum(0) + 1 - a) * v
     got, res = pagerank_step(g.transition(dtype), torch.from_numpy(x).to(dtype), torch.from_numpy(v).to(dtype),
-                             g.dangling, a)
+                             g.dangling, a, epilogue=epilogue)
     tol = 1e-14 if dtype == torch.float64 else 1e-6
     np.testing.assert_allclose(got.double().numpy(), want, atol=tol)
     assert res.dtype == torch.float64
     np.testing.assert_allclose(res.numpy(), np.abs(got.double().numpy() - x).sum(0), atol=tol)
+
+
+@pytest.mark.parametrize("n", [4097, 70_001])  # several row blocks; the second runs the blocks in parallel
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_epilogue_columns_are_bit_identical_whatever_the_batch_and_threads(n, dtype):
+    """Each column of the compiled epilogue is computed alone: in a batch of 4 or of 16, or on one
+    thread, its scores and L1 change are the same bits; and both agree with torch's epilogue."""
+    rng = np.random.default_rng(n)
+    e = rng.integers(0, n, size=(5 * n, 2))
+    g = build_graph(e[:, 0], e[:, 1], n)
+    t = g.transition(dtype)
+    x = torch.from_numpy(rng.random((n, 16))).to(dtype)
+    x /= x.sum(0)
+    v = torch.from_numpy(rng.random((n, 16))).to(dtype)
+    v /= v.sum(0)
+    whole, res = pagerank_step(t, x, v, g.dangling, 0.85, epilogue="compiled")
+    for lo in (0, 4, 12):  # torch's product agrees bit for bit across widths that are multiples of LANES
+        part, r_part = pagerank_step(t, x[:, lo:lo + LANES].contiguous(), v[:, lo:lo + LANES].contiguous(),
+                                     g.dangling, 0.85, epilogue="compiled")
+        assert torch.equal(part, whole[:, lo:lo + LANES]) and torch.equal(r_part, res[lo:lo + LANES]), f"columns {lo}"
+    threads = torch.get_num_threads()
+    from ranker.kernels import sweep
+
+    try:
+        sweep.set_threads(1)
+        single, r_single = pagerank_step(t, x, v, g.dangling, 0.85, epilogue="compiled")
+    finally:
+        sweep.set_threads(threads)
+    assert torch.equal(single, whole) and torch.equal(r_single, res)
+    ref, r_ref = pagerank_step(t, x, v, g.dangling, 0.85, epilogue="torch")
+    tol = 1e-15 if dtype == torch.float64 else 1e-6
+    torch.testing.assert_close(whole, ref, atol=tol, rtol=0)
+    torch.testing.assert_close(res, r_ref, atol=tol * 10, rtol=0)
 
 
 @pytest.mark.parametrize("m", [0, 1, 4095, 4096, 4097, 50_000])
