@@ -14,8 +14,8 @@ from .pagerank import IterationCallback, PageRankResult, personalized_pagerank
 #: ``method = "auto"`` runs the power method when one strongly connected component holds more
 #: than this share of the papers: the DAG solver then iterates nearly the whole graph, one
 #: paper after another (Gauss-Seidel), while the power method's product splits over cores.
-#: Measured on a 2M-paper graph whose largest component holds 80% of the papers: power 18 s
-#: (61 iterations), Gauss-Seidel in the component 54 s (72 sweeps), PRPACK 32 s.
+#: Measured on a 2M-paper graph whose largest component holds 97.5% of the papers: power 11.6 s
+#: (47 iterations), Gauss-Seidel with Aitken jumps in the component 21.6 s (34 sweeps), PRPACK 34.7 s.
 GIANT_SHARE = 0.5
 
 

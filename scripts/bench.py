@@ -232,8 +232,7 @@ def main() -> None:
         top = np.argsort(-s, kind="stable")[:1000]
         return f"L1 err {l1:.1e}, top-1000 order {'same' if np.array_equal(top, top_ref) else 'differs'}"
 
-    inv = torch.empty_like(plan.perm)
-    inv[plan.perm] = torch.arange(g.n)
+    inv = plan.position  # ingest index -> leveled index
     for method in ("dag", "power"):
         if method == "power":
             held = graph_bytes(lg)  # after the DAG solves, before the power method stores values
