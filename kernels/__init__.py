@@ -1,8 +1,15 @@
 """Compute kernels for the solvers, installed as ``ranker.kernels``.
 
-Each kernel has a plain-torch reference here (:mod:`ranker.kernels.step`) that runs on any
-device; faster implementations must match it and are tested against it:
-:mod:`ranker.kernels.triton_step` (a fused Triton kernel, optional: needs ``triton``).
+Each kernel has a plain reference that runs on any device, and faster implementations are
+tested against it:
+
+- :mod:`ranker.kernels.step`: the power-iteration step in torch; its elementwise half
+  compiled for the CPU in :mod:`ranker.kernels.step_cpu` (numba), the whole step fused in
+  :mod:`ranker.kernels.triton_step` (Triton, optional: needs ``triton``).
+- :mod:`ranker.kernels.condensation` (numba): the condensation plan in one pass of Tarjan's
+  algorithm; reference: scipy's components and Kahn's algorithm in :mod:`ranker.components`.
+- :mod:`ranker.kernels.sweep` (numba): the exact sweep over the plan with Gauss-Seidel inside
+  components; reference: the torch solver of :mod:`ranker.dag`.
 """
 
 from .step import column_sums, pagerank_step

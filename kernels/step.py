@@ -1,4 +1,6 @@
-"""One power-iteration step of batched (personalized) PageRank, in plain torch."""
+"""One power-iteration step of batched (personalized) PageRank: torch's CSR product, then the
+elementwise rest in torch (the reference, any device) or in one compiled pass on the CPU
+(:mod:`ranker.kernels.step_cpu`)."""
 
 from __future__ import annotations
 
