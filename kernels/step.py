@@ -95,13 +95,11 @@ def pagerank_step(
         residual = torch.empty(x.shape[1], dtype=torch.float64)
         finish_step(y.numpy(), x.contiguous().numpy(), teleport.contiguous().numpy(),
                     (alpha * dangling_mass + (1.0 - alpha)).numpy(), alpha, residual.numpy())
-        if reduce is not None:
-            residual = reduce(residual)
-        return y, residual
-    dangling_mass = dangling_mass.to(x.dtype)
-    y.mul_(alpha)
-    y.addcmul_(teleport, (alpha * dangling_mass + (1.0 - alpha)).unsqueeze(0))
-    residual = column_sums((y - x).abs_())
+    else:
+        dangling_mass = dangling_mass.to(x.dtype)
+        y.mul_(alpha)
+        y.addcmul_(teleport, (alpha * dangling_mass + (1.0 - alpha)).unsqueeze(0))
+        residual = column_sums((y - x).abs_())
     if reduce is not None:
         residual = reduce(residual)
     return y, residual
