@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 
@@ -44,6 +45,7 @@ def pagerank_step(
     gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
     epilogue: str = "auto",
+    rhs: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step ``x' = alpha P^T x + (alpha d(x) + 1 - alpha) v`` for every column, and its L1 change.
 
@@ -69,6 +71,10 @@ def pagerank_step(
         change. ``torch``: tensor operations (the reference, any device). ``compiled``: one
         pass in place (:func:`ranker.kernels.step_cpu.finish_step`, numba, CPU). ``auto``:
         compiled on the CPU.
+    rhs : torch.Tensor, optional
+        ``[n, B]`` (this block's rows), dtype of ``x``: the step is then
+        ``x' = alpha P^T x + alpha d(x) v + rhs`` (the correction equation of an iterative
+        refinement, :func:`ranker.pagerank.power_iteration`); None is ``rhs = (1 - alpha) v``.
 
     Returns
     -------
@@ -88,17 +94,21 @@ def pagerank_step(
     dangling_mass = column_sums(x.index_select(0, dangling))
     if reduce is not None:
         dangling_mass = reduce(dangling_mass)
+    restart = 0.0 if rhs is not None else 1.0 - alpha
     if epilogue == "compiled" or (epilogue == "auto" and y.device.type == "cpu"):
         from .step_cpu import finish_step
 
         y = y.contiguous()
         residual = torch.empty(x.shape[1], dtype=torch.float64)
+        extra = rhs.contiguous().numpy() if rhs is not None else np.zeros((0, 0), y.numpy().dtype)
         finish_step(y.numpy(), x.contiguous().numpy(), teleport.contiguous().numpy(),
-                    (alpha * dangling_mass + (1.0 - alpha)).numpy(), alpha, residual.numpy())
+                    (alpha * dangling_mass + restart).numpy(), alpha, residual.numpy(), extra)
     else:
         dangling_mass = dangling_mass.to(x.dtype)
         y.mul_(alpha)
-        y.addcmul_(teleport, (alpha * dangling_mass + (1.0 - alpha)).unsqueeze(0))
+        y.addcmul_(teleport, (alpha * dangling_mass + restart).unsqueeze(0))
+        if rhs is not None:
+            y.add_(rhs)
         residual = column_sums((y - x).abs_())
     if reduce is not None:
         residual = reduce(residual)

@@ -24,32 +24,36 @@ SERIAL_MAX = 1 << 20
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _finish_block(blk, y, x, teleport, coef, alpha, partial):  # pragma: no cover - compiled
+def _finish_block(blk, y, x, teleport, coef, alpha, rhs, partial):  # pragma: no cover - compiled
     n, n_cols = y.shape
     lo = blk * BLOCK
     hi = min(n, lo + BLOCK)
+    with_rhs = rhs.shape[0] > 0
     for b in range(n_cols):
         partial[blk, b] = 0.0
     for i in range(lo, hi):
         for b in range(n_cols):
             t = alpha * y[i, b] + teleport[i, b] * coef[b]
+            if with_rhs:
+                t += rhs[i, b]
             y[i, b] = t
             partial[blk, b] += abs(y[i, b] - x[i, b])
 
 
 @njit(parallel=True, cache=True)
-def finish_step(y, x, teleport, coef, alpha, residual):  # pragma: no cover - compiled
-    """``y <- alpha y + teleport * coef`` in place (``coef [B]`` float64), and
-    ``residual[b] = sum_i |y[i, b] - x[i, b]|`` in float64 (``y`` as stored, in its dtype)."""
+def finish_step(y, x, teleport, coef, alpha, residual, rhs):  # pragma: no cover - compiled
+    """``y <- alpha y + teleport * coef (+ rhs)`` in place (``coef [B]`` float64; ``rhs`` of
+    ``y``'s shape, or ``[0, 0]`` for none), and ``residual[b] = sum_i |y[i, b] - x[i, b]|`` in
+    float64 (``y`` as stored, in its dtype)."""
     n, n_cols = y.shape
     n_blocks = (n + BLOCK - 1) // BLOCK
     partial = np.empty((n_blocks, n_cols), np.float64)
     if n * n_cols < SERIAL_MAX:
         for blk in range(n_blocks):
-            _finish_block(blk, y, x, teleport, coef, alpha, partial)
+            _finish_block(blk, y, x, teleport, coef, alpha, rhs, partial)
     else:
         for blk in prange(n_blocks):
-            _finish_block(blk, y, x, teleport, coef, alpha, partial)
+            _finish_block(blk, y, x, teleport, coef, alpha, rhs, partial)
     for b in range(n_cols):
         residual[b] = 0.0
     for blk in range(n_blocks):

@@ -46,7 +46,8 @@ def describe(method: str, kernel: str, device: torch.device | str) -> str:
 
 def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto", alpha: float = 0.85,
           tol: float = 1e-10, max_iter: int = 1000, callback: IterationCallback | None = None,
-          kernel: str = "torch", batch_invariant: bool = False) -> PageRankResult:
+          kernel: str = "torch", batch_invariant: bool = False,
+          float32_start: bool | None = None) -> PageRankResult:
     """Batched (personalized) PageRank with the chosen method; both give the same fixed point.
 
     Parameters
@@ -65,6 +66,8 @@ def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto",
         ``triton`` runs the power method with the fused Triton step (whatever ``method`` says).
     batch_invariant : bool
         Each column bit-identical whatever its batch (see :func:`ranker.pagerank.personalized_pagerank`).
+    float32_start : bool, optional
+        The power method's float64 solve mostly in float32 (:func:`ranker.pagerank.power_iteration`).
 
     Returns
     -------
@@ -75,6 +78,6 @@ def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto",
     method = choose_method(graph, method)
     if method == "power" or kernel == "triton":
         return personalized_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback,
-                                     kernel=kernel, batch_invariant=batch_invariant)
+                                     kernel=kernel, batch_invariant=batch_invariant, float32_start=float32_start)
     return dag_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback,
                         batch_invariant=batch_invariant)[0]

@@ -27,7 +27,8 @@ def test_counts_come_from_the_footers_and_memory_from_the_model(tmp_path):
                         "rank": {"device": "cpu"}, "personalize": {"seeds": "s.parquet"}}, base=tmp_path)
     e = estimate_job(cfg)
     assert (e["citations"], e["papers"], e["exact"], e["score_columns"]) == (1000, 300, True, 10)
-    solve = 12 * 1000 + model.COLUMN_COPIES * 8 * 300 * 10
+    # float64: the float32 transition values and column copies of the refinement too
+    solve = (12 + 4) * 1000 + (model.COLUMN_COPIES * 8 + model.FLOAT32_COPIES * 4) * 300 * 10
     assert e["device_bytes"] == solve
     assert e["host_bytes"] == (model.BASELINE + model.FIXED + model.HOST_PER_PAPER * 300
                                + max(model.PLAN_PER_CITATION * 1000, model.GRAPH_PER_CITATION * 1000 + solve))

@@ -34,6 +34,30 @@ def test_step_matches_dense(n, nnz, cols, dtype, epilogue):
     np.testing.assert_allclose(res.numpy(), np.abs(got.double().numpy() - x).sum(0), atol=tol)
 
 
+@pytest.mark.parametrize("n,nnz,cols", [(1, 0, 1), (7, 1, 1), (33, 100, 5), (4099, 20_000, 6)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("epilogue", ["torch", "compiled"])
+def test_step_with_rhs_matches_dense(n, nnz, cols, dtype, epilogue):
+    """The correction step ``alpha P^T e + alpha d(e) v + r`` (signed ``e`` and ``r``)."""
+    rng = np.random.default_rng(n + nnz)
+    e = rng.integers(0, n, size=(nnz, 2))
+    g = build_graph(e[:, 0], e[:, 1], n)
+    p = dense_transition(*np.unique(e, axis=0).T, n) if nnz else np.zeros((n, n))
+    x = rng.standard_normal((n, cols))
+    r = rng.standard_normal((n, cols)) * 1e-3
+    v = rng.random((n, cols))
+    v /= v.sum(0)
+    a = 0.7
+    dangling = (p.sum(1) == 0)
+    want = a * p.T @ x + a * x[dangling].sum(0) * v + r
+    as_t = lambda m: torch.from_numpy(m).to(dtype)  # noqa: E731
+    got, res = pagerank_step(g.transition(dtype), as_t(x), as_t(v), g.dangling, a, epilogue=epilogue, rhs=as_t(r))
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    np.testing.assert_allclose(got.double().numpy(), want, atol=tol)
+    np.testing.assert_allclose(res.numpy(), np.abs(got.double().numpy() - as_t(x).double().numpy()).sum(0),
+                               rtol=1e-12 if dtype == torch.float64 else 1e-5)
+
+
 @pytest.mark.parametrize("n", [4097, 70_001])  # several row blocks; the second runs the blocks in parallel
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_compiled_epilogue_columns_are_bit_identical_whatever_the_batch_and_threads(n, dtype):

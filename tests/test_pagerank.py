@@ -135,7 +135,11 @@ def test_batched_personalized_matches_networkx_per_seed_set():
                                    atol=1e-12)
 
 
-def test_batched_equals_one_column_at_a_time():
+@pytest.mark.parametrize("float32_start", [False, True])
+def test_batched_equals_one_column_at_a_time(float32_start):
+    """float64 from the start: a column's iterations and scores (to 1e-15) do not depend on its
+    batch. From a float32 start the float32 steps round differently in other batch widths (see
+    LANES), which can cost a column one more step: close, and exact with batch_invariant."""
     rng = np.random.default_rng(5)
     n = 300
     e = rng.integers(0, n, size=(1500, 2))
@@ -144,11 +148,20 @@ def test_batched_equals_one_column_at_a_time():
     v /= v.sum(0)
     v[:, 2] = 0
     v[17, 2] = 1.0  # a column that converges at a different speed
-    batched = personalized_pagerank(g, v, tol=1e-13)
+    batched = personalized_pagerank(g, v, tol=1e-13, float32_start=float32_start)
+    invariant = personalized_pagerank(g, v, tol=1e-13, float32_start=float32_start, batch_invariant=True)
     for j in range(7):
-        single = personalized_pagerank(g, v[:, j:j + 1].contiguous(), tol=1e-13)
-        assert single.iterations[0] == batched.iterations[j]
-        torch.testing.assert_close(single.scores[:, 0], batched.scores[:, j], atol=1e-15, rtol=0)
+        single = personalized_pagerank(g, v[:, j:j + 1].contiguous(), tol=1e-13, float32_start=float32_start)
+        alone = personalized_pagerank(g, v[:, j:j + 1].contiguous(), tol=1e-13, float32_start=float32_start,
+                                      batch_invariant=True)
+        assert torch.equal(alone.scores[:, 0], invariant.scores[:, j])
+        assert alone.iterations[0] == invariant.iterations[j]
+        if float32_start:
+            assert abs(int(single.iterations[0]) - int(batched.iterations[j])) <= 1
+            torch.testing.assert_close(single.scores[:, 0], batched.scores[:, j], atol=1e-14, rtol=0)
+        else:
+            assert single.iterations[0] == batched.iterations[j]
+            torch.testing.assert_close(single.scores[:, 0], batched.scores[:, j], atol=1e-15, rtol=0)
 
 
 def test_float32_close_to_float64_and_int64_indices_equal():
@@ -248,3 +261,92 @@ def test_each_column_is_bit_identical_whatever_its_batch(method):
     whole = batched(sets)
     for b in (1, 3, 5, 7, 8):
         assert torch.equal(batched(b), whole), f"batches of {b}"
+
+
+# --------------------------------------------------------------------------- Aitken jumps, float32 start
+
+
+def two_communities(n_half=60, bridges=40, seed=3):
+    """Two dense random communities joined by ``bridges`` citations each way: the walk's
+    second eigenvalue is real, positive and well below 1 (here about 0.8), so the power
+    iteration's changes shrink at a steady ratio a jump can use."""
+    rng = np.random.default_rng(seed)
+    inner = [rng.integers(0, n_half, size=(8 * n_half, 2)) + off for off in (0, n_half)]
+    cross = np.stack([rng.integers(0, n_half, bridges), rng.integers(n_half, 2 * n_half, bridges)], 1)
+    e = np.concatenate(inner + [cross, cross[:, ::-1]])
+    return e[e[:, 0] != e[:, 1]], 2 * n_half
+
+
+def test_aitken_jumps_cut_iterations_and_keep_the_fixed_point():
+    from ranker.pagerank import iterate
+
+    e, n = two_communities()
+    g = build_graph(e[:, 0], e[:, 1], n, duplicates="sum")
+    v = torch.full((n, 1), 1.0 / n, dtype=torch.float64)
+    kw = dict(alpha=0.95, tol=1e-13, max_iter=5000)
+    plain = iterate(g.transition(), v, v, g.dangling, extrapolate=False, **kw)
+    jumped = iterate(g.transition(), v, v, g.dangling, **kw)
+    assert int(jumped.iterations[0]) < 0.5 * int(plain.iterations[0])  # measured: 41 against 110
+    want = nx_pagerank(e, n, alpha=0.95, multi=True)
+    np.testing.assert_allclose(jumped.scores[:, 0].numpy(), want, atol=1e-12)
+    np.testing.assert_allclose(plain.scores[:, 0].numpy(), want, atol=1e-12)
+
+
+def test_a_jump_lands_on_the_limit_of_a_geometric_tail():
+    from ranker.pagerank import Extrapolation
+
+    limit = torch.tensor([[0.5], [0.3], [0.2]], dtype=torch.float64)
+    u = torch.tensor([[1.0], [-0.5], [-0.5]], dtype=torch.float64) * 0.05
+    xs = [limit + 0.5 ** k * u for k in range(6)]
+    ex = Extrapolation(1, alpha=0.85)
+    for k in range(1, 5):
+        y = xs[k].clone()
+        ex.after_step(xs[k - 1], y, (y - xs[k - 1]).abs().sum(0), torch.tensor([True]))
+        if k < 4:  # three steady ratios are needed first
+            assert torch.equal(y, xs[k])
+    torch.testing.assert_close(y, limit, atol=1e-15, rtol=0)  # a few roundings from the limit
+    assert ex.jumps == 1
+
+
+def test_a_jump_that_would_make_a_score_negative_is_refused():
+    from ranker.pagerank import Extrapolation
+
+    limit = torch.tensor([[0.999], [0.001]], dtype=torch.float64)
+    u = torch.tensor([[-0.1], [0.1]], dtype=torch.float64)  # the second score falls to 0.001 from above
+    xs = [limit + 0.5 ** k * u for k in range(6)]
+    ex = Extrapolation(1, alpha=0.85)
+    for k in range(1, 5):
+        y = xs[k].clone()
+        y[1, 0] -= 0.002 * (k == 4)  # this one step overshoots, so the jump would pass below zero
+        before = y.clone()
+        ex.after_step(xs[k - 1], y, (y - xs[k - 1]).abs().sum(0), torch.tensor([True]))
+        assert torch.equal(y, before)
+    assert ex.jumps == 0 or bool(ex.off[0])
+
+
+@pytest.mark.parametrize("float32_start", [False, True])
+@pytest.mark.parametrize("case", ["weighted", "dangling_and_loops"])
+def test_float32_start_keeps_float64_digits(case, float32_start):
+    rng = np.random.default_rng(11)
+    n = 400
+    e = rng.integers(0, n, size=(2400, 2))
+    e = e[e[:, 0] < 350]  # papers 350.. cite nothing: dangling
+    w = rng.random(len(e)) * 5 + 0.1 if case == "weighted" else None
+    g = build_graph(e[:, 0], e[:, 1], n, w, duplicates="sum", self_citations="drop")
+    seeds = torch.tensor([3, 200, 399])
+    v = seed_teleport(n, torch.arange(3), seeds, torch.ones(3), 3)
+    res = personalized_pagerank(g, v, tol=1e-13, float32_start=float32_start)
+    assert bool(res.converged.all())
+    loop = e[:, 0] == e[:, 1]  # self-citations are dropped; duplicate rows add up (a multigraph)
+    for b, s in enumerate(seeds.tolist()):
+        want = nx_pagerank(e[~loop], n, personalization=np.eye(n)[s], weights=None if w is None else w[~loop],
+                           multi=True)
+        np.testing.assert_allclose(res.scores[:, b].numpy(), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("max_iter", [2, 3, 5, 9, 40])
+def test_float32_start_stays_within_max_iter(max_iter):
+    e, n = two_communities()
+    g = build_graph(e[:, 0], e[:, 1], n)
+    res = pagerank(g, alpha=0.99, tol=1e-14, max_iter=max_iter)
+    assert int(res.iterations[0]) == max_iter and not bool(res.converged[0])

@@ -1,10 +1,11 @@
 """Before a run: how much memory a job will take, from the parquet footers alone (nothing is read).
 
 The model (bytes; ``E`` citation rows, ``n`` papers, ``B`` score columns solved together,
-``s`` bytes per score: 8 in float64, 4 in float32, ``v = 4 + s`` bytes per stored citation):
+``s`` bytes per score: 8 in float64, 4 in float32, ``v = 4 + s`` bytes per stored citation, and
+``c = COLUMN_COPIES s`` bytes per paper and column):
 
     peak host = BASELINE + FIXED + HOST_PER_PAPER n
-                + max(PLAN_PER_CITATION E, GRAPH_PER_CITATION E + v E + COLUMN_COPIES s n B)
+                + max(PLAN_PER_CITATION E, GRAPH_PER_CITATION E + v E + c n B)
 
 - ``BASELINE``: the interpreter with torch, pyarrow, scipy and numba loaded (measured 0.45 GiB);
   ``FIXED``: allocator pools and the stages' small tables (0.1 GiB).
@@ -13,7 +14,11 @@ The model (bytes; ``E`` citation rows, ``n`` papers, ``B`` score columns solved 
 - The solve holds the graph (``GRAPH_PER_CITATION`` bytes of structure per citation, plus a
   stored value ``v`` on the power path) and ``COLUMN_COPIES`` dense copies of the score
   columns (scores, teleport, and a step's transients).
-- On a GPU the solve's part, ``v E + COLUMN_COPIES s n B``, is on the device.
+- A float64 power solve runs mostly in float32 (:func:`ranker.pagerank.power_iteration`): it
+  also holds float32 transition values (``v`` + 4) and ``FLOAT32_COPIES`` float32 copies of
+  the columns (``c`` + 4 ``FLOAT32_COPIES``: the float32 teleport, the correction's right-hand
+  side, its iterate, its step's result and its stored scores).
+- On a GPU the solve's part, ``v E + c n B``, is on the device.
 
 ``B`` is ``[personalize] batch_size``, else the number of seed sets up to 256 (the automatic
 batch also stops at a quarter of free memory), else 1. BENCHMARKS.md compares the model with
@@ -37,6 +42,7 @@ PLAN_PER_CITATION = 56
 GRAPH_PER_CITATION = 16
 HOST_PER_PAPER = 120
 COLUMN_COPIES = 3
+FLOAT32_COPIES = 5
 #: Text formats carry about this many bytes per citation row (two ids and separators, uncompressed).
 TEXT_BYTES_PER_ROW = 24
 
@@ -72,11 +78,15 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
             exact = False
     score_bytes = 8 if cfg.rank.dtype == "float64" else 4
     value_bytes = 4 + score_bytes
+    column_bytes = COLUMN_COPIES * score_bytes
+    if score_bytes == 8:  # the float32 start and corrections of a float64 power solve
+        value_bytes += 4
+        column_bytes += 4 * FLOAT32_COPIES
     columns = 1
     if cfg.personalize is not None:
         columns = cfg.personalize.batch_size or min(256, _seed_sets(cfg.personalize.seeds))
     device = resolve_device(cfg.rank.device)
-    solve_bytes = value_bytes * rows + COLUMN_COPIES * score_bytes * papers * columns
+    solve_bytes = value_bytes * rows + column_bytes * papers * columns
     on_host = solve_bytes if device.type == "cpu" else 0
     host = (BASELINE + FIXED + HOST_PER_PAPER * papers
             + max(PLAN_PER_CITATION * rows, GRAPH_PER_CITATION * rows + on_host))

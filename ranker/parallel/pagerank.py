@@ -16,7 +16,7 @@ from ..kernels import column_sums
 from .comm import Comm
 from .partition import PartitionedGraph
 from ..kernels import pagerank_step
-from ..pagerank import IterationCallback, PageRankResult, iterate
+from ..pagerank import IterationCallback, PageRankResult, power_iteration
 
 log = logging.getLogger("ranker")
 
@@ -48,7 +48,7 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
 
     Notes
     -----
-    :func:`ranker.pagerank.iterate` with the row-block hooks of :func:`ranker.kernels.pagerank_step`:
+    :func:`ranker.pagerank.power_iteration` with the row-block hooks of :func:`ranker.kernels.pagerank_step`:
     ``x_r <- alpha P^T_r x + (alpha d(x) + 1 - alpha) v_r``. Each rank multiplies its row block
     by the whole ``x`` (one ``all_gather`` of the blocks, padded to the largest), and the partial
     sums of the dangling mass and of ``|x'_r - x_r|`` are gathered and summed in rank order, so
@@ -61,12 +61,12 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
     comm.stage = "solve"
     rows = graph.max_rows
 
-    def step(transition, x, v, dangling, a):
+    def step(transition, x, v, dangling, a, rhs=None):
         return pagerank_step(transition, x, v, dangling, a, gather=lambda block: comm.all_gather_rows(block, rows),
-                             reduce=comm.sum_in_rank_order)
+                             reduce=comm.sum_in_rank_order, rhs=rhs)
 
-    return iterate(graph.transition(teleport.dtype), teleport, teleport, graph.dangling.to(graph.device),
-                   alpha=alpha, tol=tol, max_iter=max_iter, callback=callback, step=step)
+    return power_iteration(graph.transition, teleport, graph.dangling.to(graph.device), alpha=alpha, tol=tol,
+                           max_iter=max_iter, callback=callback, step=step, reduce=comm.sum_in_rank_order)
 
 
 def column_totals(graph: PartitionedGraph, block: torch.Tensor, comm: Comm) -> torch.Tensor:
