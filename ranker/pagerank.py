@@ -202,7 +202,7 @@ def personalized_pagerank(
     iteration is one sparse x dense product over the columns still running: a column
     leaves the batch as soon as it converges, so the others pay nothing for it. A column whose
     changes shrink at a steady ratio jumps to the limit of that geometric tail (Aitken,
-    :class:`Extrapolation`), and a float64 solve starts from a float32 one (:func:`power_iteration`).
+    :class:`Extrapolation`), and a float64 solve runs mostly in float32 (:func:`power_iteration`).
     The fixed point is the networkx ``pagerank(G, alpha, personalization=v)`` vector.
 
     References
@@ -211,11 +211,11 @@ def personalized_pagerank(
     to the web", Stanford InfoLab, 1999. T. Haveliwala, "Topic-sensitive PageRank", WWW 2002.
     """
     check_teleport(teleport, graph.n)
-    step = _triton_step(graph) if kernel == "triton" else pagerank_step
+    step = pagerank_step
     if kernel == "triton":  # the fused kernel has no correction term (``rhs``)
         if float32_start:
             raise ValueError("float32_start needs kernel = 'torch': the Triton step has no correction term")
-        float32_start = False
+        step, float32_start = _triton_step(graph), False
     return power_iteration(graph.transition, teleport, graph.dangling, alpha=alpha, tol=tol, max_iter=max_iter,
                            callback=callback, step=step, lanes=LANES if batch_invariant else 1,
                            float32_start=float32_start)
@@ -483,7 +483,7 @@ def power_iteration(transition: Callable[[torch.dtype], torch.Tensor], teleport:
             callback(counted[0], res, active)
 
     # float32 cannot stall above 1e-7 on rounding; a start that does anyway is only a slower start
-    cap = max(1, math.ceil(math.log(REFINE_SHARE * 1e-7) / math.log(alpha)))
+    cap = max(1, math.ceil(math.log(REFINE_SHARE * FLOAT32_START_TOL) / math.log(alpha)))
     v32 = teleport.to(torch.float32)
     start = iterate(transition(torch.float32), v32, v32, dangling, alpha=alpha, tol=max(tol, FLOAT32_START_TOL),
                     max_iter=min(max_iter // 2, cap), callback=numbered, step=step, lanes=lanes, reduce=reduce)
