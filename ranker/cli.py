@@ -79,6 +79,13 @@ def build_app():
     ) -> None:
         """Run the job described by --config and write its outputs."""
         if ctx.invoked_subcommand is not None:
+            given = [flag for flag, value in (("--config", config), ("--set", overrides), ("--device", device))
+                     if value]
+            if given:
+                typer.echo(f"error: {', '.join(given)} before '{ctx.invoked_subcommand}' would be ignored; put "
+                           f"{'it' if len(given) == 1 else 'them'} after the command: rank-citations "
+                           f"{ctx.invoked_subcommand} {' '.join(given)} ...", err=True)
+                raise typer.Exit(2)
             return
         if config is None:
             typer.echo("error: missing option --config FILE (see rank-citations --help)", err=True)
@@ -86,30 +93,40 @@ def build_app():
         settings = list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
         _guarded(lambda: _run(config, settings, not no_progress), quiet=quiet, debug=debug)
 
+    Device = Annotated[Optional[str], typer.Option(metavar="DEVICE", help="Override [rank] device: auto, cuda or cpu.")]
+
     @app.command()
     def validate(config: Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="TOML job file.")],
-                 overrides: Overrides = None, quiet: Quiet = False, debug: Debug = False) -> None:
+                 overrides: Overrides = None, device: Device = None, quiet: Quiet = False,
+                 debug: Debug = False) -> None:
         """Every check up to the first solve (job file, input files and their columns, id types, seeds,
         targets, authorships); nothing is written."""
-        _guarded(lambda: _validate(config, list(overrides or [])), quiet=quiet, debug=debug)
+        settings = list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
+        _guarded(lambda: _validate(config, settings), quiet=quiet, debug=debug)
 
     @app.command()
     def estimate(config: Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="TOML job file.")],
-                 overrides: Overrides = None) -> None:
+                 overrides: Overrides = None, device: Device = None) -> None:
         """Predicted sizes and peak host and device memory of a job, from the files' metadata alone
         (nothing is read or written), and whether it fits the device found."""
-        _guarded(lambda: _estimate(config, list(overrides or [])), quiet=True, debug=False)
+        settings = list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
+        _guarded(lambda: _estimate(config, settings), quiet=True, debug=False)
 
     @app.command()
     def init(path: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the job file.")] = Path(
             "job.toml")) -> None:
-        """Write a commented template job file (refuses to overwrite one)."""
+        """Write a commented template job file (refuses to overwrite one; makes its folder if missing)."""
         from .template import JOB_TEMPLATE
 
         if path.exists():
             typer.echo(f"error: {path} exists; choose another name", err=True)
             raise typer.Exit(1)
-        path.write_text(JOB_TEMPLATE)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(JOB_TEMPLATE)
+        except OSError as exc:
+            typer.echo(f"error: cannot write {path} ({exc.strerror or exc})", err=True)
+            raise typer.Exit(1) from None
         typer.echo(f"wrote {path}: edit [input] citations, then run: rank-citations --config {path}")
 
     return app

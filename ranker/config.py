@@ -163,6 +163,8 @@ def _check_type(section: str, key: str, value: Any, default: Any) -> Any:
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{name} must be an integer, got {value!r}")
+        if not -2**63 <= value < 2**63:
+            raise ConfigError(f"{name} = {value} does not fit in 64 bits")
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -260,8 +262,8 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
 def _check_rank(rank: RankConfig) -> None:
     if not 0.0 < rank.alpha < 1.0:
         raise ConfigError(f"[rank] alpha must be in (0, 1), got {rank.alpha}")
-    if not rank.tol > 0.0:
-        raise ConfigError(f"[rank] tol must be > 0, got {rank.tol}")
+    if not 0.0 < rank.tol < float("inf"):
+        raise ConfigError(f"[rank] tol must be a finite number > 0, got {rank.tol}")
     if rank.max_iter < 1:
         raise ConfigError(f"[rank] max_iter must be >= 1, got {rank.max_iter}")
     if not rank.tau > 0:

@@ -35,7 +35,7 @@ import torch
 from .components import plan_components
 from .graph import CitationGraph, csr_tensor, inverse_out_weight
 from .kernels import column_sums
-from .pagerank import LANES, IterationCallback, PageRankResult, check_teleport, iterate, pad_columns
+from .pagerank import LANES, IterationCallback, PageRankResult, check_teleport, check_walk, iterate, pad_columns
 
 log = logging.getLogger("ranker")
 
@@ -234,6 +234,7 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
     ``x = y / 1^T y`` with ``(I - alpha P^T) y = v``: with dangling score returned to ``v``,
     PageRank is ``x = c (I - alpha P^T)^{-1} v`` for the scalar ``c = alpha d^T x + 1 - alpha``.
     """
+    check_walk(alpha, tol, max_iter)
     check_teleport(teleport, graph.n)
     n, n_cols = teleport.shape
     if kernel not in KERNELS:

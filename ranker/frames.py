@@ -16,18 +16,19 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from .config import TIES
+from .config import DEVICES, METHODS, TIES
 from .devices import resolve_device
 from .graph import build_graph, graph_from_edges
 from .io import IdMap
-from .pagerank import seed_teleport, uniform_teleport
+from .pagerank import check_walk, seed_teleport, uniform_teleport
 from .renumber import renumber
 from .solve import solve
 
 
 def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight: str | None = None,
          seeds: Mapping[str, Any] | None = None, top_k: int = 100, alpha: float = 0.85, tol: float = 1e-10,
-         max_iter: int = 1000, method: str = "auto", device: str = "cpu", ties: str = "ordinal") -> pa.Table:
+         max_iter: int = 1000, method: str = "auto", device: str = "cpu", ties: str = "ordinal",
+         on_nonconvergence: str = "error") -> pa.Table:
     """PageRank (or personalized PageRank) of a citation table, as a ranked Arrow table.
 
     Parameters
@@ -39,66 +40,117 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
     citing, cited, weight : str
         Column names.
     seeds : mapping of str to ids, optional
-        Seed sets for personalized PageRank: name -> paper ids (each seed weighs 1). Solved
-        together as the columns of one product.
+        Seed sets for personalized PageRank: name -> paper ids (each seed weighs 1; a single
+        id, string or integer, is a set of one). Solved together as the columns of one product.
     top_k : int
-        Papers kept per seed set (personalized only).
+        Papers kept per seed set (personalized only), at most: papers a set cannot reach by
+        citations have score 0 and are not listed.
     alpha, tol, max_iter, method :
         As :func:`ranker.solve.solve`: ``x = alpha P^T x + (1 - alpha) v``, dangling papers'
-        mass to ``v``; stop when the L1 change is below ``tol``.
+        mass to ``v``; stop when the L1 change is below ``tol``. ``alpha`` in (0, 1), ``tol``
+        finite and positive, ``max_iter >= 1``.
     device : {"cpu", "cuda", "auto"}
     ties : {"ordinal", "min", "dense"}
         Rank of equal scores (:func:`ranker.job.tables.tie_ranks`).
+    on_nonconvergence : {"error", "warn"}
+        A solve that stops at ``max_iter`` above ``tol`` raises :class:`ranker.errors.ConvergenceError`
+        (as a job does by default), or logs a warning and returns its scores.
 
     Returns
     -------
     pyarrow.Table
         Without seeds: every paper, ``paper_id, score, rank, share, citations``, best first.
-        With seeds: ``seed_set, paper_id, score, rank, share, is_seed``, the ``top_k`` papers of
-        each set.
+        With seeds: ``seed_set, paper_id, score, rank, share, is_seed``, the top papers of each
+        set (at most ``top_k``).
 
     Raises
     ------
     ValueError
-        A missing column, a null id, a seed that is not a paper of the graph.
+        A parameter out of its range, no citations, a missing column, a null id, a seed that is
+        not a paper of the graph.
+    ConvergenceError
+        With ``on_nonconvergence = "error"``: a column did not reach ``tol`` within ``max_iter``.
 
     References
     ----------
     L. Page, S. Brin, R. Motwani, T. Winograd, "The PageRank citation ranking: bringing order to
     the web", Stanford InfoLab (1999).
     """
+    from .io.formats import remove_converted
     from .job.personalize import batch_table
-    from .job.tables import ranked_table, tie_ranks, top_k as top_rows
+    from .job.tables import convergence_check, ranked_table, tie_ranks, top_k as top_rows
 
-    if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-    graph, ids = _graph(citations, citing, cited, weight, resolve_device(device))
+    _check_arguments(top_k=top_k, alpha=alpha, tol=tol, max_iter=max_iter, method=method, device=device, ties=ties,
+                     on_nonconvergence=on_nonconvergence)
+    seed_lists = _seed_lists(seeds) if seeds is not None else None
+    try:
+        graph, ids = _graph(citations, citing, cited, weight, resolve_device(device))
+    finally:
+        remove_converted()  # the parquet copy of a text file, if one was made: never reused by a later call
+    if graph.n == 0:
+        raise ValueError("citations: no rows; there is nothing to rank")
     kw = dict(method=method, alpha=alpha, tol=tol, max_iter=max_iter)
     citations_of = np.diff(graph.crow.cpu().numpy()).astype(np.int64)
-    if seeds is None:
+    if seed_lists is None:
         res = solve(graph, uniform_teleport(graph.n, device=graph.device), **kw)
+        convergence_check(res, ["global"], tol, on_nonconvergence)
         scores = res.scores[:, 0].to(torch.float64).cpu().numpy()
         return ranked_table(ids, scores, scores, columns={"citations": citations_of}, ties=ties)
-    names = list(seeds)
+    names = list(seed_lists)
     set_index, paper_index = [], []
     for j, name in enumerate(names):
-        idx = _index(ids, seeds[name], name)
+        idx = _index(ids, seed_lists[name], name)
         set_index.append(np.full(idx.size, j))
         paper_index.append(idx)
     s, p = np.concatenate(set_index), np.concatenate(paper_index)
     teleport = seed_teleport(graph.n, torch.from_numpy(s), torch.from_numpy(p), torch.ones(len(s)), len(names),
                              device=graph.device)
     res = solve(graph, teleport, batch_invariant=True, **kw)
+    convergence_check(res, names, tol, on_nonconvergence)
     scores = res.scores.to(torch.float64).cpu()
     k = min(top_k, graph.n)
     idx, val = top_rows(scores, k, IdMap(ids=ids, kind="integer" if pa.types.is_integer(ids.type) else "string"))
     seed_sets = {(j, q) for j, q in zip(s.tolist(), p.tolist())}
     table = batch_table(names, ids.take(pa.array(idx.T.reshape(-1))), val, scores.sum(0).numpy(), k)
-    ranks = tie_ranks(val.T.reshape(-1), ties, np.repeat(np.arange(len(names)), k))
-    table = table.set_column(table.column_names.index("rank"), "rank", pa.array(ranks))
     table = table.append_column("is_seed", pa.array([(j, int(q)) in seed_sets for j in range(len(names))
                                                      for q in idx[:, j]]))
-    return table
+    table = table.filter(pa.array(val.T.reshape(-1) > 0))  # papers a set cannot reach are not listed
+    ranks = tie_ranks(table.column("score").to_numpy(), ties, table.column("seed_set").to_numpy(zero_copy_only=False))
+    return table.set_column(table.column_names.index("rank"), "rank", pa.array(ranks))
+
+
+def _check_arguments(*, top_k: Any, alpha: Any, tol: Any, max_iter: Any, method: Any, device: Any, ties: Any,
+                     on_nonconvergence: Any) -> None:
+    """The API's parameters, checked at its edge as the job file's are (``ValueError`` naming the parameter)."""
+    check_walk(alpha, tol, max_iter)
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+    for name, value, choices in (("method", method, METHODS), ("device", device, DEVICES), ("ties", ties, TIES),
+                                 ("on_nonconvergence", on_nonconvergence, ("error", "warn"))):
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _seed_lists(seeds: Any) -> dict[str, list]:
+    """``seeds`` as name -> list of ids; a single id (a string or an integer) is a set of one."""
+    if not isinstance(seeds, Mapping):
+        raise ValueError(f"seeds must be a mapping of seed-set name to paper ids, got {type(seeds).__name__}")
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed set, or leave seeds out for global PageRank")
+    out = {}
+    for name, values in seeds.items():
+        if isinstance(values, (str, bytes, int, np.integer)):
+            values = [values]
+        elif isinstance(values, pa.Array):
+            values = values.to_pylist()
+        else:
+            try:
+                values = list(values)
+            except TypeError:
+                raise ValueError(f"seed set {name!r}: expected paper ids (a list, or one id), got "
+                                 f"{type(values).__name__}") from None
+        out[str(name)] = values
+    return out
 
 
 def _graph(citations: Any, citing: str, cited: str, weight: str | None, device: torch.device):
@@ -110,9 +162,14 @@ def _graph(citations: Any, citing: str, cited: str, weight: str | None, device: 
                                weight_column=weight or "")
         return graph_from_edges(edges, device=device), edges.ids.output_ids()
     table = _as_arrow(citations)
+    names = table.column_names
+    if len(set(names)) != len(names):
+        raise ValueError(f"citations: column {next(c for c in names if names.count(c) > 1)!r} appears twice")
     for name in [citing, cited] + ([weight] if weight else []):
         if name not in table.column_names:
             raise ValueError(f"missing column {name!r}; columns are {', '.join(table.column_names)}")
+    if table.num_rows == 0:
+        raise ValueError("citations: no rows; there is nothing to rank")
     r = renumber(table.column(citing), table.column(cited))
     w = None
     if weight:

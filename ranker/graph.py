@@ -228,6 +228,13 @@ def build_graph(
     -------
     CitationGraph
     """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1 (the number of papers), got {n!r}")
+    for name, value, choices in (("self_citations", self_citations, ("keep", "drop")),
+                                 ("duplicates", duplicates, ("once", "sum")),
+                                 ("index_dtype", index_dtype, ("auto", "int32", "int64"))):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
     device = torch.device(device)
     n_cols = n if n_cols is None else n_cols
     citing_t = torch.as_tensor(citing).to(device)

@@ -125,6 +125,21 @@ def check_teleport(teleport: torch.Tensor, n: int) -> None:
                          "sum (seed_teleport and uniform_teleport do)")
 
 
+def check_walk(alpha: float, tol: float, max_iter: int) -> None:
+    """Raise ``ValueError`` unless ``0 < alpha < 1``, ``tol`` is finite and positive and ``max_iter >= 1``.
+
+    ``alpha = 1`` has no unique fixed point on a graph with cycles or dangling papers (and
+    divides by ``1 - alpha`` in the exact solver); ``alpha`` outside ``[0, 1]`` gives negative
+    scores; an infinite ``tol`` stops after one iteration and calls it converged.
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0.0 < tol < math.inf:
+        raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+
+
 def tolerance_floor(dtype: torch.dtype, n: int) -> float:
     """The smallest L1 change per iteration a solve in ``dtype`` over ``n`` papers can be asked for.
 
@@ -210,6 +225,7 @@ def personalized_pagerank(
     L. Page, S. Brin, R. Motwani, T. Winograd, "The PageRank citation ranking: bringing order
     to the web", Stanford InfoLab, 1999. T. Haveliwala, "Topic-sensitive PageRank", WWW 2002.
     """
+    check_walk(alpha, tol, max_iter)
     check_teleport(teleport, graph.n)
     step = pagerank_step
     if kernel == "triton":  # the fused kernel has no correction term (``rhs``)

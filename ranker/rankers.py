@@ -77,7 +77,7 @@ def articlerank(graph: CitationGraph, *, alpha: float = 0.85, tol: float = 1e-10
                    tol=tol, max_iter=max_iter, callback=callback)
 
 
-def rescale_by_time(scores: np.ndarray, dates: np.ndarray, window: int) -> np.ndarray:
+def rescale_by_time(scores: np.ndarray, dates: np.ndarray, window: int, *, whole_ties: bool = False) -> np.ndarray:
     """Rescaled PageRank: each score as a z-score among the ``window`` papers closest in time.
 
     Parameters
@@ -90,6 +90,12 @@ def rescale_by_time(scores: np.ndarray, dates: np.ndarray, window: int) -> np.nd
         Papers per window (``>= 2``); paper ``i`` at position ``r`` in date order is compared
         with positions ``r - window // 2 .. r - window // 2 + window - 1``, shifted to stay
         inside ``0..n-1`` (the whole list when ``n <= window``).
+    whole_ties : bool
+        Papers with equal dates cannot be told apart in age (dates known only as years): each
+        paper's window is widened to hold every paper of its date, and centred on them. Without
+        it, a window inside one year is a run of papers in file order, most of them uncited, whose
+        standard deviation is near zero: a paper with one citation gets ``z = sqrt(window - 1)``
+        (31.6 at 1,000) and tops the ranking.
 
     Returns
     -------
@@ -110,8 +116,18 @@ def rescale_by_time(scores: np.ndarray, dates: np.ndarray, window: int) -> np.nd
     n = scores.size
     order = np.argsort(dates, kind="stable")
     p = scores[order].astype(np.float64)
-    w = min(window, n)
+    w = np.full(n, min(window, n), dtype=np.int64)
     start = np.clip(np.arange(n) - w // 2, 0, n - w)
+    if whole_ties and n:
+        d = np.asarray(dates)[order]
+        first = np.r_[True, d[1:] != d[:-1]]
+        group = np.cumsum(first) - 1
+        lo = np.flatnonzero(first)
+        hi = np.r_[lo[1:], n]
+        g_lo, g_hi = lo[group], hi[group]
+        w = np.maximum(w, g_hi - g_lo)
+        start = np.clip((g_lo + g_hi) // 2 - w // 2, 0, n - w)
+        start = np.minimum(np.maximum(start, g_hi - w), g_lo)  # the whole group lies inside the window
     c1 = np.concatenate([[0.0], np.cumsum(p)])
     c2 = np.concatenate([[0.0], np.cumsum(p * p)])
     mean = (c1[start + w] - c1[start]) / w

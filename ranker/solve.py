@@ -7,7 +7,7 @@ import torch
 from .config import METHODS
 from .dag import dag_pagerank, leveled
 from .graph import CitationGraph
-from .pagerank import IterationCallback, PageRankResult, personalized_pagerank
+from .pagerank import IterationCallback, PageRankResult, check_walk, personalized_pagerank
 
 
 
@@ -75,6 +75,7 @@ def solve(graph: CitationGraph, teleport: torch.Tensor, *, method: str = "auto",
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_walk(alpha, tol, max_iter)
     method = choose_method(graph, method)
     if method == "power" or kernel == "triton":
         return personalized_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback,

@@ -9,7 +9,7 @@ import pytest
 
 import ranker.job.engines as engines
 from ranker import parse_config, run_job
-from ranker.io.checkpoints import Checkpoints, fingerprint
+from ranker.io.checkpoints import Checkpoints, job_fingerprint
 from ranker.io.listing import citation_files
 
 
@@ -37,7 +37,7 @@ def interrupted_run(tmp_path, monkeypatch, out):
     with pytest.raises(KeyboardInterrupt):
         run_job(cfg, show_progress=False)
     monkeypatch.setattr(engines, "solve", real)
-    ckpt = Checkpoints(tmp_path / out, fingerprint(cfg, citation_files(cfg.input.citations) + [cfg.personalize.seeds]))
+    ckpt = Checkpoints(tmp_path / out, job_fingerprint(cfg, citation_files(cfg.input.citations)))
     assert ckpt.parquet(0).is_file() and ckpt.sidecar(0).is_file() and not ckpt.parquet(1).exists()
     return cfg, ckpt
 

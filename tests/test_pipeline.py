@@ -76,10 +76,10 @@ def test_corrupt_checkpoint_is_solved_again(tmp_path, caplog):
     out = tmp_path / "again"
     cfg = demo_cfg(tmp_path, "again", batch_size=2)
     # plant what a previous run would have left: batch 0 finished, batch 1 damaged on disk
-    from ranker.io.checkpoints import Checkpoints, fingerprint
+    from ranker.io.checkpoints import Checkpoints, job_fingerprint
     from ranker.io.listing import citation_files
 
-    ckpt = Checkpoints(out, fingerprint(cfg, citation_files(cfg.input.citations) + [cfg.personalize.seeds])).dir
+    ckpt = Checkpoints(out, job_fingerprint(cfg, citation_files(cfg.input.citations))).dir
     ckpt.mkdir(parents=True)
     (ckpt / "batch-000001.parquet").write_bytes(b"PAR1 not really")
     ranker_log = logging.getLogger("ranker")

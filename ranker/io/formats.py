@@ -23,11 +23,15 @@ converted files live until the job ends (:func:`remove_converted`).
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import gzip
 import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +41,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from ..errors import InputError, where
+from ..errors import InputError, OutputError, where
 
 log = logging.getLogger("ranker")
 
@@ -123,25 +127,85 @@ def _is_list(t: pa.DataType) -> bool:
 
 
 def _copy_key(path: str, fmt: str, id_columns: tuple[str, ...], how: str) -> tuple:
-    """A copy is made once per job for the same file (path, size, modification time) and reading."""
+    """A copy is made once per job for the same file state and reading. The change time and inode
+    are in the key: an edit that keeps size and modification time (``cp -p``, ``rsync -t``) still
+    changes ``st_ctime``, which no user tool can set back."""
     st = os.stat(path)
-    return os.path.realpath(path), st.st_size, st.st_mtime_ns, fmt, id_columns, how
+    return os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, fmt, id_columns, how
+
+
+#: Temp folders of parquet copies: ``rank-citations-inputs-<pid>-<random>``, each holding a locked ``.lock``.
+COPY_FOLDER = re.compile(r"^rank-citations-inputs-(\d+-)?[A-Za-z0-9_]{8}$")
+_folder_lock: list[int] = []
 
 
 def _copy_path(path: str) -> str:
-    """Where the next parquet copy goes: the job's temporary folder (made on first use)."""
+    """Where the next parquet copy goes: the job's temporary folder (made on first use, after
+    sweeping the folders of processes that died without removing theirs)."""
     if not _folder:
-        _folder.append(tempfile.mkdtemp(prefix="rank-citations-inputs-"))
+        sweep_copy_folders()
+        folder = tempfile.mkdtemp(prefix=f"rank-citations-inputs-{os.getpid()}-")
+        fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives: a sweep knows the folder is in use
+        _folder.append(folder)
+        _folder_lock.append(fd)
     return os.path.join(_folder[0], f"{len(_converted):04d}-{os.path.basename(path)}.parquet")
 
 
-def converted(path: str, fmt: str, id_columns: tuple[str, ...], explode: str = "") -> Converted:
+def sweep_copy_folders(directory: str | None = None) -> int:
+    """Remove the parquet-copy folders that processes killed earlier (``kill -9``, out of memory, a
+    crash) left in the temp folder; returns how many. A folder is in use while its ``.lock`` is
+    locked by a living process; one without a lock file (older versions) is removed after a day."""
+    directory = directory or tempfile.gettempdir()
+    n = 0
+    try:
+        entries = [e for e in os.scandir(directory) if COPY_FOLDER.match(e.name) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for entry in entries:
+        if entry.path in _folder:
+            continue
+        lock = os.path.join(entry.path, ".lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            try:
+                stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > 86400
+            except OSError:
+                continue
+            if stale:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                n += 1
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: a running job's folder
+            os.close(fd)
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        os.close(fd)
+        n += 1
+    if n:
+        log.info("removed %d folder(s) of parquet copies left in %s by jobs that were killed", n, directory)
+    return n
+
+
+def converted(path: str, fmt: str, id_columns: tuple[str, ...], explode: str = "",
+              number_columns: tuple[str, ...] = (), keep: tuple[str, ...] = ()) -> Converted:
     """The parquet copy of ``path`` (made once per job): text id columns read as strings, the list
-    column ``explode`` (a cited column) exploded into pairs, boolean columns as 0.0/1.0."""
-    key = _copy_key(path, fmt, id_columns, explode)
+    column ``explode`` (a cited column) exploded into pairs, boolean columns as 0.0/1.0.
+
+    ``number_columns`` are read as float64 (a weight that is integral in the first rows and
+    fractional later). ``keep``, when given, are the only columns copied: an exploded list
+    repeats every other column once per element, so the others are left out.
+    """
+    key = _copy_key(path, fmt, id_columns, f"{explode}|{number_columns}|{keep}")
     if key not in _converted:
         out = _copy_path(path)
-        rows, pairs = _convert(path, fmt, id_columns, explode, out)
+        types = {c: pa.float64() for c in number_columns} if fmt in ("csv", "tsv") else {}
+        rows, pairs = _convert(path, fmt, id_columns, explode, out, types, keep)
         log.info("read %s as %s%s: %d rows%s (a parquet copy in %s)", path, fmt,
                  ", gzipped" if is_gzip(path) else "", rows,
                  f", {pairs} (citing, cited) pairs from the list column {explode!r}" if explode else "", _folder[0])
@@ -205,41 +269,168 @@ def nested_ids(path: str, fmt: str, key_column: str, nested: str) -> Converted:
 
 
 def remove_converted() -> None:
-    """Remove the parquet copies of this process's inputs (at the end of a job)."""
+    """Remove the parquet copies of this process's inputs (at the end of a job, or of :func:`ranker.rank`)."""
     _converted.clear()
     while _folder:
         shutil.rmtree(_folder.pop(), ignore_errors=True)
+    while _folder_lock:
+        os.close(_folder_lock.pop())
 
 
-def _batches(path: str, fmt: str, id_columns: tuple[str, ...]):
-    """Record batches of a parquet, CSV, TSV or JSON Lines file (gzip detected by content)."""
+#: Text read per block at first (grown when one row does not fit), and at most.
+BLOCK_BYTES = 1 << 24
+MAX_BLOCK_BYTES = 1 << 31
+#: Nesting deeper than this in a JSON line is refused before parsing (pyarrow crashes near 30,000).
+MAX_JSON_DEPTH = 1000
+
+
+class _Retry(Exception):
+    """Read the file again from the start: with larger blocks, or with some columns' types widened."""
+
+    def __init__(self, block_size: int = 0, types: dict[str, pa.DataType] | None = None) -> None:
+        self.block_size, self.types = block_size, types or {}
+
+
+def _batches(path: str, fmt: str, id_columns: tuple[str, ...], types: dict[str, pa.DataType] | None = None,
+             block_size: int = BLOCK_BYTES):
+    """Record batches of a parquet, CSV, TSV or JSON Lines file (gzip detected by content).
+
+    Id columns are read as text; ``types`` fixes other columns' types (numbers the job needs,
+    columns widened after a first pass). CSV allows newlines inside quoted values; an empty
+    cell of a text column is null, so a blank id is refused like a null one.
+    """
     if fmt == "parquet":
         yield from pq.ParquetFile(path).iter_batches(batch_size=1 << 16)
         return
     stream = pa.input_stream(path, compression="gzip" if is_gzip(path) else None)
-    if fmt == "jsonl":
-        reader = pajson.open_json(stream, read_options=pajson.ReadOptions(block_size=1 << 24))
-    else:
-        reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 24),
-                                parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ","),
-                                convert_options=pacsv.ConvertOptions(
-                                    column_types={c: pa.large_string() for c in id_columns}))
-    yield from reader
+    if fmt == "jsonl":  # JSON keeps its types: numbers are integer ids, strings string ids, arrays lists
+        yield from _json_batches(stream, path, dict(types or {}), block_size)
+        return
+    types = {**(types or {}), **{c: pa.large_string() for c in id_columns}}
+    try:
+        reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block_size),
+                                parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",",
+                                                                 newlines_in_values=True),
+                                convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
+        names = reader.schema.names
+        _check_unique(names, path)
+        yield from reader
+    except pa.ArrowInvalid as exc:
+        if "straddling" in str(exc) or "block size" in str(exc):
+            _grow(block_size, path)
+        raise
 
 
-def _convert(path: str, fmt: str, id_columns: tuple[str, ...], explode: str, out: str) -> tuple[int, int]:
-    """Stream ``path`` into the parquet file ``out``; returns (rows read, rows written)."""
+def _grow(block_size: int, path: str) -> None:
+    if block_size >= MAX_BLOCK_BYTES:
+        raise InputError(f"{path}: a row is longer than {MAX_BLOCK_BYTES >> 20} MB; split it, or check that "
+                         "quotes are closed") from None
+    raise _Retry(block_size=block_size * 4) from None
+
+
+def _check_unique(names: list[str], path: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{path}: column {name!r} appears twice in the header; give each column its own name")
+        seen.add(name)
+
+
+def _json_batches(stream, path: str, types: dict[str, pa.DataType], block_size: int):
+    """JSON Lines cut into blocks of whole lines (a block grows until it holds one), each line's
+    nesting checked (:mod:`ranker.kernels.json_depth`), then parsed by pyarrow on every core."""
+    from ..kernels.json_depth import deep_line
+
+    carry, line0 = b"", 0
+    options = pajson.ParseOptions(explicit_schema=pa.schema(list(types.items())) if types else None,
+                                  unexpected_field_behavior="infer")
+    while True:
+        buf = stream.read(block_size)
+        data = carry + buf if carry else buf
+        if buf:
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than the block: read more before parsing
+                if len(data) > MAX_BLOCK_BYTES:
+                    raise InputError(f"{path}: line {line0 + 1} is longer than {MAX_BLOCK_BYTES >> 20} MB")
+                carry = data
+                continue
+            chunk, carry = data[:cut], data[cut:]
+        else:
+            chunk, carry = data, b""
+        if not chunk.strip():
+            if not buf:
+                return
+            line0 += chunk.count(b"\n")
+            continue
+        deep = deep_line(chunk, MAX_JSON_DEPTH)
+        if deep >= 0:
+            raise InputError(f"{path}: line {line0 + deep + 1} is nested deeper than {MAX_JSON_DEPTH} levels; "
+                             "not a record this tool reads")
+        lines = chunk.count(b"\n")
+        try:
+            table = _parse_json(chunk, options)
+        except pa.ArrowInvalid as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(f"{path}: not valid JSON Lines between lines {line0 + 1} and {line0 + lines + 1} "
+                             f"({first[:300]})") from None
+        _check_unique(table.column_names, path)
+        yield from table.to_batches()
+        line0 += lines
+        if not buf:
+            return
+
+
+def _parse_json(chunk: bytes, options: pajson.ParseOptions) -> pa.Table:
+    """One block of whole lines, parsed in sub-blocks of 1 MB on every core (one sub-block per line
+    when a line is longer)."""
+    size = 1 << 20
+    while True:
+        try:
+            return pajson.read_json(pa.BufferReader(chunk), read_options=pajson.ReadOptions(block_size=size),
+                                    parse_options=options)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or size > len(chunk):
+                raise
+            size = max(size * 4, len(chunk) + 1) if size * 4 > len(chunk) else size * 4
+
+
+def _convert(path: str, fmt: str, id_columns: tuple[str, ...], explode: str, out: str,
+             types: dict[str, pa.DataType] | None = None, keep: tuple[str, ...] = ()) -> tuple[int, int]:
+    """Stream ``path`` into the parquet file ``out``; returns (rows read, rows written).
+
+    A column whose type changes along the file (integers, then a fraction; nulls, then text)
+    gets the wider type and the file is read again from the start: types come from the whole
+    column. A row longer than the block grows the block and starts again likewise.
+    """
+    types, block_size = dict(types or {}), BLOCK_BYTES
+    for _ in range(64):
+        try:
+            return _convert_once(path, fmt, id_columns, explode, out, types, keep, block_size)
+        except _Retry as again:
+            block_size = max(block_size, again.block_size)
+            types.update(again.types)
+            if again.types:
+                log.info("%s: column(s) %s change type along the file; reading it again as %s", path,
+                         ", ".join(again.types), ", ".join(str(t) for t in again.types.values()))
+    raise InputError(f"{path}: the columns' types keep changing along the file; convert it to parquet first")
+
+
+def _convert_once(path: str, fmt: str, id_columns: tuple[str, ...], explode: str, out: str,
+                  types: dict[str, pa.DataType], keep: tuple[str, ...], block_size: int) -> tuple[int, int]:
     writer = None
     rows = pairs = 0
     try:
         try:
-            for batch in _batches(path, fmt, id_columns):
-                table = _normalize(pa.Table.from_batches([batch]), path, explode, rows)
+            for batch in _batches(path, fmt, id_columns, types, block_size):
+                table = pa.Table.from_batches([batch])
+                if keep:
+                    table = table.select([c for c in table.column_names if c in keep])
+                table = _normalize(table, path, explode, rows)
                 if writer is None:
                     writer = pq.ParquetWriter(out, table.schema, compression="zstd")
                 elif table.schema != writer.schema:
                     table = _cast_like(table, writer.schema, path, rows)
-                writer.write_table(table, row_group_size=1 << 20)
+                _write(writer, table, out, path)
                 rows += batch.num_rows
                 pairs += table.num_rows
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
@@ -249,8 +440,25 @@ def _convert(path: str, fmt: str, id_columns: tuple[str, ...], explode: str, out
             raise InputError(f"{path}: no rows and no header: not a readable {fmt} file")
     finally:
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()
+            except (OSError, pa.ArrowException):
+                pass
     return rows, pairs
+
+
+def _write(writer: pq.ParquetWriter, table: pa.Table, out: str, path: str) -> None:
+    """Append to the copy; a full temp folder is said as such, not as a bad input."""
+    try:
+        writer.write_table(table, row_group_size=1 << 20)
+    except (OSError, pa.ArrowException) as exc:
+        text = str(exc)
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "quota" in text:
+            folder = os.path.dirname(out)
+            raise OutputError(f"{folder}: no space left in the temp folder writing the parquet copy of {path}; "
+                              "point TMPDIR at a folder with room (the copy takes about the size of the "
+                              "uncompressed columns) or convert the file to parquet") from None
+        raise
 
 
 def _normalize(table: pa.Table, path: str, explode: str, first_row: int) -> pa.Table:
@@ -274,9 +482,45 @@ def _normalize(table: pa.Table, path: str, explode: str, first_row: int) -> pa.T
 
 
 def _cast_like(table: pa.Table, schema: pa.Schema, path: str, first_row: int) -> pa.Table:
-    """A later batch whose inferred types differ from the first's (JSON: a null-only first block)."""
+    """A later batch whose inferred types differ from the first's: cast to them when no value
+    changes, else read the file again with the wider types (:class:`_Retry`)."""
+    extra = {name: table.schema.field(name).type for name in table.column_names if name not in schema.names}
+    if extra:  # a field first seen here (JSON records with optional fields): read again with it from the start
+        raise _Retry(types={k: (pa.large_string() if pa.types.is_null(t) else t) for k, t in extra.items()})
+    for name in schema.names:  # a field no record of this block has
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, schema.field(name).type))
+    table = table.select(schema.names)
+    widen = {}
+    for field in schema:
+        got = table.schema.field(field.name).type
+        if got == field.type or pa.types.is_null(got):
+            continue
+        wide = _wider(field.type, got)
+        if wide != field.type:
+            widen[field.name] = wide
+    if widen:
+        raise _Retry(types=widen)
     try:
-        return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
-        raise InputError(f"{path}: near data row {first_row} the columns change type or name "
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"{path}: near data row {first_row} the columns change type "
                          f"({str(exc).splitlines()[0][:200]}); set the types consistently") from None
+
+
+def _wider(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """A type that holds the values of both ``a`` and ``b`` (columns inferred differently in two blocks)."""
+    if pa.types.is_null(a):
+        return b
+    if pa.types.is_integer(a) and pa.types.is_integer(b):
+        return pa.int64()
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+    if any(f(a) for f in numeric) and any(f(b) for f in numeric):
+        return pa.float64()
+    if pa.types.is_timestamp(a) and pa.types.is_timestamp(b):
+        return pa.timestamp("ns")
+    if (pa.types.is_list(a) or pa.types.is_large_list(a)) and (pa.types.is_list(b) or pa.types.is_large_list(b)):
+        return pa.list_(_wider(a.value_type, b.value_type))
+    if pa.types.is_struct(a) or pa.types.is_struct(b) or _is_list(a) or _is_list(b):
+        return a  # nested shapes are not widened: the cast names the problem
+    return pa.large_string()

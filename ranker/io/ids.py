@@ -91,8 +91,28 @@ def first_true(mask: pa.Array | np.ndarray) -> int:
     return pc.index(mask, True).as_py()
 
 
-def ids_of_kind(values: tuple | list, kind: str) -> pa.Array:
-    """Those of ``values`` (a job file's id list, which may mix paper and author ids) that are of
-    ``kind``: ``int64`` for ``"integer"``, ``large_string`` for ``"string"``."""
-    want = int if kind == "integer" else str
-    return pa.array([v for v in values if isinstance(v, want)], pa.int64() if kind == "integer" else pa.large_string())
+def coerce_ids(values: tuple | list, kind: str) -> tuple[pa.Array, np.ndarray]:
+    """A job file's ids (strings and integers, maybe mixed) as ids of ``kind``, and where each came from.
+
+    For string ids an integer ``5`` is the id ``"5"``; for integer ids a string of decimal digits
+    ``"5"`` is ``5``, and any other string cannot be one (it is left out).
+
+    Returns
+    -------
+    ids : pyarrow.Array
+        ``large_string`` or ``int64``.
+    position : numpy.ndarray
+        ``int64``: the index in ``values`` of each id.
+    """
+    out, pos = [], []
+    for i, v in enumerate(values):
+        if kind == "string":
+            out.append(str(v))
+        elif isinstance(v, int):
+            out.append(v)
+        elif isinstance(v, str) and v.strip().lstrip("+-").isdigit() and -2**63 <= int(v) < 2**63:
+            out.append(int(v))
+        else:
+            continue
+        pos.append(i)
+    return pa.array(out, pa.large_string() if kind == "string" else pa.int64()), np.array(pos, np.int64)

@@ -143,6 +143,15 @@ def read_paper_days(path: str, id_column: str = "paper_id", date_column: str = "
     return out
 
 
+def has_dates(path: str, date_column: str = "date") -> bool:
+    """Whether ``[input] papers`` gives any paper a date (else times are years at best)."""
+    f = open_parquet(path, {}, role="papers")
+    if not date_column or date_column not in f.file.schema_arrow.names:
+        return False
+    col = read_columns(f, [date_column]).column(0)
+    return col.null_count < len(col)
+
+
 def read_paper_facts(path: str, id_column: str = "paper_id", columns: dict[str, str] | None = None,
                      ) -> pa.Table | None:
     """The columns of ``[input] papers`` an analyst reads beside a score, renamed: ``columns`` maps

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import ConfigError, OutputError
-from .outputs import remove_temp_files
+from .outputs import recover_commit, remove_temp_files
 
 log = logging.getLogger("ranker")
 
@@ -103,6 +103,8 @@ class OutputDir:
         except OSError as exc:
             raise ConfigError(f"[output] dir {out} is not writable ({exc.strerror or exc})") from None
         self._fd = self._lock(out / LOCK_NAME)
+        if recover_commit(out):
+            log.warning("%s: a commit of outputs was interrupted by a kill; the directory is back to one whole run", out)
         self.sweep(startup=True)
         return self
 

@@ -109,31 +109,144 @@ class StagedOutputs:
         self.pending.append((tmp, path))
 
     def commit(self, *, replaces: Iterable[Path] = ()) -> None:
-        """Rename every pending file to its final name, ``run.json`` last.
+        """Give every pending file its final name, ``run.json`` last, all or nothing.
 
-        ``replaces``: files of an earlier run in the same place that this run does not write
-        (say ``credit.parquet`` from a job that had a ``[credit]`` section); they are removed,
-        after the old ``run.json`` and before the new one, so the directory never shows a
-        ``run.json`` beside outputs of another run.
+        The previous run is moved aside first, into a hidden folder of the output directory
+        (``.previous-run-<random>.rank-citations``) with a journal of what this commit places:
+        its ``run.json`` first, then each of its files that this run writes or that ``replaces``
+        names (files of an earlier run this run does not write, say ``credit.parquet`` from a job
+        that had ``[credit]``). Then the new files are renamed into place. If any step fails
+        (an immutable file, a directory where a file goes, a full disk), what was placed is
+        removed and the previous run is moved back, so the directory holds exactly the old run;
+        the failure is an :class:`OutputError` in one line. A commit killed half way is finished
+        or undone by the next job in the directory (:func:`recover_commit`).
+
+        Raises
+        ------
+        OutputError
+            A rename failed; the previous run is back in place.
         """
+        if not self.pending:
+            return
+        directory = self.pending[0][1].parent
         last = [(tmp, path) for tmp, path in self.pending if path.name == "run.json"]
-        for _, path in last:
-            path.unlink(missing_ok=True)
-        written = {path for _, path in self.pending}
-        for tmp, path in self.pending:
-            if path.name != "run.json":
+        first = [(tmp, path) for tmp, path in self.pending if path.name != "run.json"]
+        placing = [path for _, path in first + last]
+        old = [directory / "run.json"] + [p for p in dict.fromkeys([*placing, *map(Path, replaces)])
+                                          if p.name != "run.json"]
+        for path in old:
+            if path.is_dir() and not path.is_symlink():
+                raise OutputError(f"{path} is a directory where the job writes a file; move it away and run the "
+                                  "job again (the previous outputs are unchanged)")
+        backup = Path(tempfile.mkdtemp(prefix=".previous-run-", suffix=".rank-citations", dir=directory))
+        journal = backup / JOURNAL
+        moved: list[Path] = []
+        placed: list[Path] = []
+        try:
+            _write_journal(journal, "moving", placing)
+            for path in old:
+                if os.path.lexists(path):
+                    os.replace(path, backup / path.name)
+                    moved.append(path)
+            _write_journal(journal, "placing", placing)
+            for tmp, path in first + last:
                 os.replace(tmp, path)
-        for path in replaces:
-            if Path(path) not in written:
-                Path(path).unlink(missing_ok=True)
-        for tmp, path in last:
-            os.replace(tmp, path)
+                placed.append(path)
+            _fsync_dir(directory)
+        except BaseException as exc:
+            _undo(directory, backup, placed, moved)
+            if isinstance(exc, OSError):
+                why = exc.strerror or str(exc)
+                raise OutputError(f"{directory}: could not put the new outputs in place ({why}: "
+                                  f"{exc.filename or directory}); the previous run's files are back as they were"
+                                  ) from None
+            raise
         self.pending.clear()
+        shutil.rmtree(backup, ignore_errors=True)
 
     def discard(self) -> None:
         for tmp, _ in self.pending:
             tmp.unlink(missing_ok=True)
         self.pending.clear()
+
+
+#: The journal of a commit in progress, in its ``.previous-run-*`` folder.
+JOURNAL = "journal.json"
+_BACKUP_NAME = re.compile(r"^\.previous-run-[A-Za-z0-9_]{8}\.rank-citations$")
+
+
+def _write_journal(journal: Path, phase: str, placing: list[Path]) -> None:
+    tmp = journal.with_name(journal.name + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump({"phase": phase, "placing": [p.name for p in placing]}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, journal)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _undo(directory: Path, backup: Path, placed: Iterable[Path], moved: Iterable[Path]) -> None:
+    """Remove the new files ``placed`` and move the previous run's ``moved`` files back from ``backup``."""
+    for path in placed:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    for path in moved:
+        try:
+            os.replace(backup / path.name, path)
+        except OSError:
+            pass
+    (backup / JOURNAL).unlink(missing_ok=True)
+    try:
+        backup.rmdir()
+    except OSError:  # something could not be moved back: keep it where the user can find it
+        pass
+
+
+def recover_commit(directory: str | os.PathLike[str]) -> int:
+    """Finish or undo a commit that was killed half way in ``directory``; returns how many were found.
+
+    A ``.previous-run-*`` folder holds the previous run's files and the journal of the commit.
+    If the commit had begun placing new files and the new ``run.json`` is in place, it had
+    finished: the previous run is deleted. Otherwise the new files it placed are removed and
+    the previous run moved back. Called by a job holding the directory's lock
+    (:class:`ranker.io.output_dir.OutputDir`) before it does anything else.
+    """
+    directory = Path(directory)
+    found = 0
+    try:
+        entries = [e for e in os.scandir(directory) if _BACKUP_NAME.match(e.name) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for entry in entries:
+        found += 1
+        backup = Path(entry.path)
+        try:
+            info = json.loads((backup / JOURNAL).read_text())
+            phase, placing = info["phase"], [directory / name for name in info["placing"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            phase, placing = "moving", []  # killed before the journal: nothing new was placed
+        if phase == "placing" and (directory / "run.json") in placing and (directory / "run.json").is_file():
+            shutil.rmtree(backup, ignore_errors=True)  # the new run.json is placed last: the commit finished
+            continue
+        if phase != "placing":
+            placing = []  # nothing new was placed yet; every file at the top is the previous run's
+        moved = [directory / p.name for p in backup.iterdir() if p.name != JOURNAL and not p.name.endswith(".tmp")]
+        _undo(directory, backup, [p for p in placing if os.path.lexists(p)], moved)
+    return found
 
 
 def _write_atomic(path: Path, write: Callable[[Any], None], size_hint: int, staging: StagedOutputs | None) -> None:

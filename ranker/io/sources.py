@@ -104,7 +104,9 @@ def open_parquet(path: str, required: dict[str, str], *, role: str, fmt: str = "
     read_path = path
     if needs_conversion(path, fmt, (explode,) if explode else ()):
         ids = tuple(name for name, kind in required.items() if kind in ("id", "text"))
-        copy = converted(path, fmt, ids, explode)
+        numbers = tuple(name for name, kind in required.items() if kind == "number")
+        keep = (*required, "weight") if explode else ()  # an exploded list repeats only what the job reads
+        copy = converted(path, fmt, ids, explode, numbers, keep)
         read_path, exploded = copy.path, copy.exploded
     try:
         f = pq.ParquetFile(read_path)
@@ -114,6 +116,10 @@ def open_parquet(path: str, required: dict[str, str], *, role: str, fmt: str = "
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable parquet file ({first})") from None
     src = ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows, exploded=exploded)
+    names = f.schema_arrow.names
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise InputError(f"{path}: column {twice!r} appears twice; give each column its own name")
     check_columns(src, required, role=role)
     return src
 
@@ -206,7 +212,7 @@ def read_columns(src: ParquetSource, columns: list[str]) -> pa.Table:
 
 def check_no_nulls(arr: pa.Array, path: str, column: str, first_row: int) -> None:
     if arr.null_count:
-        raise InputError(f"{where(path, column, first_row + first_true(arr.is_null()))}: null id")
+        raise InputError(f"{where(path, column, first_row + first_true(arr.is_null()))}: null id (or an empty cell)")
 
 
 def check_weights(arr: pa.Array, path: str, column: str, first_row: int) -> np.ndarray:

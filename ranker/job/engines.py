@@ -33,7 +33,7 @@ from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport
 from ..progress import progress_bar, residual_bar
 from ..solve import choose_method, describe, solve
 from .context import JobContext
-from .tables import auto_batch, check_finite, convergence_check, exclude_index, top_k, walk_settings
+from .tables import auto_batch, check_finite, convergence_check, exclude_matches, top_k, walk_settings
 
 log = logging.getLogger("ranker")
 
@@ -105,9 +105,10 @@ class LocalEngine:
         assert ctx.ids is not None
         return ctx.ids
 
-    def exclude_index(self, ctx: JobContext) -> np.ndarray:
+    def exclude_index(self, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the ``[output] exclude_ids`` that are papers, and which entries matched a paper."""
         assert ctx.ids is not None
-        return exclude_index(ctx.cfg.output.exclude_ids, ctx.ids.ids, ctx.ids.kind)
+        return exclude_matches(ctx.cfg.output.exclude_ids, ctx.ids.ids, ctx.ids.kind)
 
     def order(self, ctx: JobContext) -> None:
         """Renumber the graph in condensation-level order (method ``dag`` or ``auto``), and with it
@@ -264,7 +265,7 @@ class PartitionedEngine:
         """Collective id -> global index lookups (:class:`ranker.parallel.partition.PartitionedIds`)."""
         return self._ids
 
-    def exclude_index(self, ctx: JobContext) -> np.ndarray:
+    def exclude_index(self, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]:
         return self._ids.index_of(ctx.cfg.output.exclude_ids)
 
     def order(self, ctx: JobContext) -> None:

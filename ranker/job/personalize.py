@@ -92,7 +92,8 @@ def personalize(ctx: JobContext) -> None:
                      "residuals": dict(zip(seeds.names, resid.tolist()))}
             ctx.meta["personalized"] = facts
             table = pa.concat_tables(tables)
-            table = mark_seeds(ctx, table.filter(pc.greater_equal(table.column("score"), 0.0)))  # set-aside rows
+            # rows set aside (excluded: -1) and papers the seed set cannot reach (0) are not listed
+            table = mark_seeds(ctx, table.filter(pc.greater(table.column("score"), 0.0)))
             ranks = tie_ranks(table.column("score").to_numpy(), cfg.output.ties,
                               groups=table.column("seed_set").to_numpy(zero_copy_only=False))
             ctx.write_table("personalized", table.set_column(table.column_names.index("rank"), "rank",

@@ -17,13 +17,13 @@ import torch
 from ..config import JobConfig
 from ..io.listing import citation_files
 from ..errors import ConfigError
-from ..io import open_parquet, read_paper_facts, read_seeds
-from ..io.checkpoints import fingerprint
+from ..io import has_dates, id_kind, open_parquet, read_paper_facts, read_seeds
+from ..io.checkpoints import job_fingerprint
 from .authors import rank_authors, read_job_authorships, read_job_coauthorships
 from .context import JobContext
 from .credit import credit, read_targets
 from .personalize import personalize
-from .tables import check_finite, ranked_table, with_paper_facts
+from .tables import check_finite, exclude_matches, ranked_table, unmatched_excluded, with_paper_facts
 
 log = logging.getLogger("ranker")
 
@@ -96,9 +96,7 @@ def list_inputs(ctx: JobContext) -> None:
     check_input_files(ctx)
     ctx.meta["input_files"] = ctx.files
     if ctx.cfg.personalize is not None:
-        world = ctx.comm.world_size
-        ctx.checkpoint_job = fingerprint(ctx.cfg, ctx.files + [ctx.cfg.personalize.seeds],
-                                         "" if world == 1 else f"distributed:{world}")
+        ctx.checkpoint_job = job_fingerprint(ctx.cfg, ctx.files, ctx.comm.world_size)
 
 
 def ingest(ctx: JobContext) -> None:
@@ -109,12 +107,18 @@ def check_ids(ctx: JobContext) -> None:
     """Every id the job names, looked up in the graph before any solve: excluded ids, authorships,
     coauthorships, seeds and credit targets. A bad one stops the job here, with nothing solved."""
     cfg, engine = ctx.cfg, ctx.engine
-    ctx.excluded = engine.exclude_index(ctx)
+    ctx.excluded, matched = engine.exclude_index(ctx)
     if ctx.excluded.size >= engine.n:
         raise ConfigError(f"[output] exclude_ids covers all {engine.n} papers of the graph: nothing would be left "
                           "to rank")
     ctx.authorships = read_job_authorships(ctx)
     ctx.coauthorships = read_job_coauthorships(ctx)
+    if cfg.output.exclude_ids and not matched.all():
+        authors = [a for a in (ctx.authorships.authors if ctx.authorships is not None else None,
+                               *(ctx.coauthorships[:2] if ctx.coauthorships is not None else ())) if a is not None]
+        for names in authors:
+            matched |= exclude_matches(cfg.output.exclude_ids, names, id_kind(names.type) or "string")[1]
+        unmatched_excluded(cfg.output.exclude_ids, matched, "paper or author" if authors else "paper")
     if cfg.personalize is not None:
         pers_cfg = cfg.personalize
         ctx.seeds = read_seeds(pers_cfg.seeds, engine.lookup(ctx), seed_set_column=pers_cfg.seed_set_column,
@@ -147,7 +151,13 @@ def write_papers(ctx: JobContext) -> None:
         if rank_cfg.algorithm == "rescaled_pagerank":
             assert ctx.days is not None
             columns["pagerank"] = scores
-            scores = rescale_by_time(scores, ctx.days, rank_cfg.window)
+            years_only = not has_dates(inp.papers, inp.date_column)
+            if years_only:
+                log.warning("rescaled_pagerank: %s gives years but no dates (no %r column with values); papers of "
+                            "one year cannot be told apart in age, so each is compared with its whole year (at "
+                            "least [rank] window papers)", inp.papers, inp.date_column)
+            ctx.meta["rescaled"] = {"window": rank_cfg.window, "times": "years" if years_only else "dates"}
+            scores = rescale_by_time(scores, ctx.days, rank_cfg.window, whole_ties=years_only)
         columns["citations"] = ctx.citations
         table = ranked_table(ctx.ids.output_ids(), scores, mass, ctx.excluded, columns, ties=cfg.output.ties)
         if inp.papers:

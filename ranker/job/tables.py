@@ -13,9 +13,9 @@ import pyarrow.compute as pc
 import torch
 
 from .. import __version__
-from ..errors import ConvergenceError, GraphError
+from ..errors import ConfigError, ConvergenceError, GraphError
 from ..io import IdMap
-from ..io.ids import ids_of_kind
+from ..io.ids import coerce_ids
 from ..pagerank import PageRankResult
 
 log = logging.getLogger("ranker")
@@ -96,14 +96,45 @@ def ranked_table(ids: pa.Array, scores: np.ndarray, mass: np.ndarray, excluded: 
     return table.select(order)
 
 
+def exclude_matches(values: tuple, dictionary: pa.Array, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices in ``dictionary`` of the ``[output] exclude_ids``, and which entries matched.
+
+    Returns
+    -------
+    index : numpy.ndarray
+        ``int64``: indices of the matching entries in ``dictionary``.
+    matched : numpy.ndarray
+        ``bool [len(values)]``: whether each entry is in ``dictionary`` (after :func:`coerce_ids`).
+    """
+    matched = np.zeros(len(values), bool)
+    want, pos = coerce_ids(values, kind)
+    if not len(want) or not len(dictionary):
+        return np.zeros(0, np.int64), matched
+    idx = pc.index_in(want.cast(dictionary.type), value_set=dictionary)
+    found = idx.is_valid().to_numpy(zero_copy_only=False)
+    matched[pos[found]] = True
+    return np.unique(idx.filter(idx.is_valid()).to_numpy().astype(np.int64)), matched
+
+
 def exclude_index(values: tuple, dictionary: pa.Array, kind: str) -> np.ndarray:
-    """Indices in ``dictionary`` of the ``[output] exclude_ids`` of its kind (the list may mix
-    paper and author ids: the other kind's and unknown ids are skipped)."""
-    mine = ids_of_kind(values, kind)
-    if not len(mine):
-        return np.zeros(0, np.int64)
-    idx = pc.index_in(mine.cast(dictionary.type), value_set=dictionary).to_numpy(zero_copy_only=False)
-    return idx[~np.isnan(idx)].astype(np.int64) if idx.dtype.kind == "f" else idx.astype(np.int64)
+    """Indices in ``dictionary`` of the ``[output] exclude_ids`` that are in it (the list may mix
+    paper and author ids; the job checks beforehand that every entry is one or the other)."""
+    return exclude_matches(values, dictionary, kind)[0]
+
+
+def unmatched_excluded(values: tuple, matched: np.ndarray, what: str) -> None:
+    """Refuse ``[output] exclude_ids`` entries that match nothing, naming the first few.
+
+    Raises
+    ------
+    ConfigError
+        Some entry is not an id of a paper (or author) of the job.
+    """
+    missing = [values[i] for i in np.flatnonzero(~matched)]
+    if missing:
+        shown = ", ".join(repr(v) for v in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise ConfigError(f"[output] exclude_ids: {len(missing)} of {len(values)} entries match no {what} of the "
+                          f"job: {shown}; check the ids (they are looked up as the input's ids: text or integers)")
 
 
 def top_k(scores: torch.Tensor, k: int, ids: IdMap | None = None) -> tuple[np.ndarray, np.ndarray]:

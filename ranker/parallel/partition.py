@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import torch
 
 from ..graph import transition_csr
-from ..io.ids import ids_of_kind, normalize_ids
+from ..io.ids import coerce_ids, normalize_ids
 from .comm import Comm
 
 log = logging.getLogger("ranker")
@@ -211,10 +211,16 @@ class PartitionedIds:
         got = self.comm.all_reduce_(torch.from_numpy(out), "max").numpy()
         return pa.array(got, pa.int64(), mask=got < 0)
 
-    def index_of(self, values: tuple) -> np.ndarray:
-        """Global indices of those ``[output] exclude_ids`` that are papers of the graph."""
-        arr = ids_of_kind(values, self.kind)
+    def index_of(self, values: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """Global indices of those ``[output] exclude_ids`` that are papers of the graph, and which
+        entries matched one (collective)."""
+        arr, pos = coerce_ids(values, self.kind)
+        matched = np.zeros(len(values), bool)
+        if not len(arr):  # the same on every rank: none takes part in the lookup
+            return np.zeros(0, np.int64), matched
         idx = self.lookup(arr)
-        return idx.filter(idx.is_valid()).to_numpy().astype(np.int64) if len(arr) else np.zeros(0, np.int64)
+        found = idx.is_valid().to_numpy(zero_copy_only=False)
+        matched[pos[found]] = True
+        return np.unique(idx.filter(idx.is_valid()).to_numpy().astype(np.int64)), matched
 
 
