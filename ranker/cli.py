@@ -152,8 +152,9 @@ def _estimate(config, overrides: list[str]) -> None:
         from .config import load_config
         from .job.estimate import estimate_job
     e = estimate_job(load_config(config, overrides=overrides))
+    bound = {"exactly": "", "at least": "at least ", "at most": "at most "}[e["papers_bound"]]
     print(f"citations: {'' if e['citations_exact'] else 'about '}{e['citations']:,}; papers: "
-          f"{'' if e['exact'] else 'at most '}{e['papers']:,}; score columns solved together: {e['score_columns']}")
+          f"{bound}{e['papers']:,}; score columns solved together: {e['score_columns']}")
     print(f"peak host memory: about {e['host_bytes'] / 2**30:.2f} GiB; on {e['device']}: about "
           f"{e['device_bytes'] / 2**30:.2f} GiB for the solve")
     if "fits" in e:

@@ -77,7 +77,12 @@ def articlerank(graph: CitationGraph, *, alpha: float = 0.85, tol: float = 1e-10
                    tol=tol, max_iter=max_iter, callback=callback)
 
 
-def rescale_by_time(scores: np.ndarray, dates: np.ndarray, window: int, *, whole_ties: bool = False) -> np.ndarray:
+#: The smallest standard deviation of a window, as a fraction of its mean (:func:`rescale_by_time`).
+MIN_WINDOW_CV = 0.1
+
+
+def rescale_by_time(scores: np.ndarray, dates: np.ndarray, window: int, *, whole_ties: bool = False,
+                    min_cv: float = MIN_WINDOW_CV) -> np.ndarray:
     """Rescaled PageRank: each score as a z-score among the ``window`` papers closest in time.
 
     Parameters
@@ -96,11 +101,18 @@ def rescale_by_time(scores: np.ndarray, dates: np.ndarray, window: int, *, whole
         it, a window inside one year is a run of papers in file order, most of them uncited, whose
         standard deviation is near zero: a paper with one citation gets ``z = sqrt(window - 1)``
         (31.6 at 1,000) and tops the ranking.
+    min_cv : float
+        Floor of each window's standard deviation, as a fraction of the window's mean score:
+        ``std_i >= min_cv * mean_i``. A window whose scores vary by less than that holds papers
+        cited about equally (in a recent year: nearly all uncited); a difference there is not
+        evidence of a milestone, and without the floor one citation gives ``z = sqrt(w - 1)``.
+        Real windows vary far more (PageRank is heavy-tailed: a coefficient of variation above
+        1), so the floor binds only in such degenerate windows. 0 turns it off.
 
     Returns
     -------
     numpy.ndarray
-        ``float64 [n]``: ``(p_i - mean_i) / std_i``; 0 where the window's scores are all equal.
+        ``float64 [n]``: ``(p_i - mean_i) / max(std_i, min_cv mean_i)``; 0 where the window's scores are all equal.
 
     Notes
     -----
@@ -132,7 +144,7 @@ def rescale_by_time(scores: np.ndarray, dates: np.ndarray, window: int, *, whole
     c2 = np.concatenate([[0.0], np.cumsum(p * p)])
     mean = (c1[start + w] - c1[start]) / w
     var = np.maximum((c2[start + w] - c2[start]) / w - mean * mean, 0.0)
-    std = np.sqrt(var)
+    std = np.maximum(np.sqrt(var), min_cv * np.abs(mean))
     z = np.divide(p - mean, std, out=np.zeros(n), where=std > 1e-300 + 1e-12 * np.abs(mean))
     out = np.empty(n)
     out[order] = z

@@ -1,7 +1,9 @@
 """Checkpoints are bound to their job and verified: forged, foreign or damaged ones are solved again."""
 
+import dataclasses
 import json
 import logging
+import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -133,3 +135,68 @@ def test_checkpoint_of_other_seed_sets_is_not_used(tmp_path, monkeypatch, refere
     rerun(cfg, caplog)
     assert "other seed sets" in caplog.text
     assert personalized(tmp_path / "out").equals(reference)
+
+
+def _resumed(result):
+    return result.metadata["personalized"]["resumed_batches"]
+
+
+def test_a_rerun_with_other_exclude_ids_solves_again_and_equals_a_fresh_run(tmp_path, monkeypatch, caplog):
+    """[output] exclude_ids shapes the checkpointed rows: a rerun that changes it must not resume."""
+    cfg, ckpt = interrupted_run(tmp_path, monkeypatch, "out")
+    listed = pq.read_table(ckpt.parquet(0)).column("paper_id").to_pylist()
+    excluded = listed[:3]
+    changed = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, exclude_ids=tuple(excluded)))
+    again = rerun(changed, caplog)
+    assert _resumed(again) == 0
+    got = personalized(tmp_path / "out")
+    assert not set(excluded) & set(got.column("paper_id").to_pylist())
+    fresh = dataclasses.replace(changed, output=dataclasses.replace(changed.output, dir=str(tmp_path / "fresh")))
+    run_job(fresh, show_progress=False)
+    assert got.equals(personalized(tmp_path / "fresh"))
+
+
+def test_every_input_file_is_in_the_fingerprint_by_content(tmp_path):
+    """Papers, seeds, authorships and citations: an edit that keeps size and mtime (cp -p, rsync -t,
+    touch -r) changes the fingerprint; a touch that keeps the bytes does not."""
+    cfg = demo_cfg(tmp_path, "out")
+    run_job(dataclasses.replace(cfg, personalize=None), show_progress=False)  # generates the files
+    files = citation_files(cfg.input.citations)
+    base = job_fingerprint(cfg, files)
+    for path in [cfg.input.papers, cfg.personalize.seeds, cfg.input.authorships, files[0]]:
+        st = os.stat(path)
+        data = bytearray(open(path, "rb").read())
+        i = len(data) // 2
+        data[i] ^= 0x01  # one bit in the middle: same size
+        with open(path, "r+b") as fh:
+            fh.write(bytes(data))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same modification time
+        assert os.stat(path).st_size == st.st_size and os.stat(path).st_mtime_ns == st.st_mtime_ns
+        assert job_fingerprint(cfg, files) != base, path
+        data[i] ^= 0x01
+        with open(path, "r+b") as fh:
+            fh.write(bytes(data))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # new mtime, the old bytes
+        assert job_fingerprint(cfg, files) == base, path
+
+
+def test_output_settings_that_shape_rows_are_in_the_fingerprint_and_the_others_not(tmp_path):
+    cfg = demo_cfg(tmp_path, "out")
+    run_job(dataclasses.replace(cfg, personalize=None), show_progress=False)
+    files = citation_files(cfg.input.citations)
+    base = job_fingerprint(cfg, files)
+
+    def with_output(**kw):
+        return job_fingerprint(dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, **kw)), files)
+
+    assert with_output(exclude_ids=("p1",)) != base
+    assert with_output(ties="min") != base
+    assert with_output(dir=str(tmp_path / "elsewhere")) == base
+    assert with_output(report=False) == base
+
+
+def test_a_successful_run_removes_checkpoint_folders_of_earlier_unfinished_jobs(tmp_path, monkeypatch, caplog):
+    cfg, ckpt = interrupted_run(tmp_path, monkeypatch, "out")
+    other = dataclasses.replace(cfg, rank=dataclasses.replace(cfg.rank, alpha=0.5))  # another job, same directory
+    rerun(other, caplog)
+    assert not (tmp_path / "out" / ".checkpoint").exists()

@@ -85,3 +85,77 @@ def test_run_result_gives_every_output_as_the_table_written(tmp_path):
         assert getattr(result, name).equals(pq.read_table(tmp_path / "out" / f"{name}.parquet"))
     assert result.authors is None and result.credit is None
     assert result.papers.to_pandas().shape == (6, 5)
+
+
+@pytest.mark.parametrize("kw,msg", [
+    ({"alpha": 1.5}, r"alpha must be a number in \(0, 1\), got 1.5"),
+    ({"alpha": 1}, r"alpha must be a number in \(0, 1\), got 1"),
+    ({"alpha": 0.0}, r"alpha must be a number in \(0, 1\)"),
+    ({"alpha": float("nan")}, r"alpha must be a number in \(0, 1\)"),
+    ({"tol": float("inf")}, r"tol must be a finite number > 0, got inf"),
+    ({"tol": 0}, r"tol must be a finite number > 0"),
+    ({"max_iter": -5}, r"max_iter must be an integer >= 1, got -5"),
+    ({"max_iter": 2.5}, r"max_iter must be an integer >= 1"),
+    ({"top_k": 0, "seeds": {"s": ["x"]}}, r"top_k must be an integer >= 1, got 0"),
+    ({"method": "fast"}, r"method must be one of auto, dag, power; got 'fast'"),
+    ({"ties": "first"}, r"ties must be one of ordinal, min, dense; got 'first'"),
+    ({"device": "gpu"}, r"device must be one of auto, cuda, cpu; got 'gpu'"),
+    ({"on_nonconvergence": "ignore"}, r"on_nonconvergence must be one of error, warn"),
+    ({"seeds": ["x"]}, r"seeds must be a mapping of seed-set name to paper ids, got list"),
+    ({"seeds": {}}, r"seeds is empty"),
+    ({"seeds": {"s": 3.5}}, r"seed set 's': expected paper ids \(a list, or one id\), got float"),
+])
+def test_the_api_checks_what_it_is_given_at_its_edge(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        rank(pd.DataFrame({"citing": CITING, "cited": CITED}), **kw)
+
+
+def test_an_empty_frame_is_one_clear_error():
+    with pytest.raises(ValueError, match="no rows; there is nothing to rank"):
+        rank(pd.DataFrame({"citing": pd.Series([], dtype=str), "cited": pd.Series([], dtype=str)}))
+
+
+def test_an_unconverged_solve_raises_unless_asked_to_warn(caplog):
+    from ranker.errors import ConvergenceError
+
+    df = pd.DataFrame({"citing": CITING, "cited": CITED})
+    with pytest.raises(ConvergenceError, match="did not converge"):  # (the exact solver needs no iteration here)
+        rank(df, max_iter=1, method="power")
+    got = rank(df, max_iter=1, method="power", on_nonconvergence="warn")
+    assert got.num_rows == 6 and "did not converge" in caplog.text
+
+
+def test_a_single_id_is_a_seed_set_of_one_and_unreachable_papers_are_not_listed():
+    df = pd.DataFrame({"citing": CITING, "cited": CITED})
+    one = rank(df, seeds={"s": "v"}, top_k=100)
+    # from v the walk reaches u (v cites u) and nothing else: networkx gives the others 0
+    want = oracle(CITING, CITED, {"v": 1.0})
+    reach = {p for p, x in want.items() if x > 1e-12}
+    assert set(one.column("paper_id").to_pylist()) == reach == {"u", "v"}
+    assert one.column("rank").to_pylist() == [1, 2]
+    for p, x in by_id(one).items():
+        assert abs(x - want[p]) < 1e-12
+    listed = rank(df, seeds={"s": ["v"]}, top_k=100)
+    assert listed.equals(one)
+    ints = rank(pa.table({"citing": [1, 2], "cited": [2, 3]}), seeds={"s": 1})
+    assert sorted(ints.column("paper_id").to_pylist()) == [1, 2, 3]
+    assert rank(pa.table({"citing": [1, 2], "cited": [2, 3]}), seeds={"s": 3}).column("paper_id").to_pylist() == [3]
+
+
+def test_build_graph_and_the_solvers_refuse_bad_parameters():
+    import torch
+
+    from ranker import build_graph, pagerank, personalized_pagerank, uniform_teleport
+    from ranker.solve import solve
+
+    g = build_graph(torch.tensor([0, 1]), torch.tensor([1, 2]), 3)
+    with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 1\), got 2"):
+        pagerank(g, alpha=2)
+    with pytest.raises(ValueError, match="max_iter must be an integer >= 1, got -5"):
+        personalized_pagerank(g, uniform_teleport(3), max_iter=-5)
+    with pytest.raises(ValueError, match="tol must be a finite number > 0"):
+        solve(g, uniform_teleport(3), method="dag", tol=float("inf"))
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        build_graph(torch.tensor([0]), torch.tensor([0]), 0)
+    with pytest.raises(ValueError, match="duplicates must be one of once, sum; got 'add'"):
+        build_graph(torch.tensor([0]), torch.tensor([0]), 1, duplicates="add")

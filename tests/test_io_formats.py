@@ -6,8 +6,14 @@ the job the scores, of the same citations written as a plain two-column parquet 
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import gzip
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -16,8 +22,8 @@ import pytest
 
 from oracles import nx_pagerank, write_parquet
 from ranker import parse_config, run_job
-from ranker.errors import InputError
-from ranker.io import read_citations
+from ranker.errors import InputError, OutputError
+from ranker.io import formats, read_citations
 from ranker.io.formats import detect_format, remove_converted
 
 CITING = ["W1", "W1", "W2", "W3", "W3", "W4", "W0042"]
@@ -234,3 +240,144 @@ def test_semantic_scholar_papers_with_an_authors_list(tmp_path):
     papers_out = {r["paper_id"]: r for r in pq.read_table(tmp_path / "out" / "papers.parquet").to_pylist()}
     assert papers_out[2]["date"] is None and str(papers_out[3]["date"]) == "2018-05-05"
     assert papers_out[1]["title"] == "one" and papers_out[3]["citations"] == 2
+
+
+# --------------------------------------------------------------------------- edges of text inputs
+
+
+def test_a_blank_id_in_csv_or_tsv_is_refused_like_a_null_naming_file_column_and_row(tmp_path):
+    for name, text in [("c.csv", "citing,cited\na,b\n,c\nd,e\n"), ("c.tsv", "citing\tcited\na\tb\nb\t\n"),
+                       ("q.csv", 'citing,cited\na,b\nb,""\n')]:
+        path = write_text(tmp_path / name, text)
+        col = "citing" if name == "c.csv" else "cited"
+        with pytest.raises(InputError, match=rf"{name}, column '{col}', row 1: null id \(or an empty cell\)"):
+            read_citations([path])
+
+
+def test_quoted_newlines_past_the_first_block_are_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 256)
+    rows = [f'"W{i}","W{i + 1}","a title\nover two lines {i}"' for i in range(200)]
+    path = write_text(tmp_path / "c.csv", "citing,cited,title\n" + "\n".join(rows) + "\n")
+    got = read_citations([path])
+    assert got.citing.size == 200 and pairs_of(got) == {(f"W{i}", f"W{i + 1}") for i in range(200)}
+
+
+def test_a_weight_integral_in_the_first_block_and_fractional_later_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 128)
+    weights = [1] * 40 + [0.25, 2.5]
+    cites = [(f"p{i % 7}", f"p{(i * 3 + 1) % 7}") for i in range(len(weights))]
+    text = "citing,cited,weight\n" + "".join(f"{a},{b},{w}\n" for (a, b), w in zip(cites, weights))
+    got = read_citations([write_text(tmp_path / "c.csv", text)], weight_column="weight")
+    ref = read_citations([write_parquet(tmp_path / "c.parquet", {"citing": [a for a, _ in cites],
+                                                                  "cited": [b for _, b in cites],
+                                                                  "weight": [float(w) for w in weights]})],
+                         weight_column="weight")
+    assert sorted(got.weight.tolist()) == sorted(ref.weight.tolist())
+
+
+def test_a_json_column_whose_type_widens_later_is_read_from_the_whole_file(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 200)
+    lines = [json.dumps({"citing": f"W{i}", "cited": f"W{i + 1}", "weight": 1}) for i in range(30)]
+    lines += [json.dumps({"citing": "W99", "cited": "W1", "weight": 0.5, "note": "a field first seen here"})]
+    path = write_text(tmp_path / "c.jsonl", "\n".join(lines) + "\n")
+    got = read_citations([path], weight_column="weight")
+    assert got.citing.size == 31 and sorted(got.weight.tolist())[0] == 0.5
+
+
+def test_a_json_line_longer_than_the_block_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 64)
+    lines = [json.dumps({"id": "W1", "referenced_works": [f"W{i}" for i in range(2, 400)]}),
+             json.dumps({"id": "W2", "referenced_works": ["W1"]})]
+    path = write_text(tmp_path / "works.jsonl", "\n".join(lines) + "\n")
+    got = read_citations([path], citing_column="id", cited_column="referenced_works")
+    assert got.citing.size == 399
+
+
+def test_json_nested_thirty_thousand_deep_is_one_line_not_a_crash(tmp_path):
+    deep = '{"citing": "a", "cited": "b", "x": ' + "[" * 30_000 + "]" * 30_000 + "}"
+    path = write_text(tmp_path / "c.jsonl", '{"citing": "a", "cited": "b"}\n' + deep + "\n")
+    with pytest.raises(InputError, match=r"c\.jsonl: line 2 is nested deeper than 1000 levels"):
+        read_citations([path])
+
+
+def test_a_full_temp_folder_is_said_as_such(tmp_path, monkeypatch):
+    path = write_text(tmp_path / "c.csv", "citing,cited\na,b\n")
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(formats.pq.ParquetWriter, "write_table", full)
+    with pytest.raises(OutputError, match=r"no space left in the temp folder writing the parquet copy of .*c\.csv; "
+                                          r"point TMPDIR at a folder with room"):
+        read_citations([path])
+
+
+def test_duplicate_column_names_are_refused_in_csv_json_and_parquet(tmp_path):
+    csv_path = write_text(tmp_path / "c.csv", "citing,cited,cited\na,b,c\n")
+    with pytest.raises(InputError, match=r"c\.csv: column 'cited' appears twice"):
+        read_citations([csv_path])
+    table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["b"]), pa.array(["c"])], names=["citing", "cited", "cited"])
+    pq.write_table(table, tmp_path / "d.parquet")
+    with pytest.raises(InputError, match=r"d\.parquet: column 'cited' appears twice"):
+        read_citations([str(tmp_path / "d.parquet")])
+
+
+def test_an_exploded_list_copies_only_the_columns_the_job_reads(tmp_path):
+    works = [{"id": f"W{i}", "referenced_works": [f"W{j}" for j in range(i)], "abstract": "x" * 1000,
+              "title": f"t{i}"} for i in range(1, 30)]
+    path = write_text(tmp_path / "works.jsonl", "".join(json.dumps(w) + "\n" for w in works))
+    got = read_citations([path], citing_column="id", cited_column="referenced_works")
+    assert got.citing.size == sum(range(1, 30))
+    copies = list(Path(formats._folder[0]).glob("*.parquet"))
+    assert len(copies) == 1 and set(pq.read_schema(copies[0]).names) == {"id", "referenced_works",
+                                                                         formats.SOURCE_ROW}
+
+
+def test_copy_folders_of_killed_jobs_are_swept_and_living_ones_kept(tmp_path):
+    dead = tmp_path / "rank-citations-inputs-999999-abcdefgh"
+    alive = tmp_path / "rank-citations-inputs-1-ijklmnop"
+    old = tmp_path / "rank-citations-inputs-qrstuvwx"  # an older version's folder, no lock file
+    young = tmp_path / "rank-citations-inputs-yzabcdef"
+    mine = tmp_path / "other-folder"
+    for d in (dead, alive, old, young, mine):
+        d.mkdir()
+        (d / "0000-c.csv.parquet").write_bytes(b"x")
+    (dead / ".lock").write_text("")
+    (alive / ".lock").write_text("")
+    fd = os.open(alive / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a running job holds it (here: this process, through another descriptor)
+    day = 2 * 86400
+    os.utime(old, (os.stat(old).st_atime - day, os.stat(old).st_mtime - day))
+    try:
+        assert formats.sweep_copy_folders(str(tmp_path)) == 2
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, young.name, mine.name])
+
+
+def test_a_kill_leaves_a_copy_folder_that_the_next_run_removes(tmp_path):
+    path = write_text(tmp_path / "c.csv", "citing,cited\na,b\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    code = f"from ranker.io import read_citations; import os; read_citations([{path!r}]); os._exit(9)"
+    subprocess.run([sys.executable, "-c", code], env=env, check=False)
+    left = [p.name for p in (tmp_path / "tmp").iterdir()]
+    assert len(left) == 1 and left[0].startswith("rank-citations-inputs-")
+    subprocess.run([sys.executable, "-c", code.replace("os._exit(9)", "from ranker.io.formats import "
+                                                        "remove_converted; remove_converted()")], env=env, check=True)
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_the_api_reads_an_edited_file_again_and_leaves_no_copy(tmp_path):
+    """An edit that keeps size and mtime (cp -p) must not return the old copy's scores."""
+    import ranker
+
+    path = tmp_path / "c.csv"
+    path.write_text("citing,cited\na,b\nb,c\n")
+    first = ranker.rank(path).to_pylist()
+    st = os.stat(path)
+    path.write_text("citing,cited\na,c\nc,b\n")  # same size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    second = ranker.rank(path).to_pylist()
+    assert first != second and second[0]["paper_id"] == "b"
+    assert formats._folder == []  # ranker.rank removes its own copies

@@ -46,3 +46,29 @@ def test_the_command_prints_the_estimate_and_reads_nothing_else(tmp_path):
     assert r.exit_code == 0, r.output
     assert "citations: 1,000" in r.output and "peak host memory: about" in r.output and "fits" in r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_papers_listed_with_unknown_papers_kept_are_a_lower_bound(tmp_path):
+    files(tmp_path, papers=300)
+    write_parquet(tmp_path / "p.parquet", {"paper_id": list(range(250))})  # 50 cited papers are not listed
+    (tmp_path / "job.toml").write_text('[input]\ncitations = "c.parquet"\npapers = "p.parquet"\n'
+                                       '[rank]\ndevice = "cpu"\n')
+    r = CliRunner().invoke(app, ["estimate", "--config", str(tmp_path / "job.toml")])
+    assert r.exit_code == 0 and "papers: at least 250;" in r.output, r.output
+
+
+def test_text_rows_come_from_the_decompressed_sample_not_the_compressed_size(tmp_path):
+    """A gzip file that inflates 200-fold (repetitive rows, a 'bomb'): rows counted from its text."""
+    import gzip
+
+    rows = 400_000
+    body = "citing,cited\n" + "W1000000,W2000000\n" * rows
+    with gzip.open(tmp_path / "c.csv.gz", "wt") as fh:
+        fh.write(body)
+    got = model.text_rows(str(tmp_path / "c.csv.gz"))
+    assert abs(got - rows) / rows < 0.02, got
+    lines = [f'{{"id": "W{i}", "referenced_works": ["W{i + 1}", "W{i + 2}", "W{i + 3}"], "x": "{"y" * 50}"}}'
+             for i in range(20_000)]
+    (tmp_path / "w.jsonl").write_text("\n".join(lines) + "\n")
+    got = model.text_rows(str(tmp_path / "w.jsonl"), "referenced_works")
+    assert abs(got - 60_000) / 60_000 < 0.02, got

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -205,3 +206,145 @@ def test_output_of_a_dictionary_encoded_table_has_plain_columns(tmp_path):
             show_progress=False)
     papers = pq.read_table(out / "papers.parquet")
     assert papers.schema.field("paper_id").type == pa.string() and papers.num_rows == 3
+
+
+def _snapshot(out):
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != LOCK_NAME}
+
+
+@pytest.mark.parametrize("failing", ["papers.parquet", "personalized.parquet", "report.html", "run.json"])
+def test_a_rename_failing_during_the_commit_leaves_exactly_the_old_run(tmp_path, monkeypatch, failing):
+    """One rename of the commit fails (an immutable file, a full disk...): the directory holds the
+    previous run byte for byte, nothing of the new one, and the error is one line."""
+    out = tmp_path / "out"
+    run_job(small_job(tmp_path, out), show_progress=False)
+    before = _snapshot(out)
+    real = os.replace
+
+    def replace(src, dst, *a, **k):
+        if str(dst).endswith("/" + failing) and ".rank-citations.tmp" in str(src):
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(dst))
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(io_outputs.os, "replace", replace)
+    with pytest.raises(OutputError, match=r"could not put the new outputs in place .*previous run's files are back"):
+        run_job(small_job(tmp_path, out, rank={"alpha": 0.6}), show_progress=False)
+    assert _snapshot(out) == before
+    # no backup and no temp file (the checkpoints stay for a resume)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".checkpoint"]
+
+
+def test_moving_the_old_run_aside_failing_leaves_it_in_place(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_job(small_job(tmp_path, out), show_progress=False)
+    before = _snapshot(out)
+    real = os.replace
+
+    def replace(src, dst, *a, **k):
+        if str(src).endswith("/personalized.parquet"):  # the old file cannot be moved (immutable)
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(io_outputs.os, "replace", replace)
+    with pytest.raises(OutputError, match="previous run's files are back"):
+        run_job(small_job(tmp_path, out, rank={"alpha": 0.6}), show_progress=False)
+    assert _snapshot(out) == before
+
+
+def test_a_directory_where_an_output_goes_is_one_line_and_nothing_changes(tmp_path):
+    out = tmp_path / "out"
+    run_job(small_job(tmp_path, out), show_progress=False)
+    (out / "credit.parquet").mkdir()  # an output name this job does not write, but would remove
+    (out / "credit.parquet" / "keep.txt").write_text("the user's")
+    before = _snapshot(out)
+    with pytest.raises(OutputError, match=r"credit.parquet is a directory where the job writes a file"):
+        run_job(small_job(tmp_path, out, rank={"alpha": 0.6}), show_progress=False)
+    assert _snapshot(out) == before and (out / "credit.parquet" / "keep.txt").read_text() == "the user's"
+
+
+@pytest.mark.parametrize("killed_after", [0, 1, 3, 4, 6, 7, 8])
+def test_a_commit_killed_half_way_is_undone_or_finished_by_the_next_job(tmp_path, monkeypatch, killed_after):
+    """A kill -9 at any rename of the commit: the next job in the directory finds exactly one whole
+    run (the old one when the new run.json was not in place yet, else the new one), then runs."""
+    out = tmp_path / "out"
+    run_job(small_job(tmp_path, out), show_progress=False)
+    old = _snapshot(out)
+    real, calls = os.replace, []
+
+    def replace(src, dst, *a, **k):
+        src, dst = Path(src), Path(dst)
+        moving = dst.parent.name.startswith(".previous-run-") and dst.name != "journal.json"
+        placing = dst.parent == out and src.name.endswith(".rank-citations.tmp")
+        if moving or placing:
+            calls.append(dst.name)
+            if len(calls) > killed_after:
+                raise _Killed
+        return real(src, dst, *a, **k)
+
+    def rmtree(path, *a, **k):  # killed after the last rename, before the previous run was deleted
+        raise _Killed
+
+    monkeypatch.setattr(io_outputs.os, "replace", replace)
+    monkeypatch.setattr(io_outputs.shutil, "rmtree", rmtree)
+    monkeypatch.setattr(io_outputs, "_undo", lambda *a, **k: None)  # a kill runs no clean-up
+    with pytest.raises(_Killed):
+        run_job(small_job(tmp_path, out, rank={"alpha": 0.6}), show_progress=False)
+    monkeypatch.undo()
+    (out / LOCK_NAME).unlink(missing_ok=True)
+    with OutputDir(out):  # what the next job does first
+        pass
+    now = _snapshot(out)
+    assert not [p for p in out.iterdir() if p.name.startswith(".previous-run-")]
+    alpha = json.loads(now["run.json"])["config"]["rank"]["alpha"]
+    assert (alpha == 0.85) == (killed_after < 8)  # 4 old files moved aside, then 4 new placed, run.json last
+    if alpha == 0.85:
+        assert now == old
+    else:  # the commit had finished: every file is the new run's
+        assert set(now) == set(old) and all(now[name] != old[name] for name in now if name != "report.html")
+
+
+class _Killed(BaseException):
+    pass
+
+
+def test_exclude_ids_that_match_nothing_are_named_before_any_solve(tmp_path, monkeypatch):
+    monkeypatch.setattr(engines, "solve", lambda *a, **k: pytest.fail("solved"))
+    cfg = small_job(tmp_path, tmp_path / "out", output={"exclude_ids": ["a", "typo", 7]})
+    with pytest.raises(ConfigError, match=r"exclude_ids: 2 of 3 entries match no paper of the job: 'typo', 7"):
+        run_job(cfg, show_progress=False)
+
+
+def test_exclude_ids_given_as_integers_match_text_ids_and_the_other_way(tmp_path):
+    write_parquet(tmp_path / "c.parquet", {"citing": ["5", "6", "7"], "cited": ["6", "7", "5"]})
+    cfg = parse_config({"input": {"citations": "c.parquet"}, "rank": {"device": "cpu"},
+                        "output": {"dir": "o", "exclude_ids": [5]}}, base=tmp_path)
+    res = run_job(cfg, show_progress=False)
+    assert sorted(res.papers.column("paper_id").to_pylist()) == ["6", "7"]
+    assert abs(sum(res.papers.column("share").to_pylist()) - 1) < 1e-12
+    write_parquet(tmp_path / "i.parquet", {"citing": [5, 6, 7], "cited": [6, 7, 5]})
+    cfg = parse_config({"input": {"citations": "i.parquet"}, "rank": {"device": "cpu"},
+                        "output": {"dir": "o2", "exclude_ids": ["5"]}}, base=tmp_path)
+    assert sorted(run_job(cfg, show_progress=False).papers.column("paper_id").to_pylist()) == [6, 7]
+
+
+def test_exclude_ids_may_name_authors(tmp_path):
+    small_job(tmp_path, tmp_path / "x")
+    write_parquet(tmp_path / "data" / "auth.parquet", {"paper_id": ["a", "b"], "author": ["ann", "bob"]})
+    cfg = small_job(tmp_path, tmp_path / "out", input={"authorships": str(tmp_path / "data" / "auth.parquet")},
+                    output={"exclude_ids": ["a", "bob"]})
+    res = run_job(cfg, show_progress=False)
+    assert res.authors.column("author").to_pylist() == ["ann"] and "a" not in res.papers.column("paper_id").to_pylist()
+    bad = small_job(tmp_path, tmp_path / "out2", input={"authorships": str(tmp_path / "data" / "auth.parquet")},
+                    output={"exclude_ids": ["carol"]})
+    with pytest.raises(ConfigError, match="1 of 1 entries match no paper or author of the job: 'carol'"):
+        run_job(bad, show_progress=False)
+
+
+def test_personalized_lists_only_papers_the_seed_set_reaches(tmp_path):
+    """Seeded on d (no citations either way): one row, not d and three zero-score papers by id."""
+    small_job(tmp_path, tmp_path / "x")
+    write_parquet(tmp_path / "data" / "seeds.parquet", {"seed_set": ["s", "t"], "paper_id": ["a", "d"]})
+    res = run_job(small_job(tmp_path, tmp_path / "out"), show_progress=False)
+    pers = res.personalized.to_pylist()
+    assert [(r["seed_set"], r["paper_id"], r["rank"]) for r in pers if r["seed_set"] == "t"] == [("t", "d", 1)]
+    assert all(r["score"] > 0 for r in pers) and len([r for r in pers if r["seed_set"] == "s"]) == 3

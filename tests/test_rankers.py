@@ -60,7 +60,7 @@ def test_articlerank_matches_dense_definition(case, weighted):
 def test_rescale_matches_brute_force():
     rng = np.random.default_rng(1)
     for n, window in [(50, 10), (50, 7), (9, 20), (200, 33)]:
-        p = rng.random(n)
+        p = rng.random(n)  # uniform scores vary by 0.58 of their mean: the 0.1 floor never binds
         dates = rng.integers(0, 30, n).astype(float)  # ties in dates
         got = rescale_by_time(p, dates, window)
         order = np.argsort(dates, kind="stable")
@@ -129,3 +129,62 @@ def test_missing_dates_are_an_error_naming_the_count(tmp_path):
                         "rank": {"algorithm": "citerank"}, "output": {"dir": "o"}}, base=tmp_path)
     with pytest.raises(GraphError, match=r"2 papers have no 'date' or 'year' .* \(first: 'y'\)"):
         run_job(cfg, show_progress=False)
+
+
+def test_rescaled_on_years_alone_compares_each_paper_with_its_whole_year(tmp_path, caplog):
+    """Dates known only as years: the window holds every paper of the year (pandas groupby z-scores,
+    population std), so a paper with one citation among uncited papers of its year is not ranked
+    first with z = sqrt(window - 1), and the job warns."""
+    import logging
+
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    years = np.repeat(np.arange(2000, 2006), 400)  # each year larger than the window
+    n = years.size
+    citing, cited = [], []
+    for i in range(n):  # papers cite a few older papers, most of them the same famous ones
+        older = np.flatnonzero(years < years[i])
+        if older.size:
+            for j in rng.choice(older[: max(1, older.size // 20)], size=min(3, older.size), replace=False):
+                citing.append(f"p{i}")
+                cited.append(f"p{j}")
+    citing.append(f"p{n - 1}")  # one citation to one paper of the last year: the z = 31.6 trap
+    cited.append(f"p{n - 2}")
+    write_parquet(tmp_path / "c.parquet", {"citing": citing, "cited": cited})
+    write_parquet(tmp_path / "p.parquet", {"paper_id": [f"p{i}" for i in range(n)],
+                                           "year": pa.array(years, pa.int16())})
+    cfg = parse_config({"input": {"citations": "c.parquet", "papers": "p.parquet"},
+                        "rank": {"algorithm": "rescaled_pagerank", "window": 100, "device": "cpu", "tol": 1e-13},
+                        "output": {"dir": "out"}}, base=tmp_path)
+    log = logging.getLogger("ranker")
+    log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="ranker"):
+            res = run_job(cfg, show_progress=False)
+    finally:
+        log.removeHandler(caplog.handler)
+    assert "gives years but no dates" in caplog.text and res.metadata["rescaled"]["times"] == "years"
+    df = pq.read_table(tmp_path / "out" / "papers.parquet").to_pandas()
+    g = df.groupby("year")["pagerank"]
+    mean = g.transform("mean")
+    want = (df["pagerank"] - mean) / np.maximum(g.transform(lambda s: s.std(ddof=0)), 0.1 * mean)
+    # prefix sums of squares lose ~1e-8 to cancellation where a year's scores are nearly equal
+    np.testing.assert_allclose(df["score"].to_numpy(), want.to_numpy(), atol=1e-6)
+    trap = df.index[df.paper_id == f"p{n - 2}"][0]  # z = 31.6 with windows cut inside the year and no floor
+    assert df.loc[trap, "score"] < 10 and trap >= 10
+
+
+def test_rescale_whole_ties_is_the_plain_window_when_dates_are_distinct():
+    rng = np.random.default_rng(2)
+    p, dates = rng.random(300), rng.permutation(300).astype(float)
+    np.testing.assert_array_equal(rescale_by_time(p, dates, 31, whole_ties=True), rescale_by_time(p, dates, 31))
+
+
+def test_rescale_floors_a_window_std_at_a_tenth_of_its_mean():
+    p = np.full(50, 1.0)
+    p[7] = 1.5  # one paper above 49 equal ones: z would be sqrt(49) = 7 without the floor
+    z = rescale_by_time(p, np.arange(50.0), 50)
+    mean = p.mean()
+    assert abs(z[7] - (1.5 - mean) / (0.1 * mean)) < 1e-12
+    assert abs(rescale_by_time(p, np.arange(50.0), 50, min_cv=0)[7] - 7.0) < 1e-9

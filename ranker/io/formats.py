@@ -107,7 +107,8 @@ def needs_conversion(path: str, fmt: str, list_columns: tuple[str, ...]) -> bool
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError):
         return False  # the parquet reader reports it
-    return any(c in schema.names and _is_list(schema.field(c).type) for c in list_columns)
+    index = [schema.get_field_index(c) for c in list_columns]  # -1 when missing or twice: reported on opening
+    return any(i >= 0 and _is_list(schema.field(i).type) for i in index)
 
 
 def column_names(path: str, fmt: str) -> list[str]:
@@ -206,10 +207,11 @@ def converted(path: str, fmt: str, id_columns: tuple[str, ...], explode: str = "
         out = _copy_path(path)
         types = {c: pa.float64() for c in number_columns} if fmt in ("csv", "tsv") else {}
         rows, pairs = _convert(path, fmt, id_columns, explode, out, types, keep)
+        exploded = SOURCE_ROW in pq.read_schema(out).names  # the cited column held lists
         log.info("read %s as %s%s: %d rows%s (a parquet copy in %s)", path, fmt,
                  ", gzipped" if is_gzip(path) else "", rows,
-                 f", {pairs} (citing, cited) pairs from the list column {explode!r}" if explode else "", _folder[0])
-        _converted[key] = Converted(out, bool(explode))
+                 f", {pairs} (citing, cited) pairs from the list column {explode!r}" if exploded else "", _folder[0])
+        _converted[key] = Converted(out, exploded)
     return _converted[key]
 
 

@@ -43,8 +43,6 @@ GRAPH_PER_CITATION = 16
 HOST_PER_PAPER = 120
 COLUMN_COPIES = 3
 FLOAT32_COPIES = 5
-#: Text formats carry about this many bytes per citation row (two ids and separators, uncompressed).
-TEXT_BYTES_PER_ROW = 24
 
 
 def estimate_job(cfg: JobConfig) -> dict[str, Any]:
@@ -70,9 +68,12 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     else:
         rows, exact, id_range = _citation_rows(citation_files(inp.citations), inp.citing_column, inp.cited_column)
         rows_exact = exact
+        papers_kind = "at most"
         if inp.papers and detect_format(inp.papers) == "parquet":
             papers = pq.ParquetFile(inp.papers).metadata.num_rows
-            exact = exact and inp.unknown_papers == "drop"  # else citations may name papers it does not list
+            # with unknown_papers = "keep", citations may name papers the file does not list: at least this many
+            papers_kind = "exactly" if inp.unknown_papers != "keep" else "at least"
+            exact = exact and inp.unknown_papers != "keep"
         else:
             papers = min(2 * rows, id_range) if id_range else 2 * rows
             exact = False
@@ -90,7 +91,10 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     on_host = solve_bytes if device.type == "cpu" else 0
     host = (BASELINE + FIXED + HOST_PER_PAPER * papers
             + max(PLAN_PER_CITATION * rows, GRAPH_PER_CITATION * rows + on_host))
+    if inp.synthetic is not None:
+        papers_kind = "exactly"
     out: dict[str, Any] = {"citations": rows, "citations_exact": rows_exact, "papers": papers, "exact": exact,
+                           "papers_bound": papers_kind,
                            "score_columns": columns,
                            "host_bytes": host, "device": str(device), "device_bytes": solve_bytes}
     if device.type == "cuda":
@@ -106,12 +110,12 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
 
 
 def _citation_rows(files: list[str], citing: str, cited: str) -> tuple[int, bool, int | None]:
-    """Rows of the citation files (exact for parquet; from the size for text), and the integer id
+    """Rows of the citation files (exact for parquet; from a sample for text), and the integer id
     range of the parquet statistics when every row group has them."""
     rows, exact, lo, hi = 0, True, None, None
     for path in files:
         if detect_format(path) != "parquet":
-            rows += max(1, os.path.getsize(path) // TEXT_BYTES_PER_ROW)
+            rows += text_rows(path, cited)
             exact = False
             lo = hi = None
             continue
@@ -130,6 +134,67 @@ def _citation_rows(files: list[str], citing: str, cited: str) -> tuple[int, bool
                 lo = st.min if lo is None else min(lo, st.min)
                 hi = st.max if hi is None else max(hi, st.max)
     return rows, exact, (hi - lo + 1) if lo is not None and hi is not None else None
+
+
+#: Compressed bytes of a text file read to measure its compression ratio and bytes per row.
+SAMPLE_BYTES = 4 << 20
+
+
+def text_rows(path: str, cited: str = "cited") -> int:
+    """Citation rows of a CSV/TSV/JSON Lines file (gzipped or not), from a sample of its start.
+
+    The first :data:`SAMPLE_BYTES` of the file are decompressed: the ratio of decompressed to
+    compressed bytes gives the whole file's text size (a gzip bomb of 6 MB that inflates to
+    4 GB is counted as 4 GB, not as 6 MB of rows), and the sample's lines give the bytes per
+    row. In JSON Lines whose cited column is a list, each line counts as many rows as its list
+    has ids (on average over the sample).
+    """
+    import zlib
+
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(SAMPLE_BYTES)
+    text, consumed = head, len(head)
+    if head[:2] == b"\x1f\x8b":
+        z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        text = z.decompress(head, 64 * SAMPLE_BYTES)
+        consumed = len(head) - len(z.unconsumed_tail) - len(z.unused_data)
+    if not text:
+        return 0
+    total_text = len(text) * size / max(1, consumed)
+    lines = text.split(b"\n")
+    if len(lines) > 1 and consumed < size:
+        lines = lines[:-1]  # the last line of the sample may be cut
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return 1
+    per_line = sum(len(line) + 1 for line in lines) / len(lines)
+    pairs = 1.0
+    if detect_format(path) == "jsonl":
+        pairs = _list_length(lines, cited)
+    else:
+        total_text -= per_line  # the header
+    return max(1, int(total_text / per_line * pairs))
+
+
+def _list_length(lines: list[bytes], cited: str) -> float:
+    """Mean length of the ``cited`` lists in JSON lines (1 when it is not a list)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pajson
+
+    sample = b"\n".join(lines[:2000]) + b"\n"
+    try:
+        table = pajson.read_json(pa.BufferReader(sample),
+                                 read_options=pajson.ReadOptions(block_size=max(1 << 20, len(sample) + 1)))
+    except (pa.ArrowException, OSError):
+        return 1.0
+    if cited not in table.column_names:
+        return 1.0
+    col = table.column(cited)
+    if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)):
+        return 1.0
+    return float(pc.sum(pc.list_value_length(col)).as_py() or 0) / max(1, table.num_rows)
 
 
 def _seed_sets(path: str) -> int:

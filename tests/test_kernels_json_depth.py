@@ -1,0 +1,33 @@
+"""The JSON nesting scan (ranker.kernels.json_depth) against its plain-Python reference."""
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ranker.kernels.json_depth import deep_line, first_deep_line_reference
+
+values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(alphabet='ab{}[]"\\\n ', max_size=6),
+                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                   max_size=3),
+                      max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(values, min_size=1, max_size=6), st.integers(0, 6))
+def test_the_compiled_scan_equals_the_reference_on_json_lines(records, limit):
+    data = "".join(json.dumps({"r": r}) + "\n" for r in records).encode()
+    assert deep_line(data, limit) == first_deep_line_reference(data, limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(0, 4))
+def test_the_compiled_scan_equals_the_reference_on_any_bytes(data, limit):
+    data = data.replace(b"\r", b"")
+    assert deep_line(data, limit) == first_deep_line_reference(data, limit)
+
+
+def test_brackets_inside_strings_and_escaped_quotes_do_not_count():
+    line = json.dumps({"title": "[[[[[[[[[[ \" {{{{{{{{", "x": [[1]]}).encode() + b"\n"
+    assert deep_line(line, 3) == -1 and deep_line(line, 2) == 0
+    assert deep_line(b'{"a": 1}\n' + b"[" * 50 + b"\n", 10) == 1
