@@ -129,7 +129,9 @@ def dataset(spec: str, cache: Path) -> tuple[str, str, str]:
     """(citations path, papers path or "", label) for ``hepth`` or ``synthetic:N[:refs][:regime]``
     (regime one of :data:`ranker.synthetic.REGIMES`: ``spread``, the default, ``cycles``, ``giant``)."""
     if spec == "hepth":
-        d = ROOT.parent / "shared" / "data" / "hepth"
+        from shared_data import hepth_or_exit
+
+        d = hepth_or_exit()
         return str(d / "citations.parquet"), str(d / "papers.parquet"), "hep-th"
     from ranker.synthetic import REGIMES, SyntheticSpec, generate
 

@@ -16,16 +16,17 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ranker import parse_config, run_job
+from shared_data import HEPTH, hepth_or_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hepth"))
+    ap.add_argument("--data", default=str(HEPTH))
     ap.add_argument("--top", type=int, default=5)
     a = ap.parse_args()
-    d = Path(a.data)
+    d = hepth_or_exit(a.data)
     meta = pq.read_table(d / "papers.parquet", columns=["paper_id", "year", "title"]).to_pylist()
     info = {r["paper_id"]: r for r in meta}
     runs = [("pagerank", {}), ("pagerank", {"alpha": 0.5}), ("citerank", {"tau": 2.6}), ("articlerank", {}),

@@ -9,5 +9,6 @@ from oracles import HEPTH
 def hepth():
     """The shared hep-th data folder; the test is skipped (with the reason) when it is absent."""
     if not (HEPTH / "citations.parquet").is_file():
-        pytest.skip(f"shared hep-th data not found at {HEPTH} (see ../shared/data/README.md)")
+        pytest.skip(f"shared hep-th data not found at {HEPTH}: the KDD Cup 2003 arXiv hep-th graph (SNAP cit-HepTh) "
+                    "as parquet, see scripts/shared_data.py")
     return HEPTH
