@@ -44,6 +44,7 @@ class InputConfig:
     batch_rows: int = 1_000_000
     format: str = "auto"  # auto | parquet | csv | tsv | jsonl  (citation files; auto: by name, else by content)
     weight_offset: float = 0.0  # added to every citation weight: 1.0 gives Semantic Scholar's 1 + isinfluential
+    compact_ids: bool = True  # string ids that are one prefix and digits are held as integers (written back unchanged)
     date_column: str = "date"  # in `papers`: publication date (citerank, rescaled_pagerank)
     year_column: str = "year"  # in `papers`: used where the date is missing
     title_column: str = "title"  # in `papers`: shown beside the scores (OpenAlex: display_name)

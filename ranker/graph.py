@@ -228,8 +228,9 @@ def build_graph(
     -------
     CitationGraph
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1 (the number of papers), got {n!r}")
+    least = 1 if n_cols is None else 0  # a block of rows of a larger graph may be empty (a rank without papers)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < least:
+        raise ValueError(f"n must be an integer >= {least} (the number of papers), got {n!r}")
     for name, value, choices in (("self_citations", self_citations, ("keep", "drop")),
                                  ("duplicates", duplicates, ("once", "sum")),
                                  ("index_dtype", index_dtype, ("auto", "int32", "int64"))):

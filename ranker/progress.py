@@ -33,21 +33,64 @@ def setup_logging(*, quiet: bool = False, debug: bool = False) -> None:
 
 
 class StageTimes:
-    """Times named stages and keeps the seconds for the run metadata."""
+    """Times named stages and measures each one's peak resident memory, for the log and the run metadata.
+
+    The peak is the process's high-water mark of resident memory (``VmHWM``) while the stage
+    ran: Linux lets a process reset its mark (``/proc/self/clear_refs``, value 5), so each stage
+    starts from its own resident size. A stage run inside another counts in the outer stage's
+    peak too. Where the mark cannot be reset (another system), the peak is the process's peak
+    so far (``ru_maxrss``), and the log says so.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_bytes: dict[str, int] = {}
+        self._open: list[int] = []  # the running peak of each stage entered and not left
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         log.debug("stage %s: start", name)
+        if self._open:
+            self._open[-1] = max(self._open[-1], peak_rss())
+        resettable = reset_peak_rss()
+        self._open.append(0)
         try:
             yield
         finally:
             took = time.perf_counter() - start
+            peak = max(self._open.pop(), peak_rss())
+            if self._open:
+                self._open[-1] = max(self._open[-1], peak)
+            reset_peak_rss()
             self.seconds[name] = self.seconds.get(name, 0.0) + took
-            log.info("stage %s: %.3f s", name, took)
+            self.peak_bytes[name] = max(self.peak_bytes.get(name, 0), peak)
+            log.info("stage %s: %.3f s, peak memory %.2f GB%s", name, took, peak / 1e9,
+                     "" if resettable else " (process peak so far)")
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's resident-memory high-water mark to its current size (Linux); False elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss() -> int:
+    """Bytes: this process's resident-memory high-water mark (since the last :func:`reset_peak_rss`)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 @contextlib.contextmanager

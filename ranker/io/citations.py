@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import GraphError, InputError, where
+from .id_patterns import IdPattern, detect_pattern
 from .ids import INT64_MAX, IdMap, first_true, id_kind, normalize_ids
 from .sources import ParquetSource, check_kind, check_no_nulls, check_weights, iter_batches, open_parquet, shard
 
@@ -110,6 +111,7 @@ def read_citations(
     shard_of: tuple[int, int] | None = None,
     fmt: str = "auto",
     weight_offset: float = 0.0,
+    compact_ids: bool = True,
 ) -> EdgeList:
     """Stream citation parquet files into dense index arrays.
 
@@ -132,6 +134,12 @@ def read_citations(
         The files' format (``auto``: by name, else by content).
     weight_offset : float
         Added to every weight (``1 + isinfluential`` with Semantic Scholar's boolean column).
+    compact_ids : bool
+        String ids that are one prefix and digits (``https://openalex.org/W2741809807``,
+        ``0001001``) are read as integers and written back as the same strings
+        (:mod:`ranker.io.id_patterns`); the pattern is taken from the first rows (and the papers
+        file), and a later id that breaks it sends the whole read down the string path again.
+        Not on a sharded read.
     advance : callable, optional
         Called with the number of rows read after each batch (progress).
     shard_of : (rank, world_size), optional
@@ -166,21 +174,60 @@ def read_citations(
         raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
     columns = [citing_column, cited_column] + ([weight_column] if weight_column else [])
     id_range = _dense_integer_range(sources, columns[:2], known, total) if kind == "integer" else None
-    codes, weights, dicts, spans = _encode(sources, columns, kind, id_range, total, batch_rows, weight_offset,
-                                           advance)
+    pattern = (_citation_pattern(sources, columns[:2], known)
+               if kind == "string" and compact_ids and shard_of is None else None)
+    try:
+        codes, weights, dicts, spans = _encode(sources, columns, kind, id_range, total, batch_rows, weight_offset,
+                                               advance, pattern)
+    except _NotCompact as exc:
+        log.info("%s; reading the ids as text", exc)
+        pattern = None
+        codes, weights, dicts, spans = _encode(sources, columns, kind, id_range, total, batch_rows, weight_offset,
+                                               advance, None)
     n_known = len(known) if known is not None else 0
     if id_range is not None:
         uniq = _number_dense(codes, id_range, known, papers, paper_id_column)
     else:
-        codes, uniq = _number_hashed(codes, dicts, spans, known, papers, paper_id_column)
+        known_numbers = known if pattern is None or known is None else pattern.encode(known)
+        codes, uniq = _number_hashed(codes, dicts, spans, known_numbers, papers, paper_id_column, known)
+    numbering = "dense integer range" if id_range is not None else "hashed"
     stats: dict[str, Any] = {"citation_rows": total, "files": len(files),
-                             "id_numbering": "dense integer range" if id_range is not None else "hashed"}
+                             "id_numbering": numbering + (" (string ids as integers)" if pattern else "")}
+    if pattern is not None:
+        stats["id_pattern"] = {"prefix": pattern.prefix, "digits": pattern.width or "any, no leading zero"}
+        log.info("string ids read as integers: %r followed by %s", pattern.prefix,
+                 f"{pattern.width} digits" if pattern.width else "digits without leading zeros")
+    ids = (IdMap(ids=uniq, kind=kind, n_known=n_known) if pattern is None
+           else IdMap(kind=kind, n_known=n_known, pattern=pattern, numbers=uniq))
     if known is not None:
-        codes, weights, uniq = _settle_unknown_papers(codes, weights, uniq, n_known, sources, stats, papers,
-                                                      unknown_papers, citing_column, cited_column)
+        codes, weights, ids = _settle_unknown_papers(codes, weights, ids, sources, stats, papers,
+                                                     unknown_papers, citing_column, cited_column)
     pa.default_memory_pool().release_unused()  # hand the batches' cached memory back to the system
-    return EdgeList(citing=codes[:, 0], cited=codes[:, 1], weight=weights,
-                    ids=IdMap(ids=uniq, kind=kind, n_known=n_known), stats=stats, pairs=codes)
+    return EdgeList(citing=codes[:, 0], cited=codes[:, 1], weight=weights, ids=ids, stats=stats, pairs=codes)
+
+
+class _NotCompact(Exception):
+    """A string id that does not follow the pattern the first rows gave."""
+
+
+def _citation_pattern(sources: list[ParquetSource], columns: list[str], known: pa.Array | None
+                      ) -> IdPattern | None:
+    """The id pattern of the first rows of the citations (and every id of the papers file), if one."""
+    sample = []
+    for src in sources:
+        if src.num_rows:
+            for _, batch in iter_batches(src, columns, 1 << 16):
+                sample += [normalize_ids(batch.column(0), "string"), normalize_ids(batch.column(1), "string")]
+                break
+            break
+    if known is not None and len(known):
+        sample.append(normalize_ids(known, "string"))
+    if not sample:
+        return None
+    pattern = detect_pattern(pa.concat_arrays(sample))
+    if pattern is not None and known is not None and pattern.encode(normalize_ids(known, "string")) is None:
+        return None
+    return pattern
 
 
 def _open_sources(files: list[str], citing_column: str, cited_column: str, weight_column: str, fmt: str,
@@ -212,7 +259,8 @@ def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:
 
 
 def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_range: tuple[int, int] | None,
-            total: int, batch_rows: int, weight_offset: float, advance: Advance | None):
+            total: int, batch_rows: int, weight_offset: float, advance: Advance | None,
+            pattern: IdPattern | None = None):
     """Every batch validated and encoded on a thread pool (Arrow releases the GIL).
 
     Returns ``codes`` (``int32 [E, 2]``: (citing, cited) local dictionary codes, or ids minus the
@@ -245,13 +293,24 @@ def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_rang
                                      f"state ({lo}..{hi}); the file's metadata is corrupt")
                 np.subtract(vals, lo, out=codes[row0:row0 + m, k], casting="unsafe")
             return row0, m, pa.array([], pa.int64())
-        if citing.type != cited.type or pa.types.is_uint64(citing.type):
+        if pattern is not None:  # string ids as integers: hashed as int64
+            numbers = []
+            for arr, name in ((citing, citing_column), (cited, cited_column)):
+                got = pattern.encode(arr)
+                if got is None:
+                    bad = first_true(pc.invert(pc.fill_null(pattern.matches(arr), True)))
+                    raise _NotCompact(f"{where(path, name, first + bad)}: id {arr[bad].as_py()!r} does not follow "
+                                      f"the pattern of the first ids ({pattern.prefix!r} and digits)")
+                numbers.append(got)
+            citing, cited = numbers
+        elif citing.type != cited.type or pa.types.is_uint64(citing.type):
             citing = normalize_ids(citing, kind, (path, citing_column, first))
             cited = normalize_ids(cited, kind, (path, cited_column, first))
         enc = pc.dictionary_encode(pa.chunked_array([citing, cited]))
         codes[row0:row0 + m, 0] = enc.chunk(0).indices.to_numpy(zero_copy_only=False)
         codes[row0:row0 + m, 1] = enc.chunk(1).indices.to_numpy(zero_copy_only=False)
-        return row0, m, normalize_ids(enc.chunk(0).dictionary, kind)
+        dictionary = enc.chunk(0).dictionary
+        return row0, m, dictionary if pattern is not None else normalize_ids(dictionary, kind)
 
     def tasks() -> Iterator[tuple[str, int, int, pa.RecordBatch]]:
         row0 = 0
@@ -278,31 +337,33 @@ def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_rang
     return codes, weights, dicts, spans
 
 
-def _settle_unknown_papers(codes: np.ndarray, weights: np.ndarray | None, uniq: pa.Array, n_known: int,
+def _settle_unknown_papers(codes: np.ndarray, weights: np.ndarray | None, ids: IdMap,
                            sources: list[ParquetSource], stats: dict[str, Any], papers: str, unknown_papers: str,
                            citing_column: str, cited_column: str):
     """``[input] unknown_papers`` for citations naming papers absent from the papers file (indices
-    ``>= n_known``): kept, dropped (with their rows), or an error naming the first row."""
+    ``>= ids.n_known``): kept, dropped (with their rows), or an error naming the first row."""
     citing_idx, cited_idx = codes[:, 0], codes[:, 1]
-    n = len(uniq)
+    n, n_known = len(ids), ids.n_known
     unknown = (citing_idx >= n_known) | (cited_idx >= n_known)
     n_unknown_rows = int(unknown.sum())
     stats["unknown_paper_rows"] = n_unknown_rows
     stats["unknown_papers"] = n - n_known
     if not n_unknown_rows:
-        return codes, weights, uniq
+        return codes, weights, ids
     if unknown_papers == "error":
         i = first_true(unknown)
         file, frow = locate_row(sources, i)
         bad = citing_column if citing_idx[i] >= n_known else cited_column
-        missing = uniq[int(max(citing_idx[i], cited_idx[i]))].as_py()
+        missing = ids.output_ids(np.array([int(max(citing_idx[i], cited_idx[i]))]))[0].as_py()
         raise InputError(f"{where(file, bad, frow)}: paper {missing!r} is not in {papers}")
     if unknown_papers == "drop":
         keep = ~unknown
         log.info("dropped %d citation rows naming %d papers absent from %s", n_unknown_rows, n - n_known, papers)
-        return codes[keep], None if weights is None else weights[keep], uniq.slice(0, n_known)
+        kept = (IdMap(ids=ids.ids.slice(0, n_known), kind=ids.kind, n_known=n_known) if ids.numbers is None else
+                IdMap(kind=ids.kind, n_known=n_known, pattern=ids.pattern, numbers=ids.numbers.slice(0, n_known)))
+        return codes[keep], None if weights is None else weights[keep], kept
     log.info("kept %d papers named by citations but absent from %s", n - n_known, papers)
-    return codes, weights, uniq
+    return codes, weights, ids
 
 
 def _dense_integer_range(sources: list[ParquetSource], columns: list[str], known: pa.Array | None,
@@ -364,7 +425,8 @@ def _number_dense(codes: np.ndarray, id_range: tuple[int, int], known: pa.Array 
 
 
 def _number_hashed(codes: np.ndarray, dicts: list[pa.Array], spans: list[tuple[int, int, int]],
-                   known: pa.Array | None, papers: str, paper_id_column: str) -> tuple[np.ndarray, pa.Array]:
+                   known: pa.Array | None, papers: str, paper_id_column: str,
+                   known_ids: pa.Array | None = None) -> tuple[np.ndarray, pa.Array]:
     """One global dictionary: papers first (indices 0..P-1 in file order), then the other ids in
     order of first appearance; one hash pass gives the ids and every batch's mapping. Remaps
     ``codes`` (widened to int64 beyond 2**31 papers); deterministic for a sorted file list."""
@@ -378,7 +440,8 @@ def _number_hashed(codes: np.ndarray, dicts: list[pa.Array], spans: list[tuple[i
     del merged
     if n_known and not np.array_equal(global_of[:n_known], np.arange(n_known, dtype=global_of.dtype)):
         assert known is not None
-        raise _duplicate_paper_error(papers, paper_id_column, known, global_of[:n_known])
+        raise _duplicate_paper_error(papers, paper_id_column, known if known_ids is None else known_ids,
+                                     global_of[:n_known])
     global_of = global_of[n_known:]
     if len(uniq) >= 2**31:
         codes = codes.astype(np.int64)

@@ -2,42 +2,70 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError, where
+from .id_patterns import IdPattern
 
 
 # --------------------------------------------------------------------------- ids
 
 
-@dataclass
 class IdMap:
     """Dense index -> original paper id.
 
     Attributes
     ----------
     ids : pyarrow.Array
-        ``ids[i]`` is the id of node ``i``; ``string``/``large_string`` or ``int64``.
+        ``ids[i]`` is the id of node ``i``; ``string``/``large_string`` or ``int64``. For compact
+        ids (``pattern`` set) this is made from ``numbers`` on first use: prefer
+        :meth:`output_ids` with an index and :meth:`lookup`, which never build it whole.
     kind : str
         ``"string"`` or ``"integer"``.
     n_known : int
         Nodes ``0..n_known-1`` are the papers listed in ``[input] papers`` (0 if none given).
+    pattern : IdPattern or None
+        String ids stored as integers (:mod:`ranker.io.id_patterns`): ``numbers[i]`` is node
+        ``i``'s id without its prefix, written back as exactly the same string.
+    numbers : pyarrow.Array or None
+        ``int64``, with ``pattern``.
     """
 
-    ids: pa.Array
-    kind: str
-    n_known: int = 0
+    def __init__(self, ids: pa.Array | None = None, kind: str = "string", n_known: int = 0, *,
+                 pattern: IdPattern | None = None, numbers: pa.Array | None = None) -> None:
+        if (ids is None) == (numbers is None) or (numbers is not None and pattern is None):
+            raise ValueError("IdMap takes ids, or numbers with their pattern")
+        self.kind, self.n_known, self.pattern, self.numbers = kind, n_known, pattern, numbers
+        self._ids = ids
+
+    @property
+    def ids(self) -> pa.Array:
+        if self._ids is None:
+            assert self.pattern is not None and self.numbers is not None
+            self._ids = self.pattern.decode(self.numbers)
+        return self._ids
+
+    @property
+    def compact(self) -> bool:
+        """Whether the ids are stored as integers with a pattern."""
+        return self.pattern is not None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.numbers) if self.numbers is not None else len(self.ids)
+
+    def __repr__(self) -> str:
+        how = f", pattern={self.pattern}" if self.pattern is not None else ""
+        return f"IdMap({len(self)} {self.kind} ids{how}, n_known={self.n_known})"
 
     def output_ids(self, index: np.ndarray | None = None) -> pa.Array:
         """Ids for output, taken at ``index`` (all when None), as ``string`` or ``int64``."""
-        arr = self.ids if index is None else self.ids.take(pa.array(index))
+        if self.pattern is not None and self.numbers is not None:
+            numbers = self.numbers if index is None else self.numbers.take(pa.array(index))
+            arr = self.pattern.decode(numbers)
+        else:
+            arr = self.ids if index is None else self.ids.take(pa.array(index))
         if self.kind == "string" and arr.type != pa.string():
             try:
                 arr = arr.cast(pa.string())
@@ -47,10 +75,16 @@ class IdMap:
 
     def permute(self, perm: np.ndarray) -> "IdMap":
         """The map after renumbering: new index ``r`` is old index ``perm[r]``."""
+        if self.numbers is not None:
+            return IdMap(kind=self.kind, pattern=self.pattern, numbers=self.numbers.take(pa.array(perm)))
         return IdMap(ids=self.ids.take(pa.array(perm)), kind=self.kind, n_known=0)
 
     def lookup(self, values: pa.Array) -> pa.Array:
         """Index of each value, null where the id is unknown."""
+        if self.pattern is not None and self.numbers is not None:
+            if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+                values = values.cast(pa.large_string())
+            return pc.index_in(self.pattern.encode_each(values), value_set=self.numbers)
         return pc.index_in(values, value_set=self.ids)
 
 

@@ -82,7 +82,7 @@ class LocalEngine:
                                    weight_column=inp.weight_column, papers=inp.papers,
                                    paper_id_column=inp.paper_id_column, unknown_papers=inp.unknown_papers,
                                    batch_rows=inp.batch_rows, advance=advance, fmt=inp.format,
-                                   weight_offset=inp.weight_offset)
+                                   weight_offset=inp.weight_offset, compact_ids=inp.compact_ids)
         ctx.ids = edges.ids
         ctx.meta["ingest"] = {**ids_stats(edges.ids), **edges.stats}
         log.info("read %d citation rows from %d file(s): %d papers (%s ids)", edges.stats["citation_rows"],
@@ -108,7 +108,7 @@ class LocalEngine:
     def exclude_index(self, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the ``[output] exclude_ids`` that are papers, and which entries matched a paper."""
         assert ctx.ids is not None
-        return exclude_matches(ctx.cfg.output.exclude_ids, ctx.ids.ids, ctx.ids.kind)
+        return exclude_matches(ctx.cfg.output.exclude_ids, ctx.ids.lookup, ctx.ids.kind)
 
     def order(self, ctx: JobContext) -> None:
         """Renumber the graph in condensation-level order (method ``dag`` or ``auto``), and with it

@@ -163,7 +163,8 @@ def id_bytes(ids: IdMap | None) -> int:
         return 16
     if ids.kind == "integer" or len(ids) == 0:
         return 8
-    return int(pc.sum(pc.binary_length(ids.ids.slice(0, 10_000))).as_py() / min(len(ids), 10_000)) + 4
+    sample = ids.output_ids(np.arange(min(len(ids), 10_000)))
+    return int(pc.sum(pc.binary_length(sample)).as_py() / len(sample)) + 4
 
 
 def check_space(out_dir: Path, ckpt: Checkpoints, needed: int) -> None:

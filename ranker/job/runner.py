@@ -228,6 +228,7 @@ def commit(ctx: JobContext) -> None:
     meta["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     meta["seconds"] = dict(ctx.stages.seconds)
     meta["seconds"]["total"] = time.perf_counter() - ctx.t_start
+    meta["peak_memory_bytes"] = dict(ctx.stages.peak_bytes)
     meta["outputs"] = dict(ctx.outputs)
     write_json_atomic(meta, ctx.out_dir / "run.json", staging=ctx.staging)
     ctx.outputs["run"] = str(ctx.out_dir / "run.json")

@@ -96,21 +96,35 @@ def ranked_table(ids: pa.Array, scores: np.ndarray, mass: np.ndarray, excluded: 
     return table.select(order)
 
 
-def exclude_matches(values: tuple, dictionary: pa.Array, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Indices in ``dictionary`` of the ``[output] exclude_ids``, and which entries matched.
+def exclude_matches(values: tuple, ids: Any, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``[output] exclude_ids`` among ``ids``, and which entries matched.
+
+    Parameters
+    ----------
+    values : tuple
+        The job file's ids (strings and integers).
+    ids : pyarrow.Array or callable
+        The ids (index ``i`` is id ``ids[i]``), or a lookup ``ids(values) -> indices``
+        (:meth:`ranker.io.IdMap.lookup`: null where unknown).
+    kind : {"string", "integer"}
 
     Returns
     -------
     index : numpy.ndarray
-        ``int64``: indices of the matching entries in ``dictionary``.
+        ``int64``: indices of the matching entries.
     matched : numpy.ndarray
-        ``bool [len(values)]``: whether each entry is in ``dictionary`` (after :func:`coerce_ids`).
+        ``bool [len(values)]``: whether each entry is one of ``ids`` (after :func:`ranker.io.ids.coerce_ids`).
     """
     matched = np.zeros(len(values), bool)
     want, pos = coerce_ids(values, kind)
-    if not len(want) or not len(dictionary):
+    if not len(want):
         return np.zeros(0, np.int64), matched
-    idx = pc.index_in(want.cast(dictionary.type), value_set=dictionary)
+    if callable(ids):
+        idx = ids(want)
+    else:
+        if not len(ids):
+            return np.zeros(0, np.int64), matched
+        idx = pc.index_in(want.cast(ids.type), value_set=ids)
     found = idx.is_valid().to_numpy(zero_copy_only=False)
     matched[pos[found]] = True
     return np.unique(idx.filter(idx.is_valid()).to_numpy().astype(np.int64)), matched
