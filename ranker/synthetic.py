@@ -49,7 +49,8 @@ class SyntheticSpec:
     reply_share: float = 0.0  # a cited paper revised to cite its newer citer back (a 2-cycle; many merge)
     reply_window_years: float = 1.0  # ... when the citer is at most this much newer
     self_share: float = 0.0002
-    id_kind: str = "string"  # string ("W000000123") or integer
+    id_kind: str = "string"  # string ("W000000123"), integer, or openalex ("https://openalex.org/W2741809807": ids
+    # in no relation to the papers' order, and each citation file's rows shuffled, as a snapshot's update order has them)
     chunk_papers: int = 65_536
     rows_per_file: int = 10_000_000
 
@@ -67,10 +68,19 @@ REGIMES = {
 }
 
 
+#: OpenAlex-style ids: ``W`` numbers of 10 digits from an affine bijection of the paper index (no order kept).
+OPENALEX_PREFIX = "https://openalex.org/W"
+_OPENALEX_MODULUS = 8_999_999_999  # > any paper count used; prime-free is fine for a bijection when gcd = 1
+_OPENALEX_STEP = 2_654_435_761  # coprime with the modulus
+
+
 def _paper_ids(idx: np.ndarray, kind: str) -> pa.Array:
     arr = pa.array(idx.astype(np.int64))
     if kind == "integer":
         return arr
+    if kind == "openalex":
+        w = (idx.astype(np.int64) * _OPENALEX_STEP) % _OPENALEX_MODULUS + 1_000_000_000
+        return pc.binary_join_element_wise(OPENALEX_PREFIX, pc.cast(pa.array(w), pa.string()), "")
     return pc.binary_join_element_wise("W", pc.utf8_lpad(pc.cast(arr, pa.string()), 9, "0"), "")
 
 
@@ -256,13 +266,15 @@ def _write_files(tmp: Path, spec: SyntheticSpec, progress) -> dict[str, int]:
     days, years = _publication_days(spec)
     indeg = np.zeros(n, dtype=np.float64)
     authors = _Authors()
-    id_type = pa.string() if spec.id_kind == "string" else pa.int64()
+    id_type = pa.int64() if spec.id_kind == "integer" else pa.string()
     cit_schema = pa.schema([("citing", id_type), ("cited", id_type)])
     pap_schema = pa.schema([("paper_id", id_type), ("date", pa.date32()), ("year", pa.int16())])
     aut_schema = pa.schema([("paper_id", id_type), ("author", pa.string()), ("position", pa.int16())])
     papers_w = pq.ParquetWriter(tmp / "papers.parquet", pap_schema, compression="zstd")
     auth_w = pq.ParquetWriter(tmp / "authorships.parquet", aut_schema, compression="zstd")
     cit_w = None
+    pending: list[np.ndarray] = []  # openalex: (citing, cited) rows of the file being written
+    shuffle_rng = np.random.default_rng([spec.seed, 1])  # its own stream: the graph is the integer kind's
     file_no, file_rows, n_citations, n_authorships = 0, 0, 0, 0
     for s, e in _chunks(spec):
         m = e - s
@@ -276,11 +288,15 @@ def _write_files(tmp: Path, spec: SyntheticSpec, progress) -> dict[str, int]:
             if cit_w is None:
                 cit_w = pq.ParquetWriter(tmp / "citations" / f"part-{file_no:05d}.parquet", cit_schema,
                                          compression="zstd")
-            cit_w.write_table(pa.table([_paper_ids(citing, spec.id_kind), _paper_ids(cited, spec.id_kind)],
-                                       schema=cit_schema))
+            if spec.id_kind == "openalex":  # rows of a file are written shuffled when it is full
+                pending.append(np.stack([citing, cited], axis=1))
+            else:
+                cit_w.write_table(pa.table([_paper_ids(citing, spec.id_kind), _paper_ids(cited, spec.id_kind)],
+                                           schema=cit_schema))
             file_rows += citing.size
             n_citations += citing.size
             if file_rows >= spec.rows_per_file:
+                _write_shuffled(cit_w, pending, shuffle_rng, spec, cit_schema)
                 cit_w.close()
                 cit_w, file_rows, file_no = None, 0, file_no + 1
         papers_w.write_table(pa.table([_paper_ids(idx, spec.id_kind), pa.array(days[s:e], pa.date32()),
@@ -294,6 +310,7 @@ def _write_files(tmp: Path, spec: SyntheticSpec, progress) -> dict[str, int]:
         if progress is not None:
             progress(m)
     if cit_w is not None:
+        _write_shuffled(cit_w, pending, shuffle_rng, spec, cit_schema)
         cit_w.close()
     papers_w.close()
     auth_w.close()
@@ -302,6 +319,20 @@ def _write_files(tmp: Path, spec: SyntheticSpec, progress) -> dict[str, int]:
         raise GraphError(f"[input.synthetic] papers = {n}, mean_references = {spec.mean_references} generated no "
                          "citation; raise papers or mean_references")
     return {"citations": int(n_citations), "authorships": int(n_authorships), "authors": int(authors.n_authors)}
+
+
+def _write_shuffled(writer: pq.ParquetWriter, pending: list[np.ndarray], rng: np.random.Generator,
+                    spec: SyntheticSpec, schema: pa.Schema) -> None:
+    """The rows held for one file, in a random order, in row groups of 1M (openalex ids)."""
+    if not pending:
+        return
+    rows = np.concatenate(pending)
+    pending.clear()
+    rows = rows[rng.permutation(rows.shape[0])]
+    for s in range(0, rows.shape[0], 1 << 20):
+        part = rows[s:s + (1 << 20)]
+        writer.write_table(pa.table([_paper_ids(part[:, 0], spec.id_kind), _paper_ids(part[:, 1], spec.id_kind)],
+                                    schema=schema))
 
 
 def _seed_sets(rng: np.random.Generator, spec: SyntheticSpec) -> pa.Table:

@@ -3,6 +3,7 @@
 
     python scripts/generate.py out/syn-2m --papers 2000000 --mean-references 12
     python scripts/generate.py out/syn-10m --papers 10000000 --mean-references 12 --id-kind integer
+    python scripts/generate.py out/syn-oa --papers 2000000 --mean-references 12 --id-kind openalex
 
 Deterministic for a given set of arguments; see ranker.synthetic for the model.
 """
@@ -20,7 +21,7 @@ def main() -> None:
     ap.add_argument("--mean-references", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seed-sets", type=int, default=8)
-    ap.add_argument("--id-kind", choices=["string", "integer"], default="string")
+    ap.add_argument("--id-kind", choices=["string", "integer", "openalex"], default="string")
     a = ap.parse_args()
     t = time.perf_counter()
     m = generate(a.out_dir, SyntheticSpec(papers=a.papers, mean_references=a.mean_references, seed=a.seed,

@@ -111,3 +111,26 @@ def test_regimes_shape_the_cycles_as_documented(tmp_path):
     assert share["cycles"] > 5 * share["spread"] and share["cycles"] > 0.05
     assert largest["giant"] > 0.6 and largest["giant"] > 2 * largest["cycles"]
     assert share["spread"] < share["cycles30"] < share["cycles"]  # the middle regime sits between
+
+
+def test_openalex_ids_are_the_integer_graph_under_a_bijection_with_shuffled_rows(tmp_path):
+    import glob
+
+    import pyarrow as pa
+
+    from ranker.synthetic import OPENALEX_PREFIX, _paper_ids
+
+    generate(tmp_path / "i", SyntheticSpec(papers=3000, id_kind="integer", rows_per_file=10_000))
+    generate(tmp_path / "o", SyntheticSpec(papers=3000, id_kind="openalex", rows_per_file=10_000))
+
+    def rows(d):
+        t = pa.concat_tables([pq.read_table(f) for f in sorted(glob.glob(str(d / "citations" / "*.parquet")))])
+        return t.column(0).to_pylist(), t.column(1).to_pylist()
+
+    names = _paper_ids(np.arange(3000), "openalex").to_pylist()
+    assert len(set(names)) == 3000 and all(n.startswith(OPENALEX_PREFIX) and len(n) == len(OPENALEX_PREFIX) + 10
+                                           for n in names)
+    index = {n: i for i, n in enumerate(names)}
+    (ic, id_), (oc, od) = rows(tmp_path / "i"), rows(tmp_path / "o")
+    assert sorted(zip(ic, id_)) == sorted((index[a], index[b]) for a, b in zip(oc, od))
+    assert [index[a] for a in oc] != sorted(index[a] for a in oc)  # not in the citing papers' order

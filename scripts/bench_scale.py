@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Scale: whole ``rank-citations`` jobs as a user runs them, per stage, with integer and OpenAlex-style ids.
+
+    python scripts/bench_scale.py --papers 2000000            # 24M citations
+    python scripts/bench_scale.py --papers 20000000 --kinds integer,openalex   # 240M citations
+
+For each id kind (``integer``; ``openalex``: ``https://openalex.org/W2741809807``-style URLs in
+no order, rows shuffled within files; ``openalex-text``: the same files with ``[input]
+compact_ids = false``, the general string path), the generator writes the graph once
+(``ranker.synthetic``, regime ``spread``, 12 references a paper, cached under ``--cache``),
+then one cold process runs ``rank-citations --config job.toml`` (global PageRank, float64,
+papers.parquet out, no report) under ``/usr/bin/time -v``. Printed per job: wall time and
+peak RSS of the whole process, bytes and microseconds per citation, each stage's seconds and
+peak memory (from the job's log: ``stage NAME: S s, peak memory G GB``), and what
+``rank-citations estimate`` predicted beside the measured peak. The ratio column compares each
+job's time per citation with the integer-id job of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def generate(cache: Path, papers: int, kind: str) -> Path:
+    from ranker.synthetic import SyntheticSpec, generate as write
+
+    d = cache / f"scale-{papers}-{kind}"
+    t = time.perf_counter()
+    m = write(d, SyntheticSpec(papers=papers, mean_references=12.0, seed=0, id_kind=kind, seed_sets=0))
+    print(f"# data {d}: {m['papers']:,} papers, {m['citations']:,} citations ({time.perf_counter() - t:.0f} s, "
+          "reused if cached)", flush=True)
+    return d
+
+
+def job_file(d: Path, out: Path, compact: bool) -> Path:
+    p = out.with_suffix(".toml")
+    p.write_text(f'[input]\ncitations = "{d / "citations"}"\ncompact_ids = {str(compact).lower()}\n'
+                 f'[rank]\ndevice = "cpu"\ndtype = "float64"\n[output]\ndir = "{out}"\nreport = false\n')
+    return p
+
+
+def timed(cmd: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS bytes and stderr of a whole process (``/usr/bin/time -v``)."""
+    r = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = "\n".join(r.stderr.splitlines()[-25:])
+        raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}):\n{tail}")
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", r.stderr)
+    h, m, s = wall.groups()
+    seconds = int(h or 0) * 3600 + int(m) * 60 + float(s)
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1)) * 1024
+    return seconds, rss, r.stderr
+
+
+def estimate(toml: Path) -> float:
+    r = subprocess.run([sys.executable, "-m", "ranker.cli", "estimate", "--config", str(toml)], capture_output=True,
+                       text=True, check=True)
+    return float(re.search(r"peak host memory: about ([\d.]+) GiB", r.stdout).group(1)) * 2**30
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--papers", type=int, default=2_000_000)
+    ap.add_argument("--kinds", default="integer,openalex,openalex-text")
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "rank-citations-bench"))
+    a = ap.parse_args()
+    cache = Path(a.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    rows = []
+    base = None
+    for kind in a.kinds.split(","):
+        d = generate(cache, a.papers, kind.removesuffix("-text"))
+        out = cache / f"out-{a.papers}-{kind}"
+        toml = job_file(d, out, compact=not kind.endswith("-text"))
+        predicted = estimate(toml)
+        cmd = [sys.executable, "-m", "ranker.cli", "--config", str(toml), "--no-progress"]
+        wall, rss, log = timed(cmd)
+        run = json.loads((out / "run.json").read_text())
+        e = run["citations"]
+        stages = {m.group(1): (float(m.group(2)), float(m.group(3)))
+                  for m in re.finditer(r"stage ([\w ()-]+?): ([\d.]+) s, peak memory ([\d.]+) GB", log)}
+        per = wall / e * 1e6
+        base = per if base is None else base
+        rows.append((kind, e, run["papers"], wall, rss, per, per / base, predicted, stages,
+                     run["ingest"].get("id_numbering", "")))
+        print(f"{kind}: {wall:.1f} s, peak {rss / 2**30:.2f} GiB, {rss / e:.1f} B/citation, {per:.3f} us/citation; "
+              f"estimate said {predicted / 2**30:.2f} GiB ({predicted / rss:.2f}x)", flush=True)
+    print()
+    print("| ids | citations | papers | whole job | peak RSS | B/citation | us/citation | vs integer | estimate "
+          "(vs peak) | numbering |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for kind, e, n, wall, rss, per, ratio, pred, _, numbering in rows:
+        print(f"| {kind} | {e:,} | {n:,} | {wall:.1f} s | {rss / 2**30:.2f} GiB | {rss / e:.1f} | {per:.3f} | "
+              f"{ratio:.2f}x | {pred / 2**30:.2f} GiB ({pred / rss:.2f}x) | {numbering} |")
+    print()
+    names = list(dict.fromkeys(s for r in rows for s in r[8]))
+    print("| stage | " + " | ".join(r[0] for r in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for s in names:
+        cells = [f"{r[8][s][0]:.2f} s, {r[8][s][1]:.2f} GB" if s in r[8] else "" for r in rows]
+        print(f"| {s} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
