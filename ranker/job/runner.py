@@ -31,6 +31,7 @@ from ..io.checkpoints import Checkpoints
 from ..io.formats import remove_converted
 from ..io.output_dir import OUTPUT_NAMES, OutputDir, check_inputs_apart
 from ..pagerank import PageRankResult
+from ..progress import peak_rss
 from .context import JobContext
 from .engines import LocalEngine, PartitionedEngine
 from .stages import STAGES, Stage
@@ -229,6 +230,7 @@ def commit(ctx: JobContext) -> None:
     meta["seconds"] = dict(ctx.stages.seconds)
     meta["seconds"]["total"] = time.perf_counter() - ctx.t_start
     meta["peak_memory_bytes"] = dict(ctx.stages.peak_bytes)
+    meta["peak_memory_bytes"]["process"] = peak_rss()
     meta["outputs"] = dict(ctx.outputs)
     write_json_atomic(meta, ctx.out_dir / "run.json", staging=ctx.staging)
     ctx.outputs["run"] = str(ctx.out_dir / "run.json")
