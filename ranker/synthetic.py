@@ -49,8 +49,9 @@ class SyntheticSpec:
     reply_share: float = 0.0  # a cited paper revised to cite its newer citer back (a 2-cycle; many merge)
     reply_window_years: float = 1.0  # ... when the citer is at most this much newer
     self_share: float = 0.0002
-    id_kind: str = "string"  # string ("W000000123"), integer, or openalex ("https://openalex.org/W2741809807": ids
-    # in no relation to the papers' order, and each citation file's rows shuffled, as a snapshot's update order has them)
+    # string ("W000000123"), integer, or openalex ("https://openalex.org/W2741809807": ids in no relation to
+    # the papers' order, and each citation file's rows shuffled, as a snapshot's update order has them)
+    id_kind: str = "string"
     chunk_papers: int = 65_536
     rows_per_file: int = 10_000_000
 

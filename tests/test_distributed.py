@@ -459,7 +459,8 @@ def test_torchrun_cli_same_outputs_and_clean_failure(tmp_path):
     failed = _torchrun(2, tmp_path / "bad.toml", tmp_path)
     assert failed.returncode != 0
     lines = [ln for ln in failed.stderr.splitlines() if ln.startswith("error:")]
-    assert lines == [f"error: rank 1: {tmp_path / 'c.parquet'}, column 'cited', row 1500: null id (or an empty cell)"], failed.stderr
+    want = f"error: rank 1: {tmp_path / 'c.parquet'}, column 'cited', row 1500: null id (or an empty cell)"
+    assert lines == [want], failed.stderr
     assert not any((tmp_path / "bad").glob("*.parquet"))
 
 

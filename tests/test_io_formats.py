@@ -316,7 +316,8 @@ def test_duplicate_column_names_are_refused_in_csv_json_and_parquet(tmp_path):
     csv_path = write_text(tmp_path / "c.csv", "citing,cited,cited\na,b,c\n")
     with pytest.raises(InputError, match=r"c\.csv: column 'cited' appears twice"):
         read_citations([csv_path])
-    table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["b"]), pa.array(["c"])], names=["citing", "cited", "cited"])
+    table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["b"]), pa.array(["c"])],
+                                 names=["citing", "cited", "cited"])
     pq.write_table(table, tmp_path / "d.parquet")
     with pytest.raises(InputError, match=r"d\.parquet: column 'cited' appears twice"):
         read_citations([str(tmp_path / "d.parquet")])

@@ -154,7 +154,8 @@ def test_unwritable_checkpoint_directory_is_one_line(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / ".checkpoint").write_text("a file where the checkpoint directory goes")
-    with pytest.raises(OutputError, match=r"\.checkpoint/personalized-[0-9a-f]{16}: cannot create or write the checkpoint"):
+    with pytest.raises(OutputError, match=r"\.checkpoint/personalized-[0-9a-f]{16}: cannot create or write the "
+                                          "checkpoint"):
         run_job(small_job(tmp_path, out), show_progress=False)
 
 

@@ -137,8 +137,6 @@ def test_rescaled_on_years_alone_compares_each_paper_with_its_whole_year(tmp_pat
     first with z = sqrt(window - 1), and the job warns."""
     import logging
 
-    import pandas as pd
-
     rng = np.random.default_rng(3)
     years = np.repeat(np.arange(2000, 2006), 400)  # each year larger than the window
     n = years.size

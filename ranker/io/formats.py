@@ -42,6 +42,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from ..errors import InputError, OutputError, where
+from .outputs import folders_named
 
 log = logging.getLogger("ranker")
 
@@ -159,11 +160,7 @@ def sweep_copy_folders(directory: str | None = None) -> int:
     locked by a living process; one without a lock file (older versions) is removed after a day."""
     directory = directory or tempfile.gettempdir()
     n = 0
-    try:
-        entries = [e for e in os.scandir(directory) if COPY_FOLDER.match(e.name) and e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return 0
-    for entry in entries:
+    for entry in folders_named(directory, COPY_FOLDER):
         if entry.path in _folder:
             continue
         lock = os.path.join(entry.path, ".lock")

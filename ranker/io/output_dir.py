@@ -104,7 +104,8 @@ class OutputDir:
             raise ConfigError(f"[output] dir {out} is not writable ({exc.strerror or exc})") from None
         self._fd = self._lock(out / LOCK_NAME)
         if recover_commit(out):
-            log.warning("%s: a commit of outputs was interrupted by a kill; the directory is back to one whole run", out)
+            log.warning("%s: a commit of outputs was interrupted by a kill; the directory is back to one whole run",
+                        out)
         self.sweep(startup=True)
         return self
 

@@ -216,6 +216,14 @@ def _undo(directory: Path, backup: Path, placed: Iterable[Path], moved: Iterable
         pass
 
 
+def folders_named(directory: str | os.PathLike[str], name: re.Pattern[str]) -> list[os.DirEntry]:
+    """The folders (not links) directly in ``directory`` whose name matches ``name``; none if it cannot be read."""
+    try:
+        return [e for e in os.scandir(directory) if name.match(e.name) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
 def recover_commit(directory: str | os.PathLike[str]) -> int:
     """Finish or undo a commit that was killed half way in ``directory``; returns how many were found.
 
@@ -227,11 +235,7 @@ def recover_commit(directory: str | os.PathLike[str]) -> int:
     """
     directory = Path(directory)
     found = 0
-    try:
-        entries = [e for e in os.scandir(directory) if _BACKUP_NAME.match(e.name) and e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return 0
-    for entry in entries:
+    for entry in folders_named(directory, _BACKUP_NAME):
         found += 1
         backup = Path(entry.path)
         try:
