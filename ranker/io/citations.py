@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import GraphError, InputError, where
+from ..kernels.numbering import HashNumbering
 from .id_patterns import IdPattern, detect_pattern
 from .ids import INT64_MAX, IdMap, first_true, id_kind, normalize_ids
 from .sources import ParquetSource, check_kind, check_no_nulls, check_weights, iter_batches, open_parquet, shard
@@ -176,20 +177,24 @@ def read_citations(
     id_range = _dense_integer_range(sources, columns[:2], known, total) if kind == "integer" else None
     pattern = (_citation_pattern(sources, columns[:2], known)
                if kind == "string" and compact_ids and shard_of is None else None)
+    numbering = None
     try:
+        numbering = _start_numbering(kind, id_range, pattern, known, papers, paper_id_column)
         codes, weights, dicts, spans = _encode(sources, columns, kind, id_range, total, batch_rows, weight_offset,
-                                               advance, pattern)
+                                               advance, pattern, numbering)
     except _NotCompact as exc:
         log.info("%s; reading the ids as text", exc)
-        pattern = None
+        pattern = numbering = None
         codes, weights, dicts, spans = _encode(sources, columns, kind, id_range, total, batch_rows, weight_offset,
-                                               advance, None)
+                                               advance, None, None)
     n_known = len(known) if known is not None else 0
     if id_range is not None:
         uniq = _number_dense(codes, id_range, known, papers, paper_id_column)
+    elif numbering is not None:
+        uniq = pa.array(numbering.ids.copy(), pa.int64())
+        del numbering
     else:
-        known_numbers = known if pattern is None or known is None else pattern.encode(known)
-        codes, uniq = _number_hashed(codes, dicts, spans, known_numbers, papers, paper_id_column, known)
+        codes, uniq = _number_hashed(codes, dicts, spans, known, papers, paper_id_column)
     numbering = "dense integer range" if id_range is not None else "hashed"
     stats: dict[str, Any] = {"citation_rows": total, "files": len(files),
                              "id_numbering": numbering + (" (string ids as integers)" if pattern else "")}
@@ -208,6 +213,23 @@ def read_citations(
 
 class _NotCompact(Exception):
     """A string id that does not follow the pattern the first rows gave."""
+
+
+def _start_numbering(kind: str, id_range: tuple[int, int] | None, pattern: IdPattern | None,
+                     known: pa.Array | None, papers: str, paper_id_column: str) -> HashNumbering | None:
+    """The hash table that numbers ``int64`` ids (integer ids too spread for the dense table, and string
+    ids as integers), with the papers file's ids first (a repeated one is an error naming its row);
+    None for the other paths."""
+    if id_range is not None or (kind == "string" and pattern is None):
+        return None
+    numbering = HashNumbering()
+    if known is not None and len(known):
+        numbers = pattern.encode(normalize_ids(known, "string")) if pattern is not None else normalize_ids(
+            known, "integer")
+        codes = numbering.number(numbers.to_numpy(zero_copy_only=False))
+        if not np.array_equal(codes, np.arange(len(known), dtype=codes.dtype)):
+            raise _duplicate_paper_error(papers, paper_id_column, known, codes)
+    return numbering
 
 
 def _citation_pattern(sources: list[ParquetSource], columns: list[str], known: pa.Array | None
@@ -260,7 +282,7 @@ def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:
 
 def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_range: tuple[int, int] | None,
             total: int, batch_rows: int, weight_offset: float, advance: Advance | None,
-            pattern: IdPattern | None = None):
+            pattern: IdPattern | None = None, numbering: HashNumbering | None = None):
     """Every batch validated and encoded on a thread pool (Arrow releases the GIL).
 
     Returns ``codes`` (``int32 [E, 2]``: (citing, cited) local dictionary codes, or ids minus the
@@ -303,7 +325,12 @@ def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_rang
                                       f"the pattern of the first ids ({pattern.prefix!r} and digits)")
                 numbers.append(got)
             citing, cited = numbers
-        elif citing.type != cited.type or pa.types.is_uint64(citing.type):
+        if numbering is not None:  # numbered in batch order by the caller, on one table
+            if pattern is None:
+                citing = normalize_ids(citing, "integer", (path, citing_column, first))
+                cited = normalize_ids(cited, "integer", (path, cited_column, first))
+            return row0, m, (citing.to_numpy(zero_copy_only=False), cited.to_numpy(zero_copy_only=False))
+        if citing.type != cited.type or pa.types.is_uint64(citing.type):
             citing = normalize_ids(citing, kind, (path, citing_column, first))
             cited = normalize_ids(cited, kind, (path, cited_column, first))
         enc = pc.dictionary_encode(pa.chunked_array([citing, cited]))
@@ -324,15 +351,27 @@ def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_rang
                 row0 += batch.num_rows
 
     dict_offset = 0
+
+    def collect(result: tuple[int, int, Any]) -> int:
+        if numbering is None:
+            return _collect(result, dicts, spans, dict_offset, advance)
+        row0, m, (citing, cited) = result  # in batch order: codes in order of first appearance
+        numbering.number(citing, out=codes[row0:row0 + m, 0])
+        numbering.number(cited, out=codes[row0:row0 + m, 1])
+        spans.append((row0, row0 + m, 0))
+        if advance is not None:
+            advance(m)
+        return 0
+
     workers = max(1, min(8, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque = deque()
         for task in tasks():
             pending.append(pool.submit(encode, task))
             while len(pending) > workers:  # bounded memory: at most workers + 1 batches in flight
-                dict_offset = _collect(pending.popleft().result(), dicts, spans, dict_offset, advance)
+                dict_offset = collect(pending.popleft().result())
         while pending:
-            dict_offset = _collect(pending.popleft().result(), dicts, spans, dict_offset, advance)
+            dict_offset = collect(pending.popleft().result())
     assert sum(end - start for start, end, _ in spans) == total
     return codes, weights, dicts, spans
 
@@ -425,8 +464,7 @@ def _number_dense(codes: np.ndarray, id_range: tuple[int, int], known: pa.Array 
 
 
 def _number_hashed(codes: np.ndarray, dicts: list[pa.Array], spans: list[tuple[int, int, int]],
-                   known: pa.Array | None, papers: str, paper_id_column: str,
-                   known_ids: pa.Array | None = None) -> tuple[np.ndarray, pa.Array]:
+                   known: pa.Array | None, papers: str, paper_id_column: str) -> tuple[np.ndarray, pa.Array]:
     """One global dictionary: papers first (indices 0..P-1 in file order), then the other ids in
     order of first appearance; one hash pass gives the ids and every batch's mapping. Remaps
     ``codes`` (widened to int64 beyond 2**31 papers); deterministic for a sorted file list."""
@@ -440,8 +478,7 @@ def _number_hashed(codes: np.ndarray, dicts: list[pa.Array], spans: list[tuple[i
     del merged
     if n_known and not np.array_equal(global_of[:n_known], np.arange(n_known, dtype=global_of.dtype)):
         assert known is not None
-        raise _duplicate_paper_error(papers, paper_id_column, known if known_ids is None else known_ids,
-                                     global_of[:n_known])
+        raise _duplicate_paper_error(papers, paper_id_column, known, global_of[:n_known])
     global_of = global_of[n_known:]
     if len(uniq) >= 2**31:
         codes = codes.astype(np.int64)
