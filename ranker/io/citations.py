@@ -27,7 +27,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import GraphError, InputError, where
-from ..kernels.numbering import HashNumbering
 from .id_patterns import IdPattern, detect_pattern
 from .ids import INT64_MAX, IdMap, first_true, id_kind, normalize_ids
 from .sources import ParquetSource, check_kind, check_no_nulls, check_weights, iter_batches, open_parquet, shard
@@ -216,12 +215,14 @@ class _NotCompact(Exception):
 
 
 def _start_numbering(kind: str, id_range: tuple[int, int] | None, pattern: IdPattern | None,
-                     known: pa.Array | None, papers: str, paper_id_column: str) -> HashNumbering | None:
+                     known: pa.Array | None, papers: str, paper_id_column: str) -> Any:
     """The hash table that numbers ``int64`` ids (integer ids too spread for the dense table, and string
     ids as integers), with the papers file's ids first (a repeated one is an error naming its row);
     None for the other paths."""
     if id_range is not None or (kind == "string" and pattern is None):
         return None
+    from ..kernels.numbering import HashNumbering  # numba: loaded when a job needs it
+
     numbering = HashNumbering()
     if known is not None and len(known):
         numbers = pattern.encode(normalize_ids(known, "string")) if pattern is not None else normalize_ids(
@@ -282,7 +283,7 @@ def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:
 
 def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_range: tuple[int, int] | None,
             total: int, batch_rows: int, weight_offset: float, advance: Advance | None,
-            pattern: IdPattern | None = None, numbering: HashNumbering | None = None):
+            pattern: IdPattern | None = None, numbering: Any = None):
     """Every batch validated and encoded on a thread pool (Arrow releases the GIL).
 
     Returns ``codes`` (``int32 [E, 2]``: (citing, cited) local dictionary codes, or ids minus the
