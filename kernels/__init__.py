@@ -10,6 +10,12 @@ tested against it:
   algorithm; reference: scipy's components and Kahn's algorithm in :mod:`ranker.components`.
 - :mod:`ranker.kernels.sweep` (numba): the exact sweep over the plan with Gauss-Seidel inside
   components; reference: the torch solver of :mod:`ranker.dag`.
+- :mod:`ranker.kernels.numbering` (numba): ``int64`` ids numbered in order of first appearance
+  by one hash table; reference: :func:`ranker.kernels.numbering.number_reference` (a dict).
+- :mod:`ranker.kernels.id_parse` (numba): prefix-and-digits string ids parsed to ``int64`` from
+  Arrow's buffers; reference: :meth:`ranker.io.id_patterns.IdPattern.encode_reference`.
+- :mod:`ranker.kernels.json_depth` (numba): the nesting depth of JSON lines before parsing;
+  reference: :func:`ranker.kernels.json_depth.first_deep_line_reference`.
 """
 
 from .step import column_sums, pagerank_step

@@ -129,3 +129,18 @@ def test_unknown_and_duplicate_papers_are_named_by_their_text_with_compact_ids(t
     write_parquet(tmp_path / "p.parquet", {"paper_id": ["W1", "W2", "W1"]})
     with pytest.raises(InputError, match=r"p.parquet, column 'paper_id', row 2: duplicate paper id 'W1'"):
         read_citations([str(tmp_path / "c.parquet")], papers=str(tmp_path / "p.parquet"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(prefixes, st.integers(0, 12), st.lists(st.text(alphabet="0123456789+- aW", max_size=14), min_size=1,
+                                             max_size=20), st.integers(0, 3))
+def test_the_compiled_parse_equals_the_arrow_reference(prefix, width, tails, cut):
+    """Any strings, sliced (an array's offset), string and large_string: the same numbers, or both refuse."""
+    for arr in (pa.array([prefix + t for t in tails], pa.string()), pa.array([prefix + t for t in tails],
+                                                                              pa.large_string())):
+        arr = arr.slice(min(cut, len(arr) - 1))
+        p = IdPattern(prefix, width)
+        got, want = p.encode(arr), p.encode_reference(arr)
+        assert (got is None) == (want is None), (arr.to_pylist(), got, want)
+        if got is not None:
+            assert got.to_pylist() == want.to_pylist()

@@ -49,9 +49,24 @@ class IdPattern:
         return pc.match_substring_regex(ids, self._regex())
 
     def encode(self, ids: pa.Array) -> pa.Array | None:
-        """``ids`` (strings) as ``int64``, or None when one of them does not follow the pattern (nulls stay null)."""
+        """``ids`` (strings) as ``int64``, or None when one of them does not follow the pattern (nulls stay null).
+
+        One compiled pass over the strings' bytes (:mod:`ranker.kernels.id_parse`); with nulls,
+        :meth:`encode_reference`.
+        """
         if len(ids) == 0:
             return pa.array([], pa.int64())
+        if pa.types.is_dictionary(ids.type):
+            ids = ids.dictionary_decode()
+        if ids.null_count:
+            return self.encode_reference(ids)
+        from ..kernels.id_parse import parse_array  # numba: loaded when ids are parsed
+
+        numbers, bad = parse_array(ids, self.prefix, self.width, MAX_DIGITS)
+        return None if bad >= 0 else pa.array(numbers, pa.int64())
+
+    def encode_reference(self, ids: pa.Array) -> pa.Array | None:
+        """:meth:`encode` in Arrow compute kernels: a regular expression, a slice and a cast."""
         if not pc.all(self.matches(ids)).as_py():  # nulls are skipped: they stay null (and are refused later)
             return None
         digits = pc.utf8_slice_codeunits(ids, len(self.prefix)) if self.prefix else ids
