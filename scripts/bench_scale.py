@@ -2,7 +2,7 @@
 """Scale: whole ``rank-citations`` jobs as a user runs them, per stage, with integer and OpenAlex-style ids.
 
     python scripts/bench_scale.py --papers 2000000            # 24M citations
-    python scripts/bench_scale.py --papers 20000000 --kinds integer,openalex   # 240M citations
+    python scripts/bench_scale.py --papers 2000000,20000000 --kinds integer,openalex   # 24M and 240M
 
 For each id kind (``integer``; ``openalex``: ``https://openalex.org/W2741809807``-style URLs in
 no order, rows shuffled within files; ``openalex-text``: the same files with ``[input]
@@ -13,7 +13,7 @@ papers.parquet out, no report) under ``/usr/bin/time -v``. Printed per job: wall
 peak RSS of the whole process, bytes and microseconds per citation, each stage's seconds and
 peak memory (from the job's log: ``stage NAME: S s, peak memory G GB``), and what
 ``rank-citations estimate`` predicted beside the measured peak. The ratio column compares each
-job's time per citation with the integer-id job of the same run.
+job's time per citation with the first job of the run (the smallest size's first kind).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def estimate(toml: Path) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--papers", type=int, default=2_000_000)
+    ap.add_argument("--papers", default="2000000", help="comma-separated sizes, in papers (12 citations each)")
     ap.add_argument("--kinds", default="integer,openalex,openalex-text")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "rank-citations-bench"))
     a = ap.parse_args()
@@ -77,9 +77,9 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     rows = []
     base = None
-    for kind in a.kinds.split(","):
-        d = generate(cache, a.papers, kind.removesuffix("-text"))
-        out = cache / f"out-{a.papers}-{kind}"
+    for papers, kind in [(int(p), k) for p in a.papers.split(",") for k in a.kinds.split(",")]:
+        d = generate(cache, papers, kind.removesuffix("-text"))
+        out = cache / f"out-{papers}-{kind}"
         toml = job_file(d, out, compact=not kind.endswith("-text"))
         predicted = estimate(toml)
         cmd = [sys.executable, "-m", "ranker.cli", "--config", str(toml), "--no-progress"]
