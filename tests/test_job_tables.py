@@ -96,3 +96,32 @@ def test_run_json_has_times_the_method_used_and_every_file_the_full_metadata(tmp
         file_meta = json.loads(pq.read_schema(tmp_path / "out" / f"{name}.parquet").metadata[b"rank_citations"])
         assert file_meta["config"] == meta["config"] and file_meta["method"] == meta["method"]
         assert file_meta["ingest"] == meta["ingest"] and file_meta["started"] == meta["started"]
+
+
+@pytest.mark.parametrize("how", ["compact", "fixed", "integer"])
+def test_numeric_id_keys_sort_ties_as_the_text_ids_would(how):
+    """The numpy sort on IdMap.sort_keys equals Arrow's sort on (score, id) with many ties, ids that
+    are prefixes of others ("12", "120", "1200", "13", "9"), zero, and (integers) negative ids."""
+    from ranker.io import IdMap
+    from ranker.io.id_patterns import IdPattern
+    from ranker.job.tables import ranked_table
+
+    rng = np.random.default_rng(5)
+    numbers = np.unique(np.concatenate([[0, 9, 12, 13, 120, 1200, 10**17, 999_999_999_999_999_999],
+                                        rng.integers(0, 10**6, 400)]))
+    if how == "integer":
+        numbers = np.concatenate([numbers, -numbers[1:40]])
+    rng.shuffle(numbers)
+    if how == "integer":
+        ids = IdMap(ids=pa.array(numbers, pa.int64()), kind="integer")
+    else:
+        pattern = IdPattern("W", 18 if how == "fixed" else 0)
+        ids = IdMap(kind="string", pattern=pattern, numbers=pa.array(numbers, pa.int64()))
+    n = len(numbers)
+    scores = rng.choice([0.1, 0.2, 0.3], n)  # three runs of ties
+    excluded = np.array([3, 7, 11])
+    weights = rng.random(n)  # the shares: of another column than the scores
+    want = ranked_table(ids.output_ids(), scores, weights, excluded, {"c": np.arange(n), "f": weights}, ties="min")
+    got = ranked_table(ids, scores, weights, excluded, {"c": np.arange(n), "f": weights}, ties="min")
+    assert ids.sort_keys() is not None and got.equals(want)
+    assert got.schema == want.schema

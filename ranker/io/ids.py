@@ -13,6 +13,9 @@ from .id_patterns import IdPattern
 # --------------------------------------------------------------------------- ids
 
 
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
 class IdMap:
     """Dense index -> original paper id.
 
@@ -72,6 +75,25 @@ class IdMap:
             except pa.ArrowInvalid:  # over 2 GiB of text: keep large_string
                 pass
         return arr
+
+    def sort_keys(self) -> list[np.ndarray] | None:
+        """``int64`` arrays whose lexicographic order (first array first) is the ids' order, or None.
+
+        Integer ids are their own key. Compact string ids (``pattern`` set) sort as their text
+        without building it: with a fixed width as their numbers; without leading zeros as the
+        pair (number left-aligned to 18 digits, number of digits), since ``"12" < "120" < "13"``
+        compares digit by digit and a prefix comes first. None for other string ids (sort the
+        text).
+        """
+        if self.pattern is not None and self.numbers is not None:
+            v = self.numbers.to_numpy(zero_copy_only=False)
+            if self.pattern.width:
+                return [v]
+            digits = np.searchsorted(_POW10[1:], v, side="right").astype(np.int64) + 1
+            return [v * _POW10[18 - digits], digits]
+        if self.kind == "integer":
+            return [self.ids.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)]
+        return None
 
     def permute(self, perm: np.ndarray) -> "IdMap":
         """The map after renumbering: new index ``r`` is old index ``perm[r]``."""

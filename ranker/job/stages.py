@@ -159,7 +159,7 @@ def write_papers(ctx: JobContext) -> None:
             ctx.meta["rescaled"] = {"window": rank_cfg.window, "times": "years" if years_only else "dates"}
             scores = rescale_by_time(scores, ctx.days, rank_cfg.window, whole_ties=years_only)
         columns["citations"] = ctx.citations
-        table = ranked_table(ctx.ids.output_ids(), scores, mass, ctx.excluded, columns, ties=cfg.output.ties)
+        table = ranked_table(ctx.ids, scores, mass, ctx.excluded, columns, ties=cfg.output.ties)
         if inp.papers:
             facts = read_paper_facts(inp.papers, inp.paper_id_column, {inp.year_column: "year",
                                                                         inp.date_column: "date",
