@@ -20,6 +20,7 @@ from .config import DEVICES, METHODS, TIES
 from .devices import resolve_device
 from .graph import build_graph, graph_from_edges
 from .io import IdMap
+from .io.formats import first_repeated
 from .pagerank import check_walk, seed_teleport, uniform_teleport
 from .renumber import renumber
 from .solve import solve
@@ -162,9 +163,9 @@ def _graph(citations: Any, citing: str, cited: str, weight: str | None, device: 
                                weight_column=weight or "")
         return graph_from_edges(edges, device=device), edges.ids.output_ids()
     table = _as_arrow(citations)
-    names = table.column_names
-    if len(set(names)) != len(names):
-        raise ValueError(f"citations: column {next(c for c in names if names.count(c) > 1)!r} appears twice")
+    twice = first_repeated(table.column_names)
+    if twice is not None:
+        raise ValueError(f"citations: column {twice!r} appears twice")
     for name in [citing, cited] + ([weight] if weight else []):
         if name not in table.column_names:
             raise ValueError(f"missing column {name!r}; columns are {', '.join(table.column_names)}")

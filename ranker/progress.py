@@ -109,10 +109,10 @@ class MemorySampler:
 
     def _run(self) -> None:
         while True:
+            self._wake.clear()  # before looking: a watch that starts after the look sets it again
             with self._lock:
                 idle = not self._watches
             if idle:
-                self._wake.clear()
                 self._wake.wait()
                 continue
             now = rss()

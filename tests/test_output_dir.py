@@ -328,6 +328,14 @@ def test_exclude_ids_given_as_integers_match_text_ids_and_the_other_way(tmp_path
     assert sorted(run_job(cfg, show_progress=False).papers.column("paper_id").to_pylist()) == [6, 7]
 
 
+def test_exclude_ids_that_are_no_integer_are_named_for_integer_ids(tmp_path):
+    write_parquet(tmp_path / "i.parquet", {"citing": [5, 6], "cited": [6, 7]})
+    cfg = parse_config({"input": {"citations": "i.parquet"}, "output": {"dir": "o", "exclude_ids": ["+-5", "five"]}},
+                       base=tmp_path)
+    with pytest.raises(ConfigError, match=r"2 of 2 entries match no paper of the job: '\+-5', 'five'"):
+        run_job(cfg, show_progress=False)
+
+
 def test_exclude_ids_may_name_authors(tmp_path):
     small_job(tmp_path, tmp_path / "x")
     write_parquet(tmp_path / "data" / "auth.parquet", {"paper_id": ["a", "b"], "author": ["ann", "bob"]})

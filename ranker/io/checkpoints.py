@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..config import JobConfig
 from ..errors import OutputError
-from .outputs import file_sha256, write_json_atomic, write_parquet_atomic
+from .outputs import file_sha256, folders_named, write_json_atomic, write_parquet_atomic
 from .output_dir import CHECKPOINT_DIR, CHECKPOINT_SUBDIR
 
 log = logging.getLogger("ranker")
@@ -227,11 +227,10 @@ class Checkpoints:
         the same output directory (they were for outputs this commit replaced), and the root if empty."""
         shutil.rmtree(self.dir, ignore_errors=True)
         stale = 0
-        if self.root.is_dir() and not self.root.is_symlink():
-            for sub in self.root.iterdir():
-                if CHECKPOINT_SUBDIR.fullmatch(sub.name) and sub.is_dir() and not sub.is_symlink():
-                    shutil.rmtree(sub, ignore_errors=True)
-                    stale += 1
+        if not self.root.is_symlink():
+            for sub in folders_named(self.root, CHECKPOINT_SUBDIR):
+                shutil.rmtree(sub.path, ignore_errors=True)
+                stale += 1
         if stale:
             log.info("removed %d checkpoint folder(s) of earlier, unfinished jobs from %s", stale, self.root)
         try:

@@ -174,11 +174,11 @@ def read_citations(
         raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
     columns = [citing_column, cited_column] + ([weight_column] if weight_column else [])
     id_range = _dense_integer_range(sources, columns[:2], known, total) if kind == "integer" else None
-    pattern = (_citation_pattern(sources, columns[:2], known)
-               if kind == "string" and compact_ids and shard_of is None else None)
+    pattern, known_numbers = (_citation_pattern(sources, columns[:2], known)
+                              if kind == "string" and compact_ids and shard_of is None else (None, None))
     numbering = None
     try:
-        numbering = _start_numbering(kind, id_range, pattern, known, papers, paper_id_column)
+        numbering = _start_numbering(kind, id_range, pattern, known, known_numbers, papers, paper_id_column)
         codes, weights, dicts, spans = _encode(sources, columns, kind, id_range, total, batch_rows, weight_offset,
                                                advance, pattern, numbering)
     except _NotCompact as exc:
@@ -194,9 +194,9 @@ def read_citations(
         del numbering
     else:
         codes, uniq = _number_hashed(codes, dicts, spans, known, papers, paper_id_column)
-    numbering = "dense integer range" if id_range is not None else "hashed"
+    how = "dense integer range" if id_range is not None else "hashed"
     stats: dict[str, Any] = {"citation_rows": total, "files": len(files),
-                             "id_numbering": numbering + (" (string ids as integers)" if pattern else "")}
+                             "id_numbering": how + (" (string ids as integers)" if pattern else "")}
     if pattern is not None:
         stats["id_pattern"] = {"prefix": pattern.prefix, "digits": pattern.width or "any, no leading zero"}
         log.info("string ids read as integers: %r followed by %s", pattern.prefix,
@@ -215,18 +215,18 @@ class _NotCompact(Exception):
 
 
 def _start_numbering(kind: str, id_range: tuple[int, int] | None, pattern: IdPattern | None,
-                     known: pa.Array | None, papers: str, paper_id_column: str) -> Any:
+                     known: pa.Array | None, known_numbers: pa.Array | None, papers: str, paper_id_column: str
+                     ) -> Any:
     """The hash table that numbers ``int64`` ids (integer ids too spread for the dense table, and string
-    ids as integers), with the papers file's ids first (a repeated one is an error naming its row);
-    None for the other paths."""
+    ids as integers: the papers file's as ``known_numbers``), with the papers file's ids first (a
+    repeated one is an error naming its row); None for the other paths."""
     if id_range is not None or (kind == "string" and pattern is None):
         return None
     from ..kernels.numbering import HashNumbering  # numba: loaded when a job needs it
 
     numbering = HashNumbering()
     if known is not None and len(known):
-        numbers = pattern.encode(normalize_ids(known, "string")) if pattern is not None else normalize_ids(
-            known, "integer")
+        numbers = known_numbers if pattern is not None else normalize_ids(known, "integer")
         codes = numbering.number(numbers.to_numpy(zero_copy_only=False))
         if not np.array_equal(codes, np.arange(len(known), dtype=codes.dtype)):
             raise _duplicate_paper_error(papers, paper_id_column, known, codes)
@@ -234,8 +234,9 @@ def _start_numbering(kind: str, id_range: tuple[int, int] | None, pattern: IdPat
 
 
 def _citation_pattern(sources: list[ParquetSource], columns: list[str], known: pa.Array | None
-                      ) -> IdPattern | None:
-    """The id pattern of the first rows of the citations (and every id of the papers file), if one."""
+                      ) -> tuple[IdPattern | None, pa.Array | None]:
+    """The id pattern of the first rows of the citations (and every id of the papers file), if one,
+    and the papers file's ids as its numbers (None without a papers file)."""
     sample = []
     for src in sources:
         if src.num_rows:
@@ -246,11 +247,12 @@ def _citation_pattern(sources: list[ParquetSource], columns: list[str], known: p
     if known is not None and len(known):
         sample.append(normalize_ids(known, "string"))
     if not sample:
-        return None
+        return None, None
     pattern = detect_pattern(pa.concat_arrays(sample))
-    if pattern is not None and known is not None and pattern.encode(normalize_ids(known, "string")) is None:
-        return None
-    return pattern
+    if pattern is None or known is None:
+        return pattern, None
+    known_numbers = pattern.encode(normalize_ids(known, "string"))
+    return (pattern, known_numbers) if known_numbers is not None else (None, None)
 
 
 def _open_sources(files: list[str], citing_column: str, cited_column: str, weight_column: str, fmt: str,
@@ -337,8 +339,7 @@ def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_rang
         enc = pc.dictionary_encode(pa.chunked_array([citing, cited]))
         codes[row0:row0 + m, 0] = enc.chunk(0).indices.to_numpy(zero_copy_only=False)
         codes[row0:row0 + m, 1] = enc.chunk(1).indices.to_numpy(zero_copy_only=False)
-        dictionary = enc.chunk(0).dictionary
-        return row0, m, dictionary if pattern is not None else normalize_ids(dictionary, kind)
+        return row0, m, normalize_ids(enc.chunk(0).dictionary, kind)
 
     def tasks() -> Iterator[tuple[str, int, int, pa.RecordBatch]]:
         row0 = 0

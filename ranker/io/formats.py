@@ -311,8 +311,7 @@ def _batches(path: str, fmt: str, id_columns: tuple[str, ...], types: dict[str, 
                                 parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",",
                                                                  newlines_in_values=True),
                                 convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
-        names = reader.schema.names
-        _check_unique(names, path)
+        check_unique_columns(reader.schema.names, path)
         yield from reader
     except pa.ArrowInvalid as exc:
         if "straddling" in str(exc) or "block size" in str(exc):
@@ -327,12 +326,21 @@ def _grow(block_size: int, path: str) -> None:
     raise _Retry(block_size=block_size * 4) from None
 
 
-def _check_unique(names: list[str], path: str) -> None:
-    seen = set()
+def first_repeated(names: list[str]) -> str | None:
+    """The first column name that appears twice in ``names``, or None."""
+    seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise InputError(f"{path}: column {name!r} appears twice in the header; give each column its own name")
+            return name
         seen.add(name)
+    return None
+
+
+def check_unique_columns(names: list[str], path: str) -> None:
+    """Refuse a file with a column named twice (readers would silently take one of them)."""
+    twice = first_repeated(names)
+    if twice is not None:
+        raise InputError(f"{path}: column {twice!r} appears twice; give each column its own name")
 
 
 def _json_batches(stream, path: str, types: dict[str, pa.DataType], block_size: int):
@@ -372,7 +380,7 @@ def _json_batches(stream, path: str, types: dict[str, pa.DataType], block_size: 
             first = str(exc).strip().splitlines()[0]
             raise InputError(f"{path}: not valid JSON Lines between lines {line0 + 1} and {line0 + lines + 1} "
                              f"({first[:300]})") from None
-        _check_unique(table.column_names, path)
+        check_unique_columns(table.column_names, path)
         yield from table.to_batches()
         line0 += lines
         if not buf:
@@ -390,7 +398,7 @@ def _parse_json(chunk: bytes, options: pajson.ParseOptions) -> pa.Table:
         except pa.ArrowInvalid as exc:
             if "straddl" not in str(exc) or size > len(chunk):
                 raise
-            size = max(size * 4, len(chunk) + 1) if size * 4 > len(chunk) else size * 4
+            size *= 4
 
 
 def _convert(path: str, fmt: str, id_columns: tuple[str, ...], explode: str, out: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,6 +16,7 @@ from .id_patterns import IdPattern
 
 
 _POW10 = 10 ** np.arange(19, dtype=np.int64)
+_DECIMAL = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
 class IdMap:
@@ -166,7 +169,7 @@ def coerce_ids(values: tuple | list, kind: str) -> tuple[pa.Array, np.ndarray]:
             out.append(str(v))
         elif isinstance(v, int):
             out.append(v)
-        elif isinstance(v, str) and v.strip().lstrip("+-").isdigit() and -2**63 <= int(v) < 2**63:
+        elif isinstance(v, str) and _DECIMAL.fullmatch(v) and -2**63 <= int(v) < 2**63:
             out.append(int(v))
         else:
             continue

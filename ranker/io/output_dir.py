@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import ConfigError, OutputError
-from .outputs import recover_commit, remove_temp_files
+from .outputs import folders_named, recover_commit, remove_temp_files
 
 log = logging.getLogger("ranker")
 
@@ -147,10 +147,9 @@ class OutputDir:
         n = remove_temp_files(self.path, OUTPUT_NAMES.__contains__)
         ckpt = self.path / CHECKPOINT_DIR
         if ckpt.is_dir() and not ckpt.is_symlink():
-            for sub in ckpt.iterdir():
-                if CHECKPOINT_SUBDIR.fullmatch(sub.name) and sub.is_dir() and not sub.is_symlink():
-                    n += remove_temp_files(sub, lambda name: CHECKPOINT_FILE.fullmatch(name) is not None)
-                    _remove_if_empty(sub)
+            for sub in folders_named(ckpt, CHECKPOINT_SUBDIR):
+                n += remove_temp_files(sub.path, lambda name: CHECKPOINT_FILE.fullmatch(name) is not None)
+                _remove_if_empty(Path(sub.path))
             _remove_if_empty(ckpt)
         if n and startup:
             log.info("removed %d temp file(s) left in %s by an earlier run that was killed", n, self.path)

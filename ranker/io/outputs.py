@@ -217,9 +217,10 @@ def _undo(directory: Path, backup: Path, placed: Iterable[Path], moved: Iterable
 
 
 def folders_named(directory: str | os.PathLike[str], name: re.Pattern[str]) -> list[os.DirEntry]:
-    """The folders (not links) directly in ``directory`` whose name matches ``name``; none if it cannot be read."""
+    """The folders (not links) directly in ``directory`` whose whole name matches ``name``; none if it
+    cannot be read."""
     try:
-        return [e for e in os.scandir(directory) if name.match(e.name) and e.is_dir(follow_symlinks=False)]
+        return [e for e in os.scandir(directory) if name.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
     except OSError:
         return []
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError, where
-from .formats import SOURCE_ROW, converted, detect_format, needs_conversion
+from .formats import SOURCE_ROW, check_unique_columns, converted, detect_format, needs_conversion
 from .ids import first_true, id_kind
 
 
@@ -116,10 +116,7 @@ def open_parquet(path: str, required: dict[str, str], *, role: str, fmt: str = "
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable parquet file ({first})") from None
     src = ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows, exploded=exploded)
-    names = f.schema_arrow.names
-    if len(set(names)) != len(names):
-        twice = next(name for name in names if names.count(name) > 1)
-        raise InputError(f"{path}: column {twice!r} appears twice; give each column its own name")
+    check_unique_columns(f.schema_arrow.names, path)
     check_columns(src, required, role=role)
     return src
 

@@ -65,6 +65,7 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     if inp.synthetic is not None:
         rows = int(inp.synthetic.papers * inp.synthetic.mean_references)
         papers, exact, rows_exact = inp.synthetic.papers, False, False
+        papers_kind = "exactly"
     else:
         rows, exact, id_range = _citation_rows(citation_files(inp.citations), inp.citing_column, inp.cited_column)
         rows_exact = exact
@@ -91,8 +92,6 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     on_host = solve_bytes if device.type == "cpu" else 0
     host = (BASELINE + FIXED + HOST_PER_PAPER * papers
             + max(PLAN_PER_CITATION * rows, GRAPH_PER_CITATION * rows + on_host))
-    if inp.synthetic is not None:
-        papers_kind = "exactly"
     out: dict[str, Any] = {"citations": rows, "citations_exact": rows_exact, "papers": papers, "exact": exact,
                            "papers_bound": papers_kind,
                            "score_columns": columns,
