@@ -29,6 +29,7 @@ _EXPORTS = {
     "seed_teleport": "pagerank", "uniform_teleport": "pagerank",
     "RunResult": "job", "run_job": "job",
     "Renumbered": "renumber", "renumber": "renumber", "rank": "frames",
+    "snapshot_pagerank": "trajectories", "snapshot_teleport": "trajectories",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -100,10 +100,20 @@ class CreditConfig:
 
 
 @dataclass(frozen=True)
+class TrajectoriesConfig:
+    """``[trajectories]``: the ranking of each year's citation record, every year in one batched solve."""
+
+    years: tuple = ()  # the records' last years; () (written "all" in the job file): every year of the papers
+    top_k: int = 100  # papers kept per year in trajectories.parquet; 0 keeps every paper of the record
+    batch_size: int = 0  # years solved together; 0 = automatic from memory
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     dir: str = "out"
     exclude_ids: tuple = ()  # paper or author ids left out of every output; shares renormalized
     ties: str = "ordinal"  # ordinal | min | dense  (rank of equal scores: 1,2,3 | 1,1,3 | 1,1,2)
+    normalize_by: tuple = ()  # percentiles within groups: ["year"] or ["year", "<column of the papers file>"]
     report: bool = True  # report.html beside the outputs
 
 
@@ -115,6 +125,7 @@ class JobConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     authors: AuthorsConfig = field(default_factory=AuthorsConfig)
     credit: CreditConfig | None = None
+    trajectories: TrajectoriesConfig | None = None
     source: str = "<dict>"  # the job file, for messages
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,7 +242,7 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
         Unknown section or key, wrong type, value out of range, missing input file.
     """
     base = Path(base)
-    known = {"input", "rank", "personalize", "output", "authors", "credit"}
+    known = {"input", "rank", "personalize", "output", "authors", "credit", "trajectories"}
     for section in data:
         if section not in known:
             raise ConfigError(f"unknown section [{section}] in {source}; known: {', '.join(sorted(known))}")
@@ -245,19 +256,67 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
     out = _parse_section(OutputConfig, "output", data.get("output", {}), base=base)
     authors = _parse_section(AuthorsConfig, "authors", data.get("authors", {}), base=base)
     credit = _parse_section(CreditConfig, "credit", data["credit"], base=base) if "credit" in data else None
+    trajectories = _parse_trajectories(data["trajectories"]) if "trajectories" in data else None
     if not os.path.isabs(out.dir):  # "" is the job file's directory, like "."
         out = dataclasses.replace(out, dir=os.path.normpath(os.path.join(base, out.dir)))
     _check_rank(rank)
     _check_input(inp)
     _check_credit(credit)
     _check_personalize(pers)
+    _check_output(out)
+    _check_trajectories(trajectories, rank)
     if inp.synthetic is not None:
         inp, pers = _with_synthetic_paths(inp, pers, out)
     else:
         _check_input_files(inp, rank, pers, source)
+        for what, needed in (("[trajectories]", trajectories is not None), ("[output] normalize_by",
+                                                                           bool(out.normalize_by))):
+            if needed and not inp.papers:
+                raise ConfigError(f"{what} needs [input] papers with a {inp.year_column!r} or {inp.date_column!r} "
+                                  "column (each paper's year)")
     _check_authors(authors, inp)
     return JobConfig(input=inp, rank=rank, personalize=pers, output=out, authors=authors, credit=credit,
-                     source=source)
+                     trajectories=trajectories, source=source)
+
+
+def _parse_trajectories(table: Any) -> TrajectoriesConfig:
+    """``[trajectories]``: ``years`` is "all" or a list of years (integers)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"[trajectories] must be a table, got {table!r}")
+    table = dict(table)
+    years = table.pop("years", "all")
+    parsed = _parse_section(TrajectoriesConfig, "trajectories", table, base=Path("."))
+    if years == "all":
+        years = ()
+    elif (isinstance(years, list) and years and all(isinstance(y, int) and not isinstance(y, bool)
+                                                    and -9999 <= y <= 9999 for y in years)):
+        if len(set(years)) != len(years):
+            raise ConfigError(f"[trajectories] years names a year twice: {years!r}")
+        years = tuple(sorted(years))
+    else:
+        raise ConfigError(f'[trajectories] years must be "all" or a non-empty list of years (integers), got {years!r}')
+    return dataclasses.replace(parsed, years=years)
+
+
+def _check_trajectories(traj: TrajectoriesConfig | None, rank: RankConfig) -> None:
+    if traj is None:
+        return
+    if traj.top_k < 0:
+        raise ConfigError(f"[trajectories] top_k must be >= 0 (0 keeps every paper), got {traj.top_k}")
+    if traj.batch_size < 0:
+        raise ConfigError(f"[trajectories] batch_size must be >= 0, got {traj.batch_size}")
+    if rank.algorithm not in ("pagerank", "citerank"):
+        raise ConfigError(f"[trajectories] ranks each year by pagerank or citerank; [rank] algorithm = "
+                          f"{rank.algorithm!r} has no per-year form here")
+
+
+def _check_output(out: OutputConfig) -> None:
+    keys = out.normalize_by
+    if not all(isinstance(k, str) and k for k in keys):
+        raise ConfigError(f"[output] normalize_by must be a list of column names, like [\"year\", \"field\"]; "
+                          f"got {list(keys)!r}")
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"[output] normalize_by names a column twice: {list(keys)!r}")
 
 
 def _check_rank(rank: RankConfig) -> None:

@@ -327,8 +327,11 @@ def _rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.index_select(0, index)
 
 
-def _compiled_plan(g: CitationGraph, plan: LevelPlan, dtype: torch.dtype) -> dict:
-    """Arrays the compiled sweep reads, made once per graph and dtype (cached on ``g``)."""
+def compiled_plan(g: CitationGraph, plan: LevelPlan, dtype: torch.dtype) -> dict:
+    """Arrays the compiled sweeps read, made once per graph and dtype (cached on ``g``): the CSR parts
+    (``crow``, ``col``, ``val`` (empty when unweighted), ``col_scale``), the slices in solve order
+    (``kinds``, ``starts``, ``ends``: component slices cut into single components) and the
+    citations inside components (``icrow``, ``icol``, ``ival``)."""
     from .kernels import sweep as kernels
 
     cache = g.__dict__.setdefault("_compiled_plan", {})
@@ -364,7 +367,7 @@ def _compiled_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: f
     permuted = graph.segments is None
     v = _rows(teleport, plan.perm) if permuted else teleport
     dtype = v.dtype
-    arrays = _compiled_plan(g, plan, dtype)
+    arrays = compiled_plan(g, plan, dtype)
     sc = _diagonal_scale(g, dtype, alpha).reshape(-1).numpy()
     v = v.contiguous()
     y = torch.zeros_like(v)

@@ -29,7 +29,7 @@ from .solve import solve
 def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight: str | None = None,
          seeds: Mapping[str, Any] | None = None, top_k: int = 100, alpha: float = 0.85, tol: float = 1e-10,
          max_iter: int = 1000, method: str = "auto", device: str = "cpu", ties: str = "ordinal",
-         on_nonconvergence: str = "error") -> pa.Table:
+         on_nonconvergence: str = "error", years: Any = None, at_years: list[int] | None = None) -> pa.Table:
     """PageRank (or personalized PageRank) of a citation table, as a ranked Arrow table.
 
     Parameters
@@ -44,8 +44,8 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
         Seed sets for personalized PageRank: name -> paper ids (each seed weighs 1; a single
         id, string or integer, is a set of one). Solved together as the columns of one product.
     top_k : int
-        Papers kept per seed set (personalized only), at most: papers a set cannot reach by
-        citations have score 0 and are not listed.
+        Papers kept per seed set (personalized), or per year (with ``years``), at most: papers a
+        set cannot reach by citations have score 0 and are not listed.
     alpha, tol, max_iter, method :
         As :func:`ranker.solve.solve`: ``x = alpha P^T x + (1 - alpha) v``, dangling papers'
         mass to ``v``; stop when the L1 change is below ``tol``. ``alpha`` in (0, 1), ``tol``
@@ -56,13 +56,21 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
     on_nonconvergence : {"error", "warn"}
         A solve that stops at ``max_iter`` above ``tol`` raises :class:`ranker.errors.ConvergenceError`
         (as a job does by default), or logs a warning and returns its scores.
+    years : mapping, pandas.Series or table, optional
+        Each paper's year (id -> year; a Series indexed by id; or a table with columns
+        ``paper_id`` and ``year``): rank the citation record as it stood at the end of each year
+        (:func:`ranker.trajectories.snapshot_pagerank`, all years in one batched solve). Every
+        paper of the citations needs a year.
+    at_years : list of int, optional
+        With ``years``: the years to rank (each must be some paper's year); default every year.
 
     Returns
     -------
     pyarrow.Table
         Without seeds: every paper, ``paper_id, score, rank, share, citations``, best first.
         With seeds: ``seed_set, paper_id, score, rank, share, is_seed``, the top papers of each
-        set (at most ``top_k``).
+        set (at most ``top_k``). With ``years``: ``year, paper_id, score, rank``, the top papers
+        of each year's record (rank within the year).
 
     Raises
     ------
@@ -90,6 +98,13 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
         remove_converted()  # the parquet copy of a text file, if one was made: never reused by a later call
     if graph.n == 0:
         raise ValueError("citations: no rows; there is nothing to rank")
+    if years is not None:
+        if seed_lists is not None:
+            raise ValueError("seeds and years cannot be combined: rank seed sets or years, one per call")
+        return _rank_years(graph, ids, years, at_years, top_k=top_k, alpha=alpha, tol=tol, max_iter=max_iter,
+                           method=method, ties=ties, on_nonconvergence=on_nonconvergence)
+    if at_years is not None:
+        raise ValueError("at_years needs years (each paper's year)")
     kw = dict(method=method, alpha=alpha, tol=tol, max_iter=max_iter)
     citations_of = np.diff(graph.crow.cpu().numpy()).astype(np.int64)
     if seed_lists is None:
@@ -118,6 +133,75 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
     table = table.filter(pa.array(val.T.reshape(-1) > 0))  # papers a set cannot reach are not listed
     ranks = tie_ranks(table.column("score").to_numpy(), ties, table.column("seed_set").to_numpy(zero_copy_only=False))
     return table.set_column(table.column_names.index("rank"), "rank", pa.array(ranks))
+
+
+def _rank_years(graph: Any, ids: pa.Array, years: Any, at_years: list[int] | None, *, top_k: int, alpha: float,
+                tol: float, max_iter: int, method: str, ties: str, on_nonconvergence: str) -> pa.Table:
+    """:func:`rank` with ``years``: each year's record ranked, the long table of each year's top papers."""
+    from .job.tables import convergence_check, tie_ranks, top_k as top_rows
+    from .trajectories import snapshot_pagerank
+
+    year = _year_of(ids, years)
+    present = np.unique(year)
+    if at_years is None:
+        caps = present
+    else:
+        if isinstance(at_years, (int, np.integer)) or not all(isinstance(y, (int, np.integer)) and not
+                                                              isinstance(y, bool) for y in at_years) or not at_years:
+            raise ValueError(f"at_years must be a non-empty list of years (integers), got {at_years!r}")
+        absent = [int(y) for y in at_years if int(y) not in set(present.tolist())]
+        if absent:
+            raise ValueError(f"at_years names {absent[0]}, a year no paper has (years run {present[0]}..{present[-1]})")
+        caps = np.unique(np.asarray(at_years, np.int64))
+    res = snapshot_pagerank(graph, torch.from_numpy(year).to(graph.device), torch.from_numpy(caps), alpha=alpha,
+                            tol=tol, max_iter=max_iter, method="power" if method == "power" or
+                            graph.device.type != "cpu" else "sweep", batch_invariant=True)
+    convergence_check(res, [str(c) for c in caps], tol, on_nonconvergence)
+    scores = res.scores.to(torch.float64).cpu()
+    scores[torch.from_numpy(year[:, None] > caps[None, :])] = -1.0  # not in that year's record
+    counts = np.minimum([(year <= c).sum() for c in caps], top_k)
+    idx, val = top_rows(scores, int(counts.max()), IdMap(ids=ids, kind="integer" if pa.types.is_integer(ids.type)
+                                                         else "string"))
+    pick = [np.arange(c) for c in counts]
+    table = pa.table({"year": pa.array(np.repeat(caps, counts), pa.int64()),
+                      "paper_id": ids.take(pa.array(np.concatenate([idx[p, b] for b, p in enumerate(pick)]))),
+                      "score": pa.array(np.concatenate([val[p, b] for b, p in enumerate(pick)]), pa.float64())})
+    ranks = tie_ranks(table.column("score").to_numpy(), ties, table.column("year").to_numpy())
+    return table.append_column("rank", pa.array(ranks))
+
+
+def _year_of(ids: pa.Array, years: Any) -> np.ndarray:
+    """``int64 [n]``: the year of each paper of ``ids`` from :func:`rank`'s ``years``."""
+    import pyarrow.compute as pc
+
+    if isinstance(years, Mapping):
+        keys, values = list(years.keys()), list(years.values())
+    elif hasattr(years, "index") and hasattr(years, "to_numpy") and not hasattr(years, "columns"):  # a Series
+        keys, values = list(years.index), years.to_numpy().tolist()
+    else:
+        try:
+            table = _as_arrow(years)
+        except ValueError:
+            raise ValueError("years must be a mapping of paper id to year, a Series indexed by paper id, or a table "
+                             f"with columns paper_id and year; got {type(years).__name__}") from None
+        if not {"paper_id", "year"} <= set(table.column_names):
+            raise ValueError(f"years: a table needs columns paper_id and year; it has {', '.join(table.column_names)}")
+        keys, values = table.column("paper_id").to_pylist(), table.column("year").to_pylist()
+    try:
+        key_arr = pa.array(keys).cast(ids.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        raise ValueError(f"years: paper ids of another kind than the citations' ({ids.type})") from None
+    val = np.array([np.nan if v is None else v for v in values], np.float64)
+    if np.isnan(val).any() or (val != np.round(val)).any():
+        bad = int(np.flatnonzero(np.isnan(val) | (val != np.round(np.nan_to_num(val))))[0])
+        raise ValueError(f"years: paper {keys[bad]!r} has year {values[bad]!r}, not a whole number")
+    found = pc.index_in(ids, value_set=key_arr)
+    missing = found.is_null().to_numpy(zero_copy_only=False)
+    pos = found.fill_null(0).to_numpy(zero_copy_only=False)
+    if missing.any():
+        raise ValueError(f"years: {int(missing.sum())} papers of the citations have no year (first: "
+                         f"{ids[int(np.flatnonzero(missing)[0])].as_py()!r})")
+    return val[pos.astype(np.int64)].astype(np.int64)
 
 
 def _check_arguments(*, top_k: Any, alpha: Any, tol: Any, max_iter: Any, method: Any, device: Any, ties: Any,

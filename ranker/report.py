@@ -50,6 +50,10 @@ def render_report(tables: dict[str, pa.Table], meta: dict[str, Any], curves: dic
                  + (_img(_by_year(papers), "score against year") if "year" in papers.column_names else "")
                  + "</div>")
     parts.append("<h2>Convergence</h2>" + _convergence_section(curves, meta))
+    if "percentile" in papers.column_names and "citations_percentile" in papers.column_names:
+        parts.append("<h2>Percentiles within year and field</h2>" + _percentiles(papers))
+    if "trajectories" in tables and tables["trajectories"].num_rows:
+        parts.append("<h2>Through time</h2>" + _through_time(tables["trajectories"], papers))
     if "personalized" in tables:
         parts.append("<h2>Seed sets</h2>" + _groups(tables["personalized"], "seed_set", "top papers of"))
     if "credit" in tables:
@@ -139,6 +143,70 @@ def _by_year(papers: pa.Table):
     ax.set_title("score against publication year")
     ax.grid(True, which="major", alpha=0.3)
     return fig
+
+
+#: Papers of the last year whose rank trajectories are drawn.
+TRAJECTORY_PAPERS = 10
+
+
+def _through_time(traj: pa.Table, papers: pa.Table) -> str:
+    """Rank against year for the last year's top papers, and the papers that rose most."""
+    import matplotlib.pyplot as plt
+
+    t = traj.select(["year", "paper_id", "rank"]).to_pydict()
+    years = sorted(set(t["year"]))
+    ranks: dict[Any, dict[int, int]] = {}
+    for y, p, r in zip(t["year"], t["paper_id"], t["rank"]):
+        ranks.setdefault(p, {})[y] = r
+    last, first = years[-1], years[0]
+    top = [p for y, p, r in sorted(zip(t["year"], t["paper_id"], t["rank"]), key=lambda x: x[2])
+           if y == last][:TRAJECTORY_PAPERS]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for p in top:
+        ys = sorted(ranks[p])
+        ax.plot(ys, [ranks[p][y] for y in ys], marker="o", markersize=3, label=str(p))
+    ax.set_yscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("year of the record")
+    ax.set_ylabel("rank (1 = top)")
+    ax.set_title(f"rank trajectories of {last}'s top {len(top)} papers")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, which="major", alpha=0.3)
+    out = _img(fig, "rank trajectories")
+    both = [(p, r[first], r[last]) for p, r in ranks.items() if first in r and last in r and first != last]
+    both.sort(key=lambda x: (-np.log(x[1] / x[2]), x[2]))
+    if both:
+        rose = pa.table({"paper_id": [b[0] for b in both[:TOP_ROWS]], f"rank {first}": [b[1] for b in both[:TOP_ROWS]],
+                         f"rank {last}": [b[2] for b in both[:TOP_ROWS]]})
+        out += (f"<h3>Rose most from {first} to {last}</h3><p>Among papers listed in both years "
+                "(each year's top_k in trajectories.parquet), by the ratio of their ranks.</p>" + _table(rose))
+    return out
+
+
+def _percentiles(papers: pa.Table) -> str:
+    """PageRank percentile against citation percentile: papers that citation counts under-rate."""
+    import matplotlib.pyplot as plt
+
+    pr = papers.column("percentile").to_numpy(zero_copy_only=False).astype(np.float64)
+    cp = papers.column("citations_percentile").to_numpy(zero_copy_only=False).astype(np.float64)
+    ok = np.flatnonzero(np.isfinite(pr) & np.isfinite(cp))
+    if not ok.size:
+        return "<p>No paper has a group (every key is null).</p>"
+    drawn = ok if ok.size <= MAX_POINTS else ok[np.linspace(0, ok.size - 1, MAX_POINTS).astype(np.int64)]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot(cp[drawn], pr[drawn], ",", alpha=0.4)
+    ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
+    ax.set_xlabel("citation percentile within group")
+    ax.set_ylabel("score percentile within group")
+    ax.set_title("score against citation counts (1 = top of its group)")
+    out = _img(fig, "percentiles")
+    gap = pr[ok] - cp[ok]
+    under = ok[np.argsort(-gap, kind="stable")[:TOP_ROWS]]
+    cols = [c for c in ("paper_id", "title", "year", "score", "citations", "percentile", "citations_percentile")
+            if c in papers.column_names]
+    return out + ("<h3>Under-rated by citation counts</h3><p>The largest gaps between a paper's score percentile "
+                  "and its citation percentile within its group.</p>"
+                  + _table(papers.select(cols).take(pa.array(under))))
 
 
 def _convergence_section(curves: dict[str, list[tuple[int, float]]], meta: dict[str, Any]) -> str:

@@ -83,7 +83,7 @@ def test_forged_rows_with_their_hash_are_solved_again(tmp_path, monkeypatch, ref
     side["sha256"] = file_sha256(ckpt.parquet(0))  # a forger who also rewrites the hash
     ckpt.sidecar(0).write_text(json.dumps(side))
     again = rerun(cfg, caplog)
-    assert "does not verify (scores or shares out of range)" in caplog.text
+    assert "does not verify (share out of range)" in caplog.text
     assert again.metadata["personalized"]["resumed_batches"] == 0
     assert personalized(tmp_path / "out").equals(reference)
 

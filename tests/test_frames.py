@@ -159,3 +159,34 @@ def test_build_graph_and_the_solvers_refuse_bad_parameters():
         build_graph(torch.tensor([0]), torch.tensor([0]), 0)
     with pytest.raises(ValueError, match="duplicates must be one of once, sum; got 'add'"):
         build_graph(torch.tensor([0]), torch.tensor([0]), 1, duplicates="add")
+
+
+def test_rank_with_years_equals_networkx_on_each_years_record():
+    import networkx as nx
+    import pandas as pd
+
+    rng = np.random.default_rng(8)
+    n = 80
+    year = {f"w{i}": int(y) for i, y in enumerate(np.sort(rng.integers(2010, 2016, n)))}
+    names = list(year)
+    pairs = [(names[a], names[b]) for a, b in rng.integers(0, n, (400, 2))
+             if year[names[b]] <= year[names[a]] or rng.random() < 0.1]
+    df = pd.DataFrame(pairs, columns=["citing", "cited"])
+    cited_or_citing = set(df["citing"]) | set(df["cited"])
+    out = rank(df, years=pd.Series(year), top_k=1000).to_pandas()
+    for cap, rows in out.groupby("year"):
+        g = nx.DiGraph()
+        g.add_nodes_from(p for p in cited_or_citing if year[p] <= cap)
+        g.add_edges_from((a, b) for a, b in pairs if year[a] <= cap and year[b] <= cap)
+        expected = nx.pagerank(g, tol=1e-15, max_iter=100_000)
+        got = dict(zip(rows["paper_id"], rows["score"]))
+        assert set(got) == set(expected) and sum(abs(got[k] - v) for k, v in expected.items()) < 1e-9
+        assert rows["rank"].tolist() == list(range(1, len(rows) + 1))
+    top = rank(df, years=year, at_years=[2013], top_k=3).to_pandas()
+    assert top["year"].tolist() == [2013] * 3
+    with pytest.raises(ValueError, match="no year"):
+        rank(df, years={k: v for k, v in list(year.items())[1:]})
+    with pytest.raises(ValueError, match="a year no paper has"):
+        rank(df, years=year, at_years=[1999])
+    with pytest.raises(ValueError, match="cannot be combined"):
+        rank(df, years=year, seeds={"s": names[0]})

@@ -27,7 +27,7 @@ from ranker.pagerank import iterate, seed_teleport
 
 
 def full_job(tmp_path, out, **extra) -> dict:
-    """A job with every stage: papers, authors, personalized, credit (string ids, 6 papers, a cycle)."""
+    """A job with every stage: papers, authors, personalized, trajectories, credit (string ids, 6 papers, a cycle)."""
     data = tmp_path / "data"
     if not (data / "citations.parquet").exists():
         write_parquet(data / "citations.parquet", {"citing": ["a", "a", "b", "c", "d", "e", "f", "c"],
@@ -39,7 +39,7 @@ def full_job(tmp_path, out, **extra) -> dict:
     job = {"input": {"citations": str(data / "citations.parquet"), "papers": str(data / "papers.parquet"),
                      "authorships": str(data / "authorships.parquet")},
            "rank": {"device": "cpu"}, "personalize": {"seeds": str(data / "seeds.parquet"), "top_k": 3},
-           "credit": {"targets": str(data / "targets.parquet")},
+           "credit": {"targets": str(data / "targets.parquet")}, "trajectories": {"top_k": 3},
            "output": {"dir": str(out)}}
     for section, values in extra.items():
         if values is None:
@@ -80,7 +80,8 @@ def test_a_failure_in_any_stage_leaves_the_previous_run_untouched(tmp_path, monk
     out = tmp_path / "out"
     run_job(parse_config(full_job(tmp_path, out)), show_progress=False)
     before = snapshot(out)
-    assert {"papers.parquet", "authors.parquet", "personalized.parquet", "credit.parquet", "run.json"} <= set(before)
+    assert {"papers.parquet", "authors.parquet", "personalized.parquet", "trajectories.parquet", "credit.parquet",
+            "run.json"} <= set(before)
     monkeypatch.setattr(runner, "STAGES", failing(STAGES, stage, exc))
     with pytest.raises(exc, match=f"after stage {stage}"):
         run_job(parse_config(full_job(tmp_path, out, rank={"alpha": 0.6})), show_progress=False)
@@ -106,7 +107,7 @@ def test_a_run_without_a_section_removes_that_sections_file_of_the_previous_run(
     out = tmp_path / "out"
     run_job(parse_config(full_job(tmp_path, out)), show_progress=False)
     assert (out / "credit.parquet").exists()
-    result = run_job(parse_config(full_job(tmp_path, out, credit=None)), show_progress=False)
+    result = run_job(parse_config(full_job(tmp_path, out, credit=None, trajectories=None)), show_progress=False)
     assert not (out / "credit.parquet").exists()
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted(
         os.path.basename(p) for p in result.outputs.values())
@@ -206,10 +207,14 @@ def test_credit_under_several_processes_is_refused_before_any_work(tmp_path):
     class TwoRanks:
         world_size, rank, is_root = 2, 0, True
 
-    cfg = parse_config(full_job(tmp_path, tmp_path / "out", personalize=None))
+    cfg = parse_config(full_job(tmp_path, tmp_path / "out", personalize=None, trajectories=None))
     with pytest.raises(ConfigError, match=r"^\[credit\] needs one process"):
         check_supported(cfg, TwoRanks(), STAGES)
-    cfg = parse_config(full_job(tmp_path, tmp_path / "out", credit=None, rank={"algorithm": "articlerank"}))
+    cfg = parse_config(full_job(tmp_path, tmp_path / "out", credit=None))
+    with pytest.raises(ConfigError, match=r"^\[trajectories\] needs one process"):
+        check_supported(cfg, TwoRanks(), STAGES)
+    cfg = parse_config(full_job(tmp_path, tmp_path / "out", credit=None, trajectories=None,
+                                rank={"algorithm": "articlerank"}))
     with pytest.raises(ConfigError, match=r"^\[rank\] algorithm = 'articlerank' needs one process"):
         check_supported(cfg, TwoRanks(), STAGES)
 
@@ -241,11 +246,11 @@ def two_ranks():
 @pytest.mark.slow
 def test_a_failure_in_any_stage_on_either_rank_leaves_the_previous_run(two_ranks, tmp_path):
     out = tmp_path / "out"
-    first = two_ranks.run(_job_failing, full_job(tmp_path, out, credit=None), None, None)
+    first = two_ranks.run(_job_failing, full_job(tmp_path, out, credit=None, trajectories=None), None, None)
     assert all(r is not None and r[0] == "ok" for r in first), first
     before = snapshot(out)
     assert {"papers.parquet", "authors.parquet", "personalized.parquet", "run.json"} <= set(before)
-    job = full_job(tmp_path, out, credit=None, rank={"alpha": 0.6})
+    job = full_job(tmp_path, out, credit=None, trajectories=None, rank={"alpha": 0.6})
     root_only = {s.name for s in STAGES if s.root_only}
     for stage in DISTRIBUTED_STAGES:
         for rank in (0,) if stage in root_only else (0, 1):
@@ -273,7 +278,7 @@ def test_bad_seeds_fail_on_every_rank_before_the_first_solve(tmp_path):
     data = tmp_path / "bad"
     data.mkdir()
     write_parquet(data / "s.parquet", {"seed_set": ["s"], "paper_id": ["nowhere"]})
-    job = full_job(tmp_path, tmp_path / "out", credit=None)
+    job = full_job(tmp_path, tmp_path / "out", credit=None, trajectories=None)
     job["personalize"]["seeds"] = str(data / "s.parquet")
     results = run_once(2, _job_without_solves, job)
     assert [r[1] for r in results] == ["InputError", "InputError"], results

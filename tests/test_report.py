@@ -59,3 +59,15 @@ def test_a_real_browser_renders_the_report(tmp_path):
 
     pixels = imread(shot)[..., :3].reshape(-1, 3)
     assert len(np.unique((pixels * 255).astype(np.uint8), axis=0)) > 50
+
+
+def test_the_report_shows_trajectories_and_percentiles(tmp_path):
+    cfg = job(tmp_path, normalize_by=["year"])
+    cfg["trajectories"] = {"top_k": 0}
+    run_job(parse_config(cfg, base=tmp_path), show_progress=False)
+    page = (tmp_path / "out" / "report.html").read_text()
+    for heading in ("Through time", "Percentiles within year and field"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "<h3>Rose most from 1999 to 2003</h3>" in page and "<h3>Under-rated by citation counts</h3>" in page
+    # distribution, year, percentiles, trajectories, convergence
+    assert len(re.findall(r"src='data:image/png;base64,", page)) == 5

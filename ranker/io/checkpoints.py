@@ -1,7 +1,9 @@
-"""Checkpoints of finished personalized batches: bound to their job, verified before reuse.
+"""Checkpoints of finished batches (personalized seed sets, trajectory years): bound to their job,
+verified before reuse.
 
 A long personalized run writes each finished batch to
-``<output dir>/.checkpoint/personalized-<fingerprint>/batch-NNNNNN.parquet`` and, after it,
+``<output dir>/.checkpoint/personalized-<fingerprint>/batch-NNNNNN.parquet`` (a trajectories run
+to ``trajectories-<fingerprint>/``) and, after it,
 ``batch-NNNNNN.json``: the job's fingerprint, the batch's seed sets, its iterations and
 residuals, and the SHA-256 of the parquet file's bytes. A rerun of the same job (same inputs
 and parameters) takes a batch from its checkpoint only when everything verifies: the
@@ -93,15 +95,23 @@ def content_digest(path: str) -> str:
     return _digests[key]
 
 
-def checkpoint_schema(id_kind: str) -> pa.Schema:
-    """The exact schema of a checkpoint (and of ``personalized.parquet``) for ``"string"`` or ``"integer"`` ids."""
+def checkpoint_schema(id_kind: str, stage: str = "personalized", percentile: bool = False) -> pa.Schema:
+    """The exact schema of a checkpoint for ``"string"`` or ``"integer"`` ids.
+
+    ``personalized``: ``seed_set, paper_id, score, rank, share`` (``personalized.parquet``'s first
+    columns); ``trajectories``: ``year, paper_id, score, rank`` and, with ``percentile``, a
+    nullable ``percentile``. The first column names each row's column of the batch.
+    """
     id_type = pa.int64() if id_kind == "integer" else pa.string()
+    if stage == "trajectories":
+        return pa.schema([("year", pa.int64()), ("paper_id", id_type), ("score", pa.float64()), ("rank", pa.int64())]
+                         + ([("percentile", pa.float64())] if percentile else []))
     return pa.schema([("seed_set", pa.string()), ("paper_id", id_type), ("score", pa.float64()),
                       ("rank", pa.int64()), ("share", pa.float64())])
 
 
 class Checkpoints:
-    """The checkpoint directory of one personalized job.
+    """The checkpoint directory of one batched stage of a job.
 
     Parameters
     ----------
@@ -109,11 +119,13 @@ class Checkpoints:
         The job's output directory.
     job : str
         The job's :func:`fingerprint`.
+    stage : {"personalized", "trajectories"}
+        Whose batches (each stage has its own folder).
     """
 
-    def __init__(self, out_dir: Path, job: str) -> None:
+    def __init__(self, out_dir: Path, job: str, stage: str = "personalized") -> None:
         self.root = out_dir / CHECKPOINT_DIR
-        self.dir = self.root / f"personalized-{job}"
+        self.dir = self.root / f"{stage}-{job}"
         self.job = job
 
     def create(self) -> None:
@@ -157,8 +169,11 @@ class Checkpoints:
             raise OutputError(f"{path}: cannot write the checkpoint ({exc.strerror or exc}); make {self.dir} "
                               "writable, or remove it") from None
 
-    def read(self, batch: int, names: list[str], k: int, ids: Any, schema: pa.Schema) -> dict[str, Any] | None:
+    def read(self, batch: int, names: list[str], k: int | list[int], ids: Any,
+             schema: pa.Schema) -> dict[str, Any] | None:
         """The verified checkpoint of ``batch`` (``table``, ``iterations``, ``residuals``), or None.
+
+        ``k``: the rows of each of ``names`` (one count for all, or one each), ranked ``1..k``.
 
         None, silently, when the batch has no checkpoint; None with a warning when one exists
         but does not verify (it is solved again and replaced). ``ids`` maps paper ids to graph
@@ -177,7 +192,7 @@ class Checkpoints:
             return None
         return why
 
-    def _verify(self, path: Path, side: Path, batch: int, names: list[str], k: int, ids: Any,
+    def _verify(self, path: Path, side: Path, batch: int, names: list[str], k: int | list[int], ids: Any,
                 schema: pa.Schema) -> dict[str, Any] | str:
         try:
             info = json.loads(side.read_text())
@@ -197,24 +212,33 @@ class Checkpoints:
         if not got.equals(schema) or any(f.metadata for f in got):
             return f"unexpected schema {got.to_string(show_schema_metadata=False)!r}"
         n = len(names)
-        if table.num_rows != n * k or info.get("rows") != n * k:
-            return f"{table.num_rows} rows, expected {n * k}"
+        counts = np.full(n, k, np.int64) if isinstance(k, int) else np.asarray(k, np.int64)
+        rows = int(counts.sum())
+        if table.num_rows != rows or info.get("rows") != rows:
+            return f"{table.num_rows} rows, expected {rows}"
         iters, resid = info.get("iterations"), info.get("residuals")
         if not (isinstance(iters, list) and isinstance(resid, list) and len(iters) == len(resid) == n):
-            return "no iterations and residuals for each seed set"
+            return "no iterations and residuals for each column"
         col = {name: table.column(name).combine_chunks() for name in schema.names}
-        expected_sets = pa.array(np.repeat(np.array(names, dtype=object), k), pa.string())
-        if not col["seed_set"].equals(expected_sets):
-            return "rows of other seed sets"
-        if not np.array_equal(col["rank"].to_numpy(zero_copy_only=False), np.tile(np.arange(1, k + 1), n)):
+        group = schema.names[0]
+        labels = names if pa.types.is_string(schema.field(group).type) else [int(x) for x in names]
+        expected = pa.array(np.repeat(np.array(labels, dtype=object), counts), schema.field(group).type)
+        if not col[group].equals(expected):
+            return f"rows of other {group} values"
+        ranks = np.concatenate([np.arange(1, c + 1) for c in counts]) if n else np.zeros(0, np.int64)
+        if not np.array_equal(col["rank"].to_numpy(zero_copy_only=False), ranks):
             return "ranks are not 1..k"
         score = col["score"].to_numpy(zero_copy_only=False)
-        share = col["share"].to_numpy(zero_copy_only=False)
-        if col["score"].null_count or col["share"].null_count or col["paper_id"].null_count:
+        if col["score"].null_count or col["paper_id"].null_count:
             return "null values"
-        if not (np.isfinite(score).all() and np.isfinite(share).all() and (share >= 0).all() and (share <= 1).all()
-                and (score >= 0).all() and (score <= 1 + 1e-9).all()):
-            return "scores or shares out of range"
+        if not (np.isfinite(score).all() and (score >= 0).all() and (score <= 1 + 1e-9).all()):
+            return "scores out of range"
+        for name in schema.names[4:]:  # shares and percentiles lie in [0, 1]; a percentile may be null
+            if col[name].null_count and name != "percentile":
+                return "null values"
+            v = col[name].drop_null().to_numpy(zero_copy_only=False)
+            if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()):
+                return f"{name} out of range"
         if ids is None:  # a distributed job: ids are looked up collectively, rank 0 alone reads checkpoints
             return {"table": table.replace_schema_metadata(None), "iterations": iters, "residuals": resid}
         idx = ids.lookup(col["paper_id"].cast(pa.large_string() if ids.kind == "string" else pa.int64()))
@@ -223,14 +247,15 @@ class Checkpoints:
         return {"table": table.replace_schema_metadata(None), "iterations": iters, "residuals": resid}
 
     def remove(self) -> None:
-        """Delete this job's checkpoints (the outputs they fed are in place), every other job's left in
-        the same output directory (they were for outputs this commit replaced), and the root if empty."""
+        """Delete this job's checkpoints, of every stage (the outputs they fed are in place), every other
+        job's left in the same output directory (they were for outputs this commit replaced), and the
+        root if empty."""
         shutil.rmtree(self.dir, ignore_errors=True)
         stale = 0
         if not self.root.is_symlink():
             for sub in folders_named(self.root, CHECKPOINT_SUBDIR):
                 shutil.rmtree(sub.path, ignore_errors=True)
-                stale += 1
+                stale += not sub.name.endswith(f"-{self.job}")
         if stale:
             log.info("removed %d checkpoint folder(s) of earlier, unfinished jobs from %s", stale, self.root)
         try:

@@ -143,6 +143,65 @@ def read_paper_days(path: str, id_column: str = "paper_id", date_column: str = "
     return out
 
 
+def read_paper_years(path: str, id_column: str = "paper_id", date_column: str = "date",
+                     year_column: str = "year") -> np.ndarray:
+    """Publication year of each row of ``[input] papers``: ``year_column`` where present and not null,
+    else the year of ``date_column``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64 [P]`` whole years in the file's row order (the papers' node order at ingest),
+        ``NaN`` where neither is known.
+
+    Raises
+    ------
+    InputError
+        Neither column exists, a column has an unusable type, or a year is not a whole number.
+    """
+    f = open_parquet(path, {id_column: "id"}, role="papers")
+    names = f.file.schema_arrow.names
+    cols = [c for c in (year_column, date_column) if c and c in names]
+    if not cols:
+        raise InputError(f"{path}: needs a {year_column!r} or {date_column!r} column for each paper's year; "
+                         f"columns are {', '.join(names)}")
+    table = read_columns(f, cols)
+    out = np.full(f.num_rows, np.nan)
+    if date_column in cols:
+        d = table.column(date_column)
+        if pa.types.is_string(d.type) or pa.types.is_large_string(d.type):
+            try:
+                d = d.cast(pa.date32())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise InputError(f"{where(path, date_column)}: text that is not an ISO date (YYYY-MM-DD)") from None
+        if not (pa.types.is_timestamp(d.type) or pa.types.is_date(d.type)):
+            raise InputError(f"{where(path, date_column)}: has type {d.type}, expected a date or timestamp")
+        out = pc.year(d).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    if year_column in cols:
+        y = table.column(year_column)
+        if not pa.types.is_integer(y.type) and not pa.types.is_floating(y.type):
+            raise InputError(f"{where(path, year_column)}: has type {y.type}, expected years as numbers")
+        yv = y.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(~np.isnan(yv) & ((yv != np.round(yv)) | (np.abs(yv) > 9999)))
+        if bad.size:
+            raise InputError(f"{where(path, year_column, int(bad[0]))}: {yv[bad[0]]!r} is not a year (a whole number "
+                             "between -9999 and 9999)")
+        out = np.where(np.isnan(yv), out, yv)
+    return out
+
+
+def read_paper_columns(path: str, columns: list[str], id_column: str = "paper_id") -> pa.Table:
+    """Some columns of ``[input] papers`` in the file's row order (the papers' node order at ingest);
+    a missing column is an :class:`InputError` naming the file and the columns it has."""
+    f = open_parquet(path, {id_column: "id"}, role="papers")
+    names = f.file.schema_arrow.names
+    for c in columns:
+        if c not in names:
+            raise InputError(f"{path}: no column {c!r} (named in [output] normalize_by); columns are "
+                             f"{', '.join(names)}")
+    return read_columns(f, columns)
+
+
 def has_dates(path: str, date_column: str = "date") -> bool:
     """Whether ``[input] papers`` gives any paper a date (else times are years at best)."""
     f = open_parquet(path, {}, role="papers")

@@ -26,11 +26,11 @@ from .outputs import folders_named, recover_commit, remove_temp_files
 log = logging.getLogger("ranker")
 
 #: Every file a job may write at the top of its output directory.
-OUTPUT_NAMES = ("papers.parquet", "personalized.parquet", "authors.parquet", "credit.parquet",
+OUTPUT_NAMES = ("papers.parquet", "personalized.parquet", "trajectories.parquet", "authors.parquet", "credit.parquet",
                 "coranking_papers.parquet", "report.html", "run.json")
 #: Where finished personalized batches wait for a resume (:mod:`ranker.io.checkpoints`).
 CHECKPOINT_DIR = ".checkpoint"
-CHECKPOINT_SUBDIR = re.compile(r"personalized-[0-9a-f]{16}")
+CHECKPOINT_SUBDIR = re.compile(r"(personalized|trajectories)-[0-9a-f]{16}")
 CHECKPOINT_FILE = re.compile(r"batch-\d{6}\.(parquet|json)")
 LOCK_NAME = ".rank-citations.lock"
 

@@ -73,6 +73,8 @@ class JobContext:
     scores: np.ndarray | None = None
     citations: np.ndarray | None = None
     days: np.ndarray | None = None
+    years: np.ndarray | None = None  # each paper's year (float64, NaN unknown): [trajectories]
+    snapshot_years: np.ndarray | None = None  # int64: the last year of each trajectory column
     authorships: Authorships | None = None
     coauthorships: Any = None
     seeds: SeedSets | None = None
@@ -105,6 +107,8 @@ class JobContext:
             self.ids = self.ids.permute(perm)
         if self.days is not None:
             self.days = self.days[perm]
+        if self.years is not None:
+            self.years = self.years[perm]
         if self.excluded.size:
             self.excluded = inverse[self.excluded]
         if self.seeds is not None:

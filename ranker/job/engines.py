@@ -219,6 +219,45 @@ class LocalEngine:
         return (pers_cfg.batch_size if pers_cfg is not None and pers_cfg.batch_size else
                 auto_batch(self.n, self.dtype, self.device, n_sets))
 
+    # -- rankings through time
+
+    def snapshot_method(self, ctx: JobContext) -> str:
+        """``sweep`` (exact, CPU) unless ``[rank] method = 'power'`` or the graph is on a GPU."""
+        assert self.graph is not None
+        return "power" if ctx.cfg.rank.method == "power" or self.graph.device.type != "cpu" else "sweep"
+
+    def snapshot_solver(self, ctx: JobContext) -> str:
+        return {"sweep": "exact sweep over the condensation, one column per year (compiled, CPU)",
+                "power": f"power iteration, one column per year ({self.device})"}[self.snapshot_method(ctx)]
+
+    def snapshot_batch(self, ctx: JobContext, n_years: int) -> int:
+        """Years solved together: ``[trajectories] batch_size``, else what fits in memory."""
+        traj = ctx.cfg.trajectories
+        if traj is not None and traj.batch_size:
+            return traj.batch_size
+        return auto_batch(self.n, torch.float64, self.device, n_years)
+
+    def rank_snapshots(self, ctx: JobContext, year: torch.Tensor, caps: torch.Tensor,
+                       callback: Any = None) -> PageRankResult:
+        """Each year's record ranked (:func:`ranker.trajectories.snapshot_pagerank`): scores ``[n, B]`` on the CPU."""
+        from ..trajectories import snapshot_pagerank, snapshot_teleport
+
+        graph, rank_cfg = self.graph, ctx.cfg.rank
+        assert graph is not None
+        method = self.snapshot_method(ctx)
+        dtype = torch.float64 if method == "sweep" else self.dtype
+        year = year.to(graph.device)
+        caps = caps.to(graph.device)
+        days = None
+        if rank_cfg.algorithm == "citerank":
+            assert ctx.days is not None
+            days = torch.from_numpy(ctx.days).to(graph.device)
+        teleport = snapshot_teleport(year, caps, days=days, tau=rank_cfg.tau, dtype=dtype)
+        res = snapshot_pagerank(graph, year, caps, teleport, **walk_settings(rank_cfg), method=method,
+                                callback=callback, batch_invariant=True)
+        res.scores = res.scores.cpu()
+        return res
+
 
 class PartitionedEngine:
     """The graph in row blocks over the ranks of a :class:`ranker.parallel.comm.Comm`."""

@@ -96,8 +96,12 @@ def personalize(ctx: JobContext) -> None:
             table = mark_seeds(ctx, table.filter(pc.greater(table.column("score"), 0.0)))
             ranks = tie_ranks(table.column("score").to_numpy(), cfg.output.ties,
                               groups=table.column("seed_set").to_numpy(zero_copy_only=False))
-            ctx.write_table("personalized", table.set_column(table.column_names.index("rank"), "rank",
-                                                             pa.array(ranks)))
+            table = table.set_column(table.column_names.index("rank"), "rank", pa.array(ranks))
+            if cfg.output.normalize_by:
+                from .trajectories import personalized_percentiles  # it imports this module's BatchTicker
+
+                table = personalized_percentiles(ctx, table)
+            ctx.write_table("personalized", table)
             log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
                      float(resid.max()))
 

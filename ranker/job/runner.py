@@ -67,6 +67,11 @@ class RunResult:
         return self.tables.get("personalized")
 
     @property
+    def trajectories(self) -> pa.Table | None:
+        """trajectories.parquet: each year's top papers (None without ``[trajectories]``)."""
+        return self.tables.get("trajectories")
+
+    @property
     def authors(self) -> pa.Table | None:
         """authors.parquet (None without authorships)."""
         return self.tables.get("authors")
@@ -235,7 +240,7 @@ def commit(ctx: JobContext) -> None:
     write_json_atomic(meta, ctx.out_dir / "run.json", staging=ctx.staging)
     ctx.outputs["run"] = str(ctx.out_dir / "run.json")
     ctx.staging.commit(replaces=[ctx.out_dir / name for name in OUTPUT_NAMES])
-    if ctx.cfg.personalize is not None:
+    if ctx.checkpoint_job:  # every stage's checkpoints of this job, and stale ones of earlier jobs
         Checkpoints(ctx.out_dir, ctx.checkpoint_job).remove()
 
 

@@ -12,17 +12,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..config import JobConfig
 from ..io.listing import citation_files
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
+from ..percentiles import as_nullable, group_percentiles
 from ..io import has_dates, id_kind, open_parquet, read_paper_facts, read_seeds
 from ..io.checkpoints import job_fingerprint
 from .authors import rank_authors, read_job_authorships, read_job_coauthorships
 from .context import JobContext
 from .credit import credit, read_targets
 from .personalize import personalize
+from .trajectories import YEAR_KEY, check_trajectories, key_codes, trajectories as rank_trajectories
 from .tables import check_finite, exclude_matches, ranked_table, unmatched_excluded, with_paper_facts
 
 log = logging.getLogger("ranker")
@@ -76,6 +79,16 @@ def check_input_files(ctx: JobContext) -> None:
         open_parquet(pers_cfg.seeds, {pers_cfg.seed_set_column: "text", pers_cfg.paper_id_column: "id"}, role="seeds")
     if cfg.credit is not None:
         open_parquet(cfg.credit.targets, {cfg.credit.target_column: "id"}, role="targets")
+    if cfg.output.normalize_by or cfg.trajectories is not None:
+        names = open_parquet(inp.papers, {inp.paper_id_column: "id"}, role="papers").file.schema_arrow.names
+        if not {inp.year_column, inp.date_column} & set(names):
+            what = "[trajectories]" if cfg.trajectories is not None else "[output] normalize_by"
+            raise InputError(f"{inp.papers}: {what} needs each paper's year, from a {inp.year_column!r} or "
+                             f"{inp.date_column!r} column; columns are {', '.join(names)}")
+        for key in cfg.output.normalize_by:
+            if key != YEAR_KEY and key not in names:
+                raise InputError(f"{inp.papers}: no column {key!r} (named in [output] normalize_by); columns are "
+                                 f"{', '.join(names)}")
 
 
 def generate(ctx: JobContext) -> None:
@@ -95,7 +108,7 @@ def list_inputs(ctx: JobContext) -> None:
     """The input files, checked; the personalized checkpoints are bound to them (and to the job's settings)."""
     check_input_files(ctx)
     ctx.meta["input_files"] = ctx.files
-    if ctx.cfg.personalize is not None:
+    if ctx.cfg.personalize is not None or ctx.cfg.trajectories is not None:
         ctx.checkpoint_job = job_fingerprint(ctx.cfg, ctx.files, ctx.comm.world_size)
 
 
@@ -125,6 +138,8 @@ def check_ids(ctx: JobContext) -> None:
                                paper_id_column=pers_cfg.paper_id_column, weight_column=pers_cfg.weight_column)
     if cfg.credit is not None:
         ctx.targets = read_targets(ctx)
+    if cfg.trajectories is not None:
+        check_trajectories(ctx)
 
 
 def order(ctx: JobContext) -> None:
@@ -159,7 +174,16 @@ def write_papers(ctx: JobContext) -> None:
             ctx.meta["rescaled"] = {"window": rank_cfg.window, "times": "years" if years_only else "dates"}
             scores = rescale_by_time(scores, ctx.days, rank_cfg.window, whole_ties=years_only)
         columns["citations"] = ctx.citations
+        if cfg.output.normalize_by:  # within year (and field): NaN here, null in the file
+            codes = key_codes(ctx, ctx.ids)
+            codes[ctx.excluded] = -1
+            columns["percentile"] = group_percentiles(scores, codes)
+            columns["citations_percentile"] = group_percentiles(ctx.citations.astype(np.float64), codes)
         table = ranked_table(ctx.ids, scores, mass, ctx.excluded, columns, ties=cfg.output.ties)
+        for name in ("percentile", "citations_percentile"):
+            if name in table.column_names:
+                table = table.set_column(table.column_names.index(name), name,
+                                         as_nullable(table.column(name).to_numpy()))
         if inp.papers:
             facts = read_paper_facts(inp.papers, inp.paper_id_column, {inp.year_column: "year",
                                                                         inp.date_column: "date",
@@ -176,6 +200,11 @@ def authors(ctx: JobContext) -> None:
 def personalized(ctx: JobContext) -> None:
     with ctx.stages("personalize"):
         personalize(ctx)
+
+
+def snapshots(ctx: JobContext) -> None:
+    with ctx.stages("trajectories"):
+        rank_trajectories(ctx)
 
 
 def credited(ctx: JobContext) -> None:
@@ -217,6 +246,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("authors", authors, enabled=lambda cfg: bool(cfg.input.authorships or cfg.input.coauthorships),
           root_only=True, one_process=_author_walk),
     Stage("personalize", personalized, enabled=lambda cfg: cfg.personalize is not None),
+    Stage("trajectories", snapshots, enabled=lambda cfg: cfg.trajectories is not None, root_only=True,
+          one_process=lambda cfg: "[trajectories]"),
     Stage("credit", credited, enabled=lambda cfg: cfg.credit is not None, root_only=True,
           one_process=lambda cfg: "[credit]"),
     Stage("report", report, enabled=lambda cfg: cfg.output.report, root_only=True),

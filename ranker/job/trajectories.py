@@ -1,0 +1,229 @@
+"""The trajectories stage and the normalized percentiles: rankings through time, and within year and field.
+
+``[trajectories]``: the ranking of the citation record at the end of each year, all years in one
+batched solve (:func:`ranker.trajectories.snapshot_pagerank`), each finished batch checkpointed
+as personalized batches are; ``trajectories.parquet`` holds each year's top papers.
+
+``[output] normalize_by``: each paper's percentile within its group (its year, its field),
+:mod:`ranker.percentiles`, in papers.parquet, trajectories.parquet and personalized.parquet.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from ..errors import ConfigError, GraphError
+from ..io import IdMap, read_paper_columns, read_paper_years
+from ..io.checkpoints import Checkpoints, checkpoint_schema
+from ..percentiles import as_nullable, group_codes, group_percentiles
+from ..progress import progress_bar
+from .context import JobContext
+from .personalize import BatchTicker
+from .tables import convergence_check, tie_ranks, top_k
+
+log = logging.getLogger("ranker")
+
+#: ``[output] normalize_by`` names this key for each paper's year (``[input] year_column``, else the
+#: year of ``date_column``).
+YEAR_KEY = "year"
+
+
+def index_of(ids: IdMap, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``int64``: each id's index among ``ids``, -1 where it is not one of them."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    values = values.cast(pa.int64() if ids.kind == "integer" else pa.large_string())
+    return ids.lookup(values).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def papers_file_ids(ctx: JobContext) -> np.ndarray:
+    """Each row of ``[input] papers``: its paper's index in ``ctx.ids`` (-1 when not in the graph)."""
+    inp = ctx.cfg.input
+    assert ctx.ids is not None
+    return index_of(ctx.ids, read_paper_columns(inp.papers, [inp.paper_id_column], inp.paper_id_column).column(0))
+
+
+def paper_years(ctx: JobContext) -> np.ndarray:
+    """``float64 [n]``: each paper's year in the solve's numbering, NaN where the papers file has none."""
+    inp = ctx.cfg.input
+    assert ctx.ids is not None
+    years = read_paper_years(inp.papers, inp.paper_id_column, inp.date_column, inp.year_column)
+    index = papers_file_ids(ctx)
+    out = np.full(len(ctx.ids), np.nan)
+    listed = index >= 0
+    out[index[listed]] = years[listed]
+    return out
+
+
+def check_trajectories(ctx: JobContext) -> None:
+    """Each paper's year, and the years to rank, checked before any solve.
+
+    Refused: a paper of the graph without a year (how many, and the first), and a year of
+    ``[trajectories] years`` that no paper has.
+    """
+    cfg = ctx.cfg
+    traj, inp = cfg.trajectories, cfg.input
+    assert traj is not None and ctx.ids is not None
+    years = paper_years(ctx)
+    missing = np.isnan(years)
+    if missing.any():
+        first = ctx.ids.output_ids(np.flatnonzero(missing)[:1])[0].as_py()
+        raise GraphError(f"[trajectories]: {int(missing.sum()):,} papers of the graph have no {inp.year_column!r} or "
+                         f"{inp.date_column!r} in {inp.papers} (first: {first!r}); every paper needs a year (add "
+                         "them, or set [input] unknown_papers = 'drop' for papers the file does not list)")
+    present = np.unique(years.astype(np.int64))
+    if traj.years:
+        absent = [y for y in traj.years if y not in set(present.tolist())]
+        if absent:
+            raise ConfigError(f"[trajectories] years names {absent[0]}, a year no paper has (the papers' years run "
+                              f"{present[0]}..{present[-1]}; {present.size} distinct)")
+        caps = np.array(traj.years, np.int64)
+    else:
+        caps = present
+    ctx.years = years
+    ctx.snapshot_years = caps
+
+
+def key_codes(ctx: JobContext, ids: IdMap) -> np.ndarray:
+    """``int64 [len(ids)]``: each paper's group under ``[output] normalize_by`` (-1 for a null key)."""
+    cfg = ctx.cfg
+    inp = cfg.input
+    keys = cfg.output.normalize_by
+    others = [k for k in keys if k != YEAR_KEY]
+    index = index_of(ids, read_paper_columns(inp.papers, [inp.paper_id_column], inp.paper_id_column).column(0))
+    listed = index >= 0
+    table = read_paper_columns(inp.papers, others, inp.paper_id_column) if others else None
+    columns = []
+    for k in keys:
+        values = (pa.array(read_paper_years(inp.papers, inp.paper_id_column, inp.date_column, inp.year_column),
+                           from_pandas=True) if k == YEAR_KEY else table.column(k).combine_chunks())
+        # ids not in the papers file have a null key: rows of the file that name them are taken where listed
+        slot = np.full(len(ids), -1, np.int64)
+        slot[index[listed]] = np.flatnonzero(listed)
+        taken = values.take(pa.array(slot, mask=slot < 0))
+        columns.append(taken)
+    return group_codes(columns)
+
+
+def with_percentiles(ctx: JobContext, table: pa.Table, index: np.ndarray, codes: np.ndarray) -> pa.Table:
+    """papers.parquet's ``table`` (rows = papers ``index``) with ``percentile`` and ``citations_percentile``."""
+    groups = codes[index]
+    table = table.append_column("percentile", as_nullable(group_percentiles(table.column("score").to_numpy(),
+                                                                            groups)))
+    if "citations" in table.column_names:
+        cites = table.column("citations").to_numpy().astype(np.float64)
+        table = table.append_column("citations_percentile", as_nullable(group_percentiles(cites, groups)))
+    return table
+
+
+def trajectories(ctx: JobContext) -> None:
+    """Rank every year's record in batches of years, checkpointing each finished batch, and stage
+    ``trajectories.parquet``: ``year``, ``paper_id``, ``score``, ``rank`` (and ``percentile``)."""
+    cfg = ctx.cfg
+    traj, rank_cfg = cfg.trajectories, cfg.rank
+    assert traj is not None and ctx.ids is not None and ctx.years is not None and ctx.snapshot_years is not None
+    caps = ctx.snapshot_years
+    years = ctx.years.astype(np.int64)
+    n_years = caps.size
+    batch = ctx.engine.snapshot_batch(ctx, n_years)
+    n_batches = (n_years + batch - 1) // batch
+    excluded = np.zeros(len(ctx.ids), bool)
+    excluded[ctx.excluded] = True
+    in_record = np.array([int(((years <= c) & ~excluded).sum()) for c in caps], np.int64)
+    counts = np.minimum(in_record, traj.top_k) if traj.top_k else in_record
+    codes = key_codes(ctx, ctx.ids) if cfg.output.normalize_by else None
+    names = [str(int(c)) for c in caps]
+    log.info("trajectories: %d years (%s..%s), %d batch(es) of up to %d; records of %d..%d papers", n_years, names[0],
+             names[-1], n_batches, batch, int(in_record.min()), int(in_record.max()))
+    ckpt = Checkpoints(ctx.out_dir, ctx.checkpoint_job, stage="trajectories")
+    ckpt.create()
+    schema = checkpoint_schema(ctx.ids.kind, "trajectories", percentile=codes is not None)
+    iters = np.zeros(n_years, np.int64)
+    resid = np.zeros(n_years, np.float64)
+    tables: list[pa.Table] = []
+    resumed = 0
+    year_t = torch.from_numpy(years)
+    ticker = BatchTicker("trajectories", n_batches, unit="years", enabled=True)
+    with progress_bar("trajectories", n_batches, enabled=ctx.show) as advance:
+        for bi in range(n_batches):
+            lo, hi = bi * batch, min(n_years, (bi + 1) * batch)
+            info = ckpt.read(bi, names[lo:hi], counts[lo:hi].tolist(), ctx.ids, schema)
+            if info is not None:
+                iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
+                tables.append(info["table"])
+                resumed += 1
+                advance(1)
+                ticker.tick(hi - lo, resumed=True)
+                continue
+            curve = ctx.curves.setdefault(f"trajectories batch {bi + 1}", [])
+            res = ctx.engine.rank_snapshots(ctx, year_t, torch.from_numpy(caps[lo:hi]), callback=lambda it, r, a: (
+                curve.append((int(it), float(r)))))
+            convergence_check(res, names[lo:hi], rank_cfg.tol, rank_cfg.on_nonconvergence)
+            iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
+            table = snapshot_rows(ctx, res.scores, caps[lo:hi], years, excluded, counts[lo:hi], codes, schema)
+            ckpt.write(bi, table, names[lo:hi], iters[lo:hi].tolist(), resid[lo:hi].tolist())
+            tables.append(table)
+            advance(1, iterations=int(iters[lo:hi].max()))
+            ticker.tick(hi - lo, iterations=int(iters[lo:hi].max()), residual=float(resid[lo:hi].max()))
+    if resumed:
+        log.info("resumed: %d of %d batch(es) of years taken from checkpoints in %s", resumed, n_batches, ckpt.dir)
+    table = pa.concat_tables(tables)
+    ranks = tie_ranks(table.column("score").to_numpy(), cfg.output.ties, groups=table.column("year").to_numpy())
+    table = table.set_column(table.column_names.index("rank"), "rank", pa.array(ranks))
+    ctx.meta["trajectories"] = {
+        "years": [int(c) for c in caps], "top_k": traj.top_k, "batch_size": batch, "batches": n_batches,
+        "resumed_batches": resumed, "papers": dict(zip(names, in_record.tolist())),
+        "solver": ctx.engine.snapshot_solver(ctx), "iterations": dict(zip(names, iters.tolist())),
+        "residuals": dict(zip(names, resid.tolist()))}
+    ctx.write_table("trajectories", table)
+    log.info("trajectories: %d rows; iterations %d..%d, max residual %.3e", table.num_rows, int(iters.min()),
+             int(iters.max()), float(resid.max()))
+
+
+def snapshot_rows(ctx: JobContext, scores: torch.Tensor, caps: np.ndarray, years: np.ndarray, excluded: np.ndarray,
+                  counts: np.ndarray, codes: np.ndarray | None, schema: pa.Schema) -> pa.Table:
+    """One batch's rows: each year's ``counts[b]`` best papers of its record (less the excluded),
+    ranked ``1..k`` (ties by id), with their percentile within the record when ``codes`` is given."""
+    assert ctx.ids is not None
+    s = scores.to(torch.float64)
+    out = s.clone()
+    gone = torch.from_numpy((years[:, None] > caps[None, :]) | excluded[:, None])
+    out[gone] = -1.0
+    k = int(counts.max()) if counts.size else 0
+    idx, val = top_k(out, max(k, 1), ctx.ids)
+    parts = {"year": [], "index": [], "score": [], "rank": [], "percentile": []}
+    for b, cap in enumerate(caps):
+        kb = int(counts[b])
+        parts["year"].append(np.full(kb, cap, np.int64))
+        parts["index"].append(idx[:kb, b])
+        parts["score"].append(val[:kb, b])
+        parts["rank"].append(np.arange(1, kb + 1, dtype=np.int64))
+        if codes is not None:
+            alive = np.flatnonzero(~gone[:, b].numpy())
+            pct = np.full(len(years), np.nan)
+            pct[alive] = group_percentiles(s[alive, b].numpy(), codes[alive])
+            parts["percentile"].append(pct[idx[:kb, b]])
+    cols = {"year": pa.array(np.concatenate(parts["year"]), pa.int64()),
+            "paper_id": ctx.ids.output_ids(np.concatenate(parts["index"])).cast(schema.field("paper_id").type),
+            "score": pa.array(np.concatenate(parts["score"]), pa.float64()),
+            "rank": pa.array(np.concatenate(parts["rank"]), pa.int64())}
+    if codes is not None:
+        cols["percentile"] = as_nullable(np.concatenate(parts["percentile"]))
+    return pa.table(cols, schema=schema)
+
+
+def personalized_percentiles(ctx: JobContext, table: pa.Table) -> pa.Table:
+    """personalized.parquet's rows with ``percentile``: within the seed set's listed papers, by ``[output]
+    normalize_by``."""
+    assert ctx.ids is not None
+    index = index_of(ctx.ids, table.column("paper_id"))
+    codes = key_codes(ctx, ctx.ids)
+    keys = np.where(index >= 0, codes[np.maximum(index, 0)], -1)
+    sets = table.column("seed_set").combine_chunks()
+    groups = group_codes([sets, pa.array(np.where(keys >= 0, keys, 0), mask=keys < 0)])
+    return table.append_column("percentile", as_nullable(group_percentiles(table.column("score").to_numpy(), groups)))
+
