@@ -21,24 +21,148 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .sweep import extrapolation
+
+
+#: Most columns one thread carries through the plan together: one read of a citer's row serves them all.
+CHUNK = 8
+
 
 @njit(parallel=True, cache=True)
-def sweep_snapshots(crow, col, val, col_scale, kinds, starts, ends, year, caps, fidx, fscale, self_share, v, alpha,
-                    tol, max_iter, direct_max, y, iters, resid):  # pragma: no cover - compiled
-    """``(I - alpha P_b^T) y_b = v_b`` for every column ``b`` (columns in parallel).
+def sweep_snapshots(crow, col, val, col_scale, kinds, starts, ends, icrow, icol, ival, year, caps, fidx, fscale,
+                    self_share, v, alpha, tol, max_iter, direct_max, threads, y, iters,
+                    resid):  # pragma: no cover - compiled
+    """``(I - alpha P_b^T) y_b = v_b`` for every column ``b``.
 
     ``crow``/``col``: ``P^T`` in plan order (row = cited paper); ``val`` its values (weighted)
     or empty (``col_scale[j] = 1 / out_weight_j`` stands for them); ``kinds``/``starts``/``ends``
     the plan's slices (0: papers on no cycle, 1: one strongly connected component);
     ``year[i]`` each paper's year and ``caps[b]`` column ``b``'s last year; ``fidx[j]`` the row of
     ``fscale`` of a paper that cites newer papers (-1 for others); ``self_share[i]`` =
-    ``P^T[i, i]``. ``y`` (zeros on entry) gets each column's unnormalized solution;
+    ``P^T[i, i]``; ``icrow``/``icol``/``ival`` the citations inside components
+    (:func:`ranker.kernels.sweep.internal_block`). ``y`` (zeros on entry) gets each column's
+    unnormalized solution;
     ``iters``/``resid`` (zeros) the most Gauss-Seidel sweeps and the largest last L1 change over
     the components larger than ``direct_max`` (smaller ones are solved by elimination).
+
+    The columns are cut into chunks of at most :data:`CHUNK`, at least one per thread, and each
+    thread carries its chunks through the whole plan: each row reads its citers once for the
+    chunk, and no thread waits for another.
     """
-    for b in prange(y.shape[1]):
-        _sweep_column(b, crow, col, val, col_scale, kinds, starts, ends, year, caps[b], fidx, fscale, self_share, v,
-                      alpha, tol, max_iter, direct_max, y, iters, resid)
+    n_cols = y.shape[1]
+    n_chunks = max(min(threads, n_cols), (n_cols + CHUNK - 1) // CHUNK)
+    width = (n_cols + n_chunks - 1) // n_chunks if n_cols else 1
+    n_chunks = (n_cols + width - 1) // width if n_cols else 0
+    for ch in prange(n_chunks):
+        _sweep_chunk(ch * width, min(n_cols, (ch + 1) * width), crow, col, val, col_scale, kinds, starts, ends, icrow,
+                     icol, ival, year, caps, fidx, fscale, self_share, v, alpha, tol, max_iter, direct_max, y, iters,
+                     resid)
+
+
+@njit(cache=True, nogil=True)
+def _sweep_chunk(c0, c1, crow, col, val, col_scale, kinds, starts, ends, icrow, icol, ival, year, caps, fidx, fscale,
+                 self_share, v, alpha, tol, max_iter, direct_max, y, iters, resid):  # pragma: no cover - compiled
+    """Columns ``c0..c1-1`` through the plan, in order."""
+    n = y.shape[0]
+    w = c1 - c0
+    weighted = val.shape[0] > 0
+    # read[j, q]: what a citation from j carries per unit of transition value in column c0 + q:
+    # y_j times j's factor (and 1 / out_weight_j unweighted); 0 until j is solved, and after the cap
+    read = np.zeros((n, w), np.float64)
+    for g in range(kinds.shape[0]):
+        s, e = starts[g], ends[g]
+        if kinds[g] == 0:
+            for i in range(s, e):
+                _level_row(i, c0, w, crow, col, val, col_scale, weighted, year, caps, fidx, fscale, self_share, v,
+                           alpha, y, read)
+            continue
+        for q in range(w):
+            _component(c0 + q, q, s, e, crow, col, val, col_scale, weighted, icrow, icol, ival, year, caps[c0 + q],
+                       fidx, fscale, self_share, v, alpha, tol, max_iter, direct_max, y, read, iters, resid)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _level_row(i, c0, w, crow, col, val, col_scale, weighted, year, caps, fidx, fscale, self_share, v, alpha, y,
+               read):  # pragma: no cover - compiled
+    """Paper ``i`` (on no cycle) in columns ``c0..c0+w-1``: its citers are final. A self-citation
+    reads 0 here (``i`` is not solved yet): it is on the diagonal."""
+    yi = year[i]
+    alive = False
+    for q in range(w):
+        if yi <= caps[c0 + q]:
+            alive = True
+    if not alive:
+        return
+    # y[i, :] (zeros) accumulates the citers' reads, in CSR order for every column alike
+    if weighted:
+        for k in range(crow[i], crow[i + 1]):
+            j = col[k]
+            t = val[k]
+            for q in range(w):
+                y[i, c0 + q] += t * read[j, q]
+    else:
+        for k in range(crow[i], crow[i + 1]):
+            j = col[k]
+            for q in range(w):
+                y[i, c0 + q] += read[j, q]
+    f = fidx[i]
+    unit = 1.0 if weighted else col_scale[i]
+    for q in range(w):
+        b = c0 + q
+        if yi > caps[b]:
+            y[i, b] = 0.0
+            continue
+        fb = 1.0 if f < 0 else fscale[f, b]
+        yb = (v[i, b] + alpha * y[i, b]) / (1.0 - alpha * self_share[i] * fb)
+        y[i, b] = yb
+        read[i, q] = yb * fb * unit
+
+
+@njit(cache=True, nogil=True)
+def forward_scales(crow, col, val, col_scale, year, caps):  # pragma: no cover - compiled
+    """The papers citing a newer paper, and each one's factor per column (:func:`ranker.trajectories.snapshot_columns`).
+
+    Returns ``(fidx, forward, scale)``: ``fidx[j]`` the row of ``scale`` of paper ``j`` (-1 for
+    papers citing no newer paper), ``forward`` those papers in increasing order, and
+    ``scale[f, b] = 1 / sum_{i <= caps[b]} P^T[i, j]`` (0 where the sum is 0). Sums run over the
+    citations in CSR order.
+    """
+    n = crow.shape[0] - 1
+    weighted = val.shape[0] > 0
+    cites_newer = np.zeros(n, np.bool_)
+    for i in range(n):
+        yi = year[i]
+        for k in range(crow[i], crow[i + 1]):
+            j = col[k]
+            if yi > year[j]:
+                cites_newer[j] = True
+    fidx = np.full(n, -1, np.int64)
+    f = 0
+    for j in range(n):
+        if cites_newer[j]:
+            fidx[j] = f
+            f += 1
+    forward = np.empty(f, np.int64)
+    for j in range(n):
+        if fidx[j] >= 0:
+            forward[fidx[j]] = j
+    n_cols = caps.shape[0]
+    kept = np.zeros((f, n_cols), np.float64)
+    for i in range(n):
+        yi = year[i]
+        for k in range(crow[i], crow[i + 1]):
+            j = col[k]
+            r = fidx[j]
+            if r < 0:
+                continue
+            t = val[k] if weighted else col_scale[j]
+            for b in range(n_cols):
+                if yi <= caps[b]:
+                    kept[r, b] += t
+    for r in range(f):
+        for b in range(n_cols):
+            kept[r, b] = 1.0 / kept[r, b] if kept[r, b] > 0.0 else 0.0
+    return fidx, forward, kept
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -48,41 +172,13 @@ def _factor(j, b, fidx, fscale):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _sweep_column(b, crow, col, val, col_scale, kinds, starts, ends, year, cap, fidx, fscale, self_share, v, alpha,
-                  tol, max_iter, direct_max, y, iters, resid):  # pragma: no cover - compiled
-    n = y.shape[0]
-    weighted = val.shape[0] > 0
-    # read[j]: what a citation from j carries per unit of transition value: y_j times j's factor
-    # (and 1 / out_weight_j when unweighted); 0 until j is solved, and for papers after ``cap``
-    read = np.zeros(n, np.float64)
-    for g in range(kinds.shape[0]):
-        s, e = starts[g], ends[g]
-        if kinds[g] == 0:
-            for i in range(s, e):
-                if year[i] > cap:
-                    continue
-                acc = 0.0
-                if weighted:
-                    for k in range(crow[i], crow[i + 1]):
-                        acc += val[k] * read[col[k]]  # a self-citation reads 0 here: it is on the diagonal
-                else:
-                    for k in range(crow[i], crow[i + 1]):
-                        acc += read[col[k]]
-                f = _factor(i, b, fidx, fscale)
-                yi = (v[i, b] + alpha * acc) / (1.0 - alpha * self_share[i] * f)
-                y[i, b] = yi
-                read[i] = yi * f * (1.0 if weighted else col_scale[i])
-            continue
-        _component(b, s, e, crow, col, val, col_scale, weighted, year, cap, fidx, fscale, self_share, v, alpha, tol,
-                   max_iter, direct_max, y, read, iters, resid)
-
-
-@njit(cache=True, nogil=True)
-def _component(b, s, e, crow, col, val, col_scale, weighted, year, cap, fidx, fscale, self_share, v, alpha, tol,
-               max_iter, direct_max, y, read, iters, resid):  # pragma: no cover - compiled
+def _component(b, q, s, e, crow, col, val, col_scale, weighted, icrow, icol, ival, year, cap, fidx, fscale, self_share,
+               v, alpha, tol, max_iter, direct_max, y, read, iters, resid):  # pragma: no cover - compiled
     """One strongly connected component ``s:e`` for column ``b``: inputs from earlier slices fixed,
     then Gaussian elimination (at most ``direct_max`` papers) or Gauss-Seidel sweeps to an L1
-    change below ``tol``. Papers after ``cap`` stay 0 (identity rows, no input)."""
+    change below ``tol``. Papers after ``cap`` stay 0 (identity rows, no input). ``q``: the column's
+    place in ``read``. ``icrow``/``icol``/``ival``: the citations inside components, self-citations
+    left out (:func:`ranker.kernels.sweep.internal_block`)."""
     m = e - s
     ext = np.zeros(m, np.float64)
     alive = np.zeros(m, np.bool_)
@@ -102,7 +198,7 @@ def _component(b, s, e, crow, col, val, col_scale, weighted, year, cap, fidx, fs
         for k in range(crow[i], crow[i + 1]):
             j = col[k]
             if j < s:
-                acc += (val[k] if weighted else 1.0) * read[j]
+                acc += (val[k] if weighted else 1.0) * read[j, q]
         ext[r] = v[i, b] + alpha * acc
     if not any_alive:
         return
@@ -114,10 +210,10 @@ def _component(b, s, e, crow, col, val, col_scale, weighted, year, cap, fidx, fs
             if not alive[r]:
                 continue
             i = s + r
-            for k in range(crow[i], crow[i + 1]):
-                j = col[k]
-                if j >= s and j != i and alive[j - s]:
-                    a[r, j - s] -= alpha * (val[k] if weighted else 1.0) * mul[j - s]
+            for k in range(icrow[i], icrow[i + 1]):
+                c = icol[k] - s
+                if alive[c]:
+                    a[r, c] -= alpha * (ival[k] if weighted else 1.0) * mul[c]
         # strictly diagonally dominant by columns (a column of P_b^T sums to at most 1 over the
         # record): elimination without pivoting is stable
         for k in range(m):
@@ -137,9 +233,11 @@ def _component(b, s, e, crow, col, val, col_scale, weighted, year, cap, fidx, fs
             for c in range(r + 1, m):
                 t -= a[r, c] * loc[c]
             loc[r] = t / a[r, r]
-    else:
+    else:  # Gauss-Seidel over the citations inside the component, Aitken jumps as in ranker.kernels.sweep
+        rd = np.zeros(m, np.float64)  # loc * mul: what the citations read
+        prev = np.zeros(m, np.float64)
         it = 0
-        change = 0.0
+        change = last = ratio = 0.0
         while True:
             it += 1
             change = 0.0
@@ -148,18 +246,28 @@ def _component(b, s, e, crow, col, val, col_scale, weighted, year, cap, fidx, fs
                     continue
                 i = s + r
                 acc = 0.0
-                for k in range(crow[i], crow[i + 1]):
-                    j = col[k]
-                    if j >= s and j != i:
-                        acc += (val[k] if weighted else 1.0) * loc[j - s] * mul[j - s]
+                if weighted:
+                    for k in range(icrow[i], icrow[i + 1]):
+                        acc += ival[k] * rd[icol[k] - s]
+                else:
+                    for k in range(icrow[i], icrow[i + 1]):
+                        acc += rd[icol[k] - s]
                 new = (ext[r] + alpha * acc) / diag[r]
                 change += abs(new - loc[r])
+                prev[r] = loc[r]
                 loc[r] = new
+                rd[r] = new * mul[r]
             if change < tol or it >= max_iter:
                 break
+            factor, ratio = extrapolation(it, change, last, ratio)
+            last = change
+            if factor > 0.0:
+                for r in range(m):  # never below 0, where no score lies: the sweeps stay nonnegative
+                    loc[r] = max(0.0, loc[r] + factor * (loc[r] - prev[r]))
+                    rd[r] = loc[r] * mul[r]
         iters[b] = max(iters[b], it)
         resid[b] = max(resid[b], change)
     for r in range(m):
         if alive[r]:
             y[s + r, b] = loc[r]
-            read[s + r] = loc[r] * mul[r]
+            read[s + r, q] = loc[r] * mul[r]

@@ -229,7 +229,7 @@ def _mass_columns(s, e, crow, col, v, y, reached):  # pragma: no cover - compile
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _extrapolation(it, change, last, ratio_before):  # pragma: no cover - compiled
+def extrapolation(it, change, last, ratio_before):  # pragma: no cover - compiled
     """``(factor, ratio)`` after a sweep that has not converged: ``factor`` > 0 when the L1
     changes shrink at a steady ratio (see :data:`RATIO_STEADY`); ``ratio`` is what the next
     sweep compares with (0 after a jump: the ratio must settle again)."""
@@ -304,7 +304,7 @@ def _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, ico
                 iters[cols[b]] = max(iters[cols[b]], it)
                 resid[cols[b]] = max(resid[cols[b]], change[b])
                 continue
-            factor, ratio[b] = _extrapolation(it, change[b], last[b], ratio[b])
+            factor, ratio[b] = extrapolation(it, change[b], last[b], ratio[b])
             last[b] = change[b]
             if factor > 0.0:
                 for r in range(m):  # never below 0, where no score lies: the sweeps stay nonnegative
@@ -351,7 +351,7 @@ def _gauss_seidel1(s, e, b, icrow, icol, ival, col_scale, weighted, sc, alpha, t
             read[r] = col_scale[i] * new
         if change < tol or it == max_iter:
             break
-        factor, ratio = _extrapolation(it, change, last, ratio)
+        factor, ratio = extrapolation(it, change, last, ratio)
         last = change
         if factor > 0.0:
             for r in range(m):  # as in _component_chunk

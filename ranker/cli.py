@@ -152,14 +152,17 @@ def _estimate(config, overrides: list[str]) -> None:
         from .config import load_config
         from .job.estimate import estimate_job
     e = estimate_job(load_config(config, overrides=overrides))
-    bound = {"exactly": "", "at least": "at least ", "at most": "at most "}[e["papers_bound"]]
+    bound = {"exactly": "", "at least": "at least ", "at most": "at most ", "about": "about "}[e["papers_bound"]]
     print(f"citations: {'' if e['citations_exact'] else 'about '}{e['citations']:,}; papers: "
-          f"{bound}{e['papers']:,}; score columns solved together: {e['score_columns']}")
-    print(f"peak host memory: about {e['host_bytes'] / 2**30:.2f} GiB; on {e['device']}: about "
-          f"{e['device_bytes'] / 2**30:.2f} GiB for the solve")
+          f"{bound}{e['papers']:,} ({e['id_kind']} ids); score columns solved together: {e['score_columns']}")
+    print("peak host memory by stage: " + "; ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in e["stages"].items()))
+    print(f"peak host memory: about {e['host_bytes'] / 2**30:.2f} GiB ({e['peak_stage']}); on {e['device']}: "
+          f"about {e['device_bytes'] / 2**30:.2f} GiB for the solve")
     if "fits" in e:
         print(f"{'fits' if e['fits'] else 'does NOT fit'}: {e['device_free_bytes'] / 2**30:.2f} GiB free on "
-              f"{'the host' if e['device'] == 'cpu' else e['device']}")
+              f"{'the host' if e['device'] == 'cpu' else e['device']}"
+              + ("" if e["fits"] else "; try [rank] dtype = 'float32', a smaller [personalize] or [trajectories] "
+                 "batch_size, or torchrun over several machines (README, 'Past one machine')"))
 
 
 def _guarded(work, *, quiet: bool, debug: bool) -> None:

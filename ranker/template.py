@@ -27,10 +27,15 @@ device = "auto"                   # auto | cuda | cpu
 # top_k = 100
 # exclude_seeds = false           # leave each set's own seeds out of its list
 
+# [trajectories]                  # every year's ranking in one solve (needs papers with a year)
+# years = "all"                   # or a list: [1995, 2000, 2005]
+# top_k = 100                     # papers per year in trajectories.parquet; 0 keeps all
+
 # [credit]                        # who a target paper's impact is owed to
 # targets = "targets.parquet"     # column target (paper ids; optional kind = paper | author)
 
 [output]
-dir = "out"                       # papers.parquet, run.json (and personalized/authors/credit.parquet)
+dir = "out"                       # papers.parquet, run.json (and personalized/trajectories/authors/credit)
 # ties = "ordinal"                # rank of equal scores: ordinal | min | dense
+# normalize_by = ["year"]         # percentiles within year (and a papers-file column: field, venue)
 '''

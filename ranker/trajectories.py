@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .graph import CitationGraph
+from .graph import CitationGraph, inverse_out_weight
 from .kernels import column_sums
 from .pagerank import (LANES, ColumnTracker, Extrapolation, IterationCallback, PageRankResult, check_teleport,
                        check_walk, pad_columns)
@@ -68,14 +68,26 @@ class Snapshots:
     scale: torch.Tensor
 
 
-def snapshot_columns(graph: CitationGraph, year: torch.Tensor, caps: torch.Tensor) -> Snapshots:
+def snapshot_columns(graph: CitationGraph, year: torch.Tensor, caps: torch.Tensor, *,
+                     compiled: bool = True) -> Snapshots:
     """The per-column corrections of :func:`snapshot_pagerank` (see :class:`Snapshots`).
 
-    One pass over the citations finds those to newer papers; only the citations of the papers
-    making them are summed per column.
+    On the CPU two compiled passes over the citations
+    (:func:`ranker.kernels.snapshot_sweep.forward_scales`); elsewhere, or with ``compiled=False``,
+    torch's gathers (the reference): the citations to newer papers, then those of the papers
+    making them summed per column.
     """
     year = year.to(graph.device, torch.int64)
     caps = caps.to(graph.device, torch.int64)
+    if compiled and graph.device.type == "cpu":
+        from .kernels.snapshot_sweep import forward_scales
+
+        val = (graph.transition(torch.float64).values() if graph.weight is not None
+               else torch.zeros(0, dtype=torch.float64))
+        _, forward, scale = forward_scales(graph.crow.numpy(), graph.col.numpy(), val.numpy(),
+                                           inverse_out_weight(graph.out_weight).to(torch.float64).numpy(),
+                                           year.numpy(), caps.numpy())
+        return Snapshots(year=year, caps=caps, forward=torch.from_numpy(forward), scale=torch.from_numpy(scale))
     cited = graph.row_index().long()
     citing = graph.col.long()
     forward = torch.unique(citing[year.index_select(0, cited) > year.index_select(0, citing)])
@@ -181,7 +193,7 @@ def snapshot_pagerank(graph: CitationGraph, year: torch.Tensor, caps: torch.Tens
     if teleport.shape[1] != caps.numel():
         raise ValueError(f"teleport has {teleport.shape[1]} columns for {caps.numel()} years")
     after = year.unsqueeze(1) > caps.unsqueeze(0)
-    if bool((teleport.masked_select(after) != 0).any()):
+    if bool(((teleport != 0) & after).any()):
         raise ValueError("a teleport column has mass on a paper after its year: a record holds only papers up to "
                          "its year")
     snaps = snapshot_columns(graph, year, caps)
@@ -219,9 +231,11 @@ def _sweep(graph: CitationGraph, snaps: Snapshots, teleport: torch.Tensor, *, al
     resid = torch.zeros(n_cols, dtype=torch.float64)
     sweep.set_threads(torch.get_num_threads())
     snapshot_sweep.sweep_snapshots(arrays["crow"], arrays["col"], arrays["val"], arrays["col_scale"], arrays["kinds"],
-                                   arrays["starts"], arrays["ends"], year.numpy(), snaps.caps.numpy(), fidx.numpy(),
+                                   arrays["starts"], arrays["ends"], arrays["icrow"], arrays["icol"], arrays["ival"],
+                                   year.numpy(), snaps.caps.numpy(), fidx.numpy(),
                                    snaps.scale.numpy(), shares.numpy(), v.contiguous().numpy(), alpha, tol, max_iter,
-                                   sweep.DIRECT_MAX, y.numpy(), iters.numpy(), resid.numpy())
+                                   sweep.DIRECT_MAX, torch.get_num_threads(), y.numpy(), iters.numpy(),
+                                   resid.numpy())
     if callback is not None:
         callback(int(iters.max()) if n_cols else 0, float(resid.max()) if n_cols else 0.0, 0)
     y /= column_sums(y).clamp_min(torch.finfo(torch.float64).tiny).unsqueeze(0)

@@ -26,17 +26,42 @@ def test_counts_come_from_the_footers_and_memory_from_the_model(tmp_path):
     cfg = parse_config({"input": {"citations": "c.parquet", "papers": "p.parquet", "unknown_papers": "drop"},
                         "rank": {"device": "cpu"}, "personalize": {"seeds": "s.parquet"}}, base=tmp_path)
     e = estimate_job(cfg)
-    assert (e["citations"], e["papers"], e["exact"], e["score_columns"]) == (1000, 300, True, 10)
-    # float64: the float32 transition values and column copies of the refinement too
-    solve = (12 + 4) * 1000 + (model.COLUMN_COPIES * 8 + model.FLOAT32_COPIES * 4) * 300 * 10
+    assert (e["citations"], e["papers"], e["exact"], e["score_columns"], e["id_kind"]) == (1000, 300, True, 10,
+                                                                                           "integer")
+    # the exact sweep on the CPU stores no transition values: 3 float64 copies of each column
+    solve = model.COLUMN_COPIES * 8 * 300 * 10
     assert e["device_bytes"] == solve
-    assert e["host_bytes"] == (model.BASELINE + model.FIXED + model.HOST_PER_PAPER * 300
-                               + max(model.PLAN_PER_CITATION * 1000, model.GRAPH_PER_CITATION * 1000 + solve))
+    held = model.BASE + model.HOST_PER_PAPER * 300
+    table = (model.TABLE_PER_PAPER + model.FACTS_PER_PAPER) * 300
+    assert e["stages"] == {"ingest, build, order": held + model.PLAN_PER_CITATION * 1000,
+                           "solve": held + model.GRAPH_PER_CITATION * 1000,
+                           "write papers": held + model.PLAN_PER_CITATION * 1000 // 2 + table,
+                           "batched columns": held + model.GRAPH_PER_CITATION * 1000 + table + solve}
+    assert e["host_bytes"] == max(e["stages"].values()) and e["peak_stage"] == "batched columns"
+    power = estimate_job(parse_config({"input": {"citations": "c.parquet"}, "rank": {"device": "cpu",
+                                                                                     "method": "power"}},
+                                      base=tmp_path))
+    # float64 power: the float32 transition values and column copies of the refinement too
+    assert power["device_bytes"] == (12 + 4) * 1000 + (model.COLUMN_COPIES * 8 + model.FLOAT32_COPIES * 4) * 300
     f32 = estimate_job(parse_config({"input": {"citations": "c.parquet"}, "rank": {"device": "cpu",
                                                                                    "dtype": "float32"}},
                                     base=tmp_path))
     # without a papers file: at most the integer id range of the statistics (0..299)
-    assert f32["papers"] == 300 and not f32["exact"] and f32["device_bytes"] == 8 * 1000 + 3 * 4 * 300
+    assert f32["papers"] == 300 and not f32["exact"] and f32["device_bytes"] == 3 * 4 * 300
+
+
+def test_string_ids_are_told_compact_or_text_and_bounded_without_a_papers_file(tmp_path):
+    write_parquet(tmp_path / "w.parquet", {"citing": [f"https://openalex.org/W{i}" for i in range(100)],
+                                           "cited": [f"https://openalex.org/W{i + 7}" for i in range(100)]})
+    write_parquet(tmp_path / "t.parquet", {"citing": ["a", "b"], "cited": ["b", "c"]})
+    compact = estimate_job(parse_config({"input": {"citations": "w.parquet"}}, base=tmp_path))
+    text = estimate_job(parse_config({"input": {"citations": "w.parquet", "compact_ids": False}}, base=tmp_path))
+    other = estimate_job(parse_config({"input": {"citations": "t.parquet"}}, base=tmp_path))
+    assert (compact["id_kind"], text["id_kind"], other["id_kind"]) == ("compact", "text", "text")
+    assert compact["papers"] == 200 and compact["papers_bound"] == "at most"
+    extra = model.ID_BATCH_BYTES + model.COMPACT_PER_PAPER * 200
+    assert compact["stages"]["solve"] == (model.BASE + model.HOST_PER_PAPER * 200 + extra
+                                          + model.GRAPH_PER_CITATION * 100 + model.COLUMN_COPIES * 8 * 200)
 
 
 def test_the_command_prints_the_estimate_and_reads_nothing_else(tmp_path):
@@ -54,7 +79,7 @@ def test_papers_listed_with_unknown_papers_kept_are_a_lower_bound(tmp_path):
     (tmp_path / "job.toml").write_text('[input]\ncitations = "c.parquet"\npapers = "p.parquet"\n'
                                        '[rank]\ndevice = "cpu"\n')
     r = CliRunner().invoke(app, ["estimate", "--config", str(tmp_path / "job.toml")])
-    assert r.exit_code == 0 and "papers: at least 250;" in r.output, r.output
+    assert r.exit_code == 0 and "papers: at least 250 (integer ids);" in r.output, r.output
 
 
 def test_text_rows_come_from_the_decompressed_sample_not_the_compressed_size(tmp_path):
@@ -72,3 +97,18 @@ def test_text_rows_come_from_the_decompressed_sample_not_the_compressed_size(tmp
     (tmp_path / "w.jsonl").write_text("\n".join(lines) + "\n")
     got = model.text_rows(str(tmp_path / "w.jsonl"), "referenced_works")
     assert abs(got - 60_000) / 60_000 < 0.02, got
+
+
+def test_trajectories_count_their_years_as_score_columns(tmp_path):
+    files(tmp_path)
+    pq.write_table(pa.table({"paper_id": list(range(300)), "year": [1990 + i % 17 for i in range(300)]}),
+                   tmp_path / "p.parquet", row_group_size=100)  # years 1990..2006 over three row groups
+    base = {"input": {"citations": "c.parquet", "papers": "p.parquet"}, "rank": {"device": "cpu"}}
+    every = estimate_job(parse_config({**base, "trajectories": {}}, base=tmp_path))
+    listed = estimate_job(parse_config({**base, "trajectories": {"years": [1995, 2000]}}, base=tmp_path))
+    batched = estimate_job(parse_config({**base, "trajectories": {"batch_size": 4}}, base=tmp_path))
+    assert (every["score_columns"], listed["score_columns"], batched["score_columns"]) == (17, 2, 4)
+    assert every["device_bytes"] == model.TRAJECTORY_COLUMN * 300 * 17  # the sweep: no stored values
+    power = estimate_job(parse_config({**base, "rank": {"device": "cpu", "method": "power"},
+                                       "trajectories": {"years": [1995, 2000]}}, base=tmp_path))
+    assert power["device_bytes"] == (12 + 4) * 1000 + (model.COLUMN_COPIES * 8 + model.FLOAT32_COPIES * 4) * 300 * 2

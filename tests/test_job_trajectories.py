@@ -202,3 +202,18 @@ def pc_year(dates):
     import pyarrow.compute as pc
 
     return pc.year(dates).to_numpy()
+
+
+def test_personalized_percentiles_within_each_seed_sets_list(dataset, tmp_path):
+    ids = dataset["ids"]
+    write_parquet(tmp_path / "s.parquet", {"seed_set": ["a", "a", "b"], "paper_id": [ids[5], ids[9], ids[200]]})
+    res = run_job(job(dataset, "ppr", personalize={"seeds": str(tmp_path / "s.parquet"), "top_k": 40},
+                      output={"normalize_by": ["year", "field"]}), show_progress=False)
+    t = res.personalized.to_pandas()
+    field = dict(zip(ids, dataset["fields"]))
+    year = dict(zip(ids, dataset["years"]))
+    t["year"], t["field"] = t["paper_id"].map(year), t["paper_id"].map(field)
+    expected = t.groupby(["seed_set", "year", "field"])["score"].rank(pct=True, method="average")
+    np.testing.assert_array_equal(t["percentile"].isna(), expected.isna())
+    np.testing.assert_allclose(t["percentile"].dropna(), expected.dropna(), rtol=0, atol=1e-15)
+    assert t["percentile"].notna().any() and t["percentile"].isna().any()

@@ -163,3 +163,15 @@ def test_refusals():
         snapshot_pagerank(g, years, torch.tensor([1985]), v)
     with pytest.raises(ValueError, match="alpha"):
         snapshot_pagerank(g, years, torch.tensor([1990]), alpha=1.0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dated_graphs())
+def test_compiled_forward_scales_equal_the_torch_reference(case):
+    n, years, pairs, weights, duplicates = case
+    g = build(n, pairs, weights, duplicates)
+    caps = torch.tensor(sorted(set(years.tolist())))
+    a = snapshot_columns(g, torch.from_numpy(years), caps)
+    b = snapshot_columns(g, torch.from_numpy(years), caps, compiled=False)
+    assert torch.equal(a.forward, b.forward)
+    torch.testing.assert_close(a.scale, b.scale, rtol=1e-15, atol=0)

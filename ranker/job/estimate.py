@@ -1,28 +1,41 @@
-"""Before a run: how much memory a job will take, from the parquet footers alone (nothing is read).
+"""Before a run: how much memory a job will take, from the parquet footers and a sample of rows.
 
 The model (bytes; ``E`` citation rows, ``n`` papers, ``B`` score columns solved together,
-``s`` bytes per score: 8 in float64, 4 in float32, ``v = 4 + s`` bytes per stored citation, and
-``c = COLUMN_COPIES s`` bytes per paper and column):
+``s`` bytes per score: 8 in float64, 4 in float32), a peak per stage, the largest taken:
 
-    peak host = BASELINE + FIXED + HOST_PER_PAPER n
-                + max(PLAN_PER_CITATION E, GRAPH_PER_CITATION E + v E + c n B)
+    ingest, build, order  = BASE + PLAN_PER_CITATION E + HOST_PER_PAPER n + ids
+    solve                 = BASE + GRAPH_PER_CITATION E + HOST_PER_PAPER n + ids + solve_bytes
+    write                 = BASE + PLAN_PER_CITATION E / 2 + HOST_PER_PAPER n + ids + table
+    after the write       = the solve's plus ``table`` (papers.parquet's, kept for the report and
+                            the API), when personalized or trajectory columns follow
 
-- ``BASELINE``: the interpreter with torch, pyarrow, scipy and numba loaded (measured 0.45 GiB);
-  ``FIXED``: allocator pools and the stages' small tables (0.1 GiB).
-- The ingest and the solver's plan peak at ``PLAN_PER_CITATION`` (56) bytes per citation: the
-  graph exists twice while the plan renumbers it. That copy is gone before the solve.
-- The solve holds the graph (``GRAPH_PER_CITATION`` bytes of structure per citation, plus a
-  stored value ``v`` on the power path) and ``COLUMN_COPIES`` dense copies of the score
-  columns (scores, teleport, and a step's transients).
-- A float64 power solve runs mostly in float32 (:func:`ranker.pagerank.power_iteration`): it
-  also holds float32 transition values (``v`` + 4) and ``FLOAT32_COPIES`` float32 copies of
-  the columns (``c`` + 4 ``FLOAT32_COPIES``: the float32 teleport, the correction's right-hand
-  side, its iterate, its step's result and its stored scores).
-- On a GPU the solve's part, ``v E + c n B``, is on the device.
+with ``table = TABLE_PER_PAPER n`` (48), ``+ FACTS_PER_PAPER n`` (150) when the papers file's
+year, date and title are joined in.
+
+- ``BASE``: the interpreter with torch, pyarrow, scipy and numba loaded, allocator pools and the
+  stages' small tables (0.55 GiB).
+- ``PLAN_PER_CITATION`` (13): the citation pairs, the CSR and the plan's renumbered copy, at their
+  highest (``build`` and ``order``); ``GRAPH_PER_CITATION`` (8): the graph the solve holds.
+- ``ids``: integer ids nothing; compact string ids (a prefix and digits, ``[input] compact_ids``)
+  ``ID_BATCH_BYTES`` for the string batches in flight and ``COMPACT_PER_PAPER`` (72) per paper
+  for the hash table and the numbers; ids read as text ``TEXT_PER_PAPER`` (830).
+- ``solve_bytes``: ``v E + c n B`` with ``v = 4 + s`` bytes per stored citation on the power path
+  (and 4 more for the float32 copy of a float64 power solve) and ``c = COLUMN_COPIES s`` bytes
+  per paper and column (``+ 4 FLOAT32_COPIES`` for a float64 power solve); the exact sweep
+  (method ``auto``/``dag`` on the CPU) stores no values, and a trajectory column costs
+  ``TRAJECTORY_COLUMN`` (24: teleport, scores and what the sweep reads).
+- On a GPU ``solve_bytes`` is on the device.
+
+The constants were fitted to the session-8 runs of ``scripts/bench_scale.py`` (24M and 239M
+citations, integer and URL ids, per-stage peaks from the job's log); BENCHMARKS.md compares the
+model with every measured peak since. The papers are the papers file's rows when it is given;
+else, for integer ids, at most their range (parquet statistics); for string ids, at most two per
+citation (a sample of rows cannot count rare ids: a papers file gives the exact count).
 
 ``B`` is ``[personalize] batch_size``, else the number of seed sets up to 256 (the automatic
-batch also stops at a quarter of free memory), else 1. BENCHMARKS.md compares the model with
-measured peaks (``/usr/bin/time``'s maximum resident size).
+batch also stops at a quarter of free memory), else 1; with ``[trajectories]`` at least its
+``batch_size``, else the years it ranks up to 256 (every year of the papers file's year column,
+from its parquet statistics, for ``years = "all"``).
 """
 
 from __future__ import annotations
@@ -36,65 +49,92 @@ from ..config import JobConfig
 from ..io.listing import citation_files
 from ..io.formats import detect_format
 
-BASELINE = int(0.45 * 2**30)
-FIXED = int(0.1 * 2**30)
-PLAN_PER_CITATION = 56
-GRAPH_PER_CITATION = 16
-HOST_PER_PAPER = 120
+BASE = int(0.55 * 2**30)
+PLAN_PER_CITATION = 13
+GRAPH_PER_CITATION = 8
+HOST_PER_PAPER = 64
+TABLE_PER_PAPER = 48
+FACTS_PER_PAPER = 150
+ID_BATCH_BYTES = int(0.25 * 2**30)
+COMPACT_PER_PAPER = 72
+TEXT_PER_PAPER = 830
 COLUMN_COPIES = 3
 FLOAT32_COPIES = 5
+TRAJECTORY_COLUMN = 24
+#: Rows of citations read to tell the id kind (as the job does: the first rows).
+SAMPLE_ROWS = 65_536
 
 
 def estimate_job(cfg: JobConfig) -> dict[str, Any]:
-    """Predicted sizes and peak memory of a job, from file metadata.
+    """Predicted sizes and peak memory of a job, from file metadata and a sample of rows.
 
     Returns
     -------
     dict
         ``citations`` (rows; ``citations_exact`` when read from parquet footers), ``papers``
-        (listed in the papers file, else an upper bound from the id statistics or ``2 E``),
-        ``exact`` (whether both counts are exact),
-        ``host_bytes``, ``device_bytes``, ``device`` and, for a GPU, ``device_free_bytes`` and
-        ``fits``.
+        (listed in the papers file, else a bound or an estimate: ``papers_bound``),
+        ``exact`` (whether both counts are exact), ``id_kind`` (integer, compact or text),
+        ``stages`` (the predicted peak of each stage), ``peak_stage``, ``host_bytes``,
+        ``device_bytes``, ``device`` and, for a GPU, ``device_free_bytes`` and ``fits``.
     """
     import torch
 
     from ..devices import resolve_device
 
     inp = cfg.input
+    id_kind = "text"
     if inp.synthetic is not None:
         rows = int(inp.synthetic.papers * inp.synthetic.mean_references)
         papers, exact, rows_exact = inp.synthetic.papers, False, False
-        papers_kind = "exactly"
+        papers_kind, id_kind = "exactly", "compact"
     else:
-        rows, exact, id_range = _citation_rows(citation_files(inp.citations), inp.citing_column, inp.cited_column)
+        files = citation_files(inp.citations)
+        rows, exact, id_range = _citation_rows(files, inp.citing_column, inp.cited_column)
         rows_exact = exact
         papers_kind = "at most"
+        sample = _sample(files, inp.citing_column, inp.cited_column)
+        if sample is not None:
+            id_kind = _id_kind(sample, inp.compact_ids)
         if inp.papers and detect_format(inp.papers) == "parquet":
             papers = pq.ParquetFile(inp.papers).metadata.num_rows
             # with unknown_papers = "keep", citations may name papers the file does not list: at least this many
             papers_kind = "exactly" if inp.unknown_papers != "keep" else "at least"
             exact = exact and inp.unknown_papers != "keep"
-        else:
-            papers = min(2 * rows, id_range) if id_range else 2 * rows
+        elif id_range:
+            papers = min(2 * rows, id_range)
             exact = False
+        else:  # string ids without a papers file: every row could name two new papers
+            papers, exact = 2 * rows, False
+            papers_kind = "at most"
     score_bytes = 8 if cfg.rank.dtype == "float64" else 4
-    value_bytes = 4 + score_bytes
-    column_bytes = COLUMN_COPIES * score_bytes
-    if score_bytes == 8:  # the float32 start and corrections of a float64 power solve
-        value_bytes += 4
-        column_bytes += 4 * FLOAT32_COPIES
+    device = resolve_device(cfg.rank.device)
+    sweep = device.type == "cpu" and cfg.rank.method != "power"
+    value_bytes = 0 if sweep else 4 + score_bytes + (4 if score_bytes == 8 else 0)
+    column_bytes = COLUMN_COPIES * score_bytes + (4 * FLOAT32_COPIES if score_bytes == 8 and not sweep else 0)
     columns = 1
     if cfg.personalize is not None:
         columns = cfg.personalize.batch_size or min(256, _seed_sets(cfg.personalize.seeds))
-    device = resolve_device(cfg.rank.device)
     solve_bytes = value_bytes * rows + column_bytes * papers * columns
+    if cfg.trajectories is not None:
+        years = cfg.trajectories.batch_size or min(256, _trajectory_years(cfg))
+        solve_bytes = max(solve_bytes, value_bytes * rows + (TRAJECTORY_COLUMN if sweep else column_bytes)
+                          * papers * years)
+        columns = max(columns, years)
+    ids = {"integer": 0, "compact": ID_BATCH_BYTES + COMPACT_PER_PAPER * papers,
+           "text": ID_BATCH_BYTES + TEXT_PER_PAPER * papers}[id_kind]
     on_host = solve_bytes if device.type == "cpu" else 0
-    host = (BASELINE + FIXED + HOST_PER_PAPER * papers
-            + max(PLAN_PER_CITATION * rows, GRAPH_PER_CITATION * rows + on_host))
+    table = (TABLE_PER_PAPER + (FACTS_PER_PAPER if inp.papers else 0)) * papers  # papers.parquet's table
+    held = BASE + HOST_PER_PAPER * papers + ids
+    stages = {"ingest, build, order": held + PLAN_PER_CITATION * rows,
+              "solve": held + GRAPH_PER_CITATION * rows + (on_host if columns == 1 else 0),
+              "write papers": held + PLAN_PER_CITATION * rows // 2 + table}
+    if columns > 1:  # personalized batches or trajectories, after the papers table was written
+        stages["batched columns"] = held + GRAPH_PER_CITATION * rows + table + on_host
+    peak_stage = max(stages, key=stages.get)
+    host = stages[peak_stage]
     out: dict[str, Any] = {"citations": rows, "citations_exact": rows_exact, "papers": papers, "exact": exact,
-                           "papers_bound": papers_kind,
-                           "score_columns": columns,
+                           "papers_bound": papers_kind, "id_kind": id_kind, "score_columns": columns,
+                           "stages": stages, "peak_stage": peak_stage,
                            "host_bytes": host, "device": str(device), "device_bytes": solve_bytes}
     if device.type == "cuda":
         free, total = torch.cuda.mem_get_info(device)
@@ -106,6 +146,54 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
         except (ValueError, OSError, AttributeError):  # pragma: no cover - non-Linux
             pass
     return out
+
+
+def _sample(files: list[str], citing: str, cited: str) -> Any | None:
+    """The id columns of the first row group of the first parquet file (at most :data:`SAMPLE_ROWS`
+    rows), or None when the files are not parquet or hold no rows."""
+    for path in files:
+        if detect_format(path) != "parquet":
+            return None
+        f = pq.ParquetFile(path)
+        if f.metadata.num_row_groups and f.metadata.row_group(0).num_rows:
+            return f.read_row_group(0, columns=[citing, cited]).slice(0, SAMPLE_ROWS)
+    return None
+
+
+def _id_kind(sample: Any, compact: bool) -> str:
+    """``integer``, ``compact`` (string ids of one prefix and digits, read as integers) or ``text``."""
+    import pyarrow as pa
+
+    from ..io.id_patterns import detect_pattern
+
+    if pa.types.is_integer(sample.schema.field(0).type):
+        return "integer"
+    head = pa.concat_arrays([sample.column(0).combine_chunks(), sample.column(1).combine_chunks()])
+    return "compact" if compact and detect_pattern(head) is not None else "text"
+
+
+def _trajectory_years(cfg: JobConfig) -> int:
+    """Years ``[trajectories]`` ranks: the list's length, or the span of the papers file's year column
+    (its parquet statistics; 1 when it has none)."""
+    assert cfg.trajectories is not None
+    if cfg.trajectories.years:
+        return len(cfg.trajectories.years)
+    inp = cfg.input
+    if not inp.papers or detect_format(inp.papers) != "parquet":
+        return 1
+    meta = pq.ParquetFile(inp.papers).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if inp.year_column not in names:
+        return 1
+    c = names.index(inp.year_column)
+    lo, hi = None, None
+    for g in range(meta.num_row_groups):
+        st = meta.row_group(g).column(c).statistics
+        if st is None or not st.has_min_max:
+            return 1
+        lo = st.min if lo is None else min(lo, st.min)
+        hi = st.max if hi is None else max(hi, st.max)
+    return int(hi - lo + 1) if lo is not None else 1
 
 
 def _citation_rows(files: list[str], citing: str, cited: str) -> tuple[int, bool, int | None]:
