@@ -23,7 +23,6 @@ from numba import njit, prange
 
 from .sweep import extrapolation
 
-
 #: Most columns one thread carries through the plan together: one read of a citer's row serves them all.
 CHUNK = 8
 

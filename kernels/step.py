@@ -9,7 +9,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-
 _BLOCK = 4096
 _CHUNK = 1 << 23  # elements of the transposed copy column_sums makes at once (64 MiB in float64)
 

@@ -12,7 +12,6 @@ import torch
 from .config import COUNTING
 
 
-
 def counting_weights(paper: np.ndarray, position: np.ndarray, rule: str) -> np.ndarray:
     """Credit share of each authorship of its paper.
 

@@ -87,7 +87,8 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
     """
     from .io.formats import remove_converted
     from .job.personalize import batch_table
-    from .job.tables import convergence_check, ranked_table, tie_ranks, top_k as top_rows
+    from .job.tables import convergence_check, ranked_table, tie_ranks
+    from .job.tables import top_k as top_rows
 
     _check_arguments(top_k=top_k, alpha=alpha, tol=tol, max_iter=max_iter, method=method, device=device, ties=ties,
                      on_nonconvergence=on_nonconvergence)
@@ -138,7 +139,8 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
 def _rank_years(graph: Any, ids: pa.Array, years: Any, at_years: list[int] | None, *, top_k: int, alpha: float,
                 tol: float, max_iter: int, method: str, ties: str, on_nonconvergence: str) -> pa.Table:
     """:func:`rank` with ``years``: each year's record ranked, the long table of each year's top papers."""
-    from .job.tables import convergence_check, tie_ranks, top_k as top_rows
+    from .job.tables import convergence_check, tie_ranks
+    from .job.tables import top_k as top_rows
     from .trajectories import snapshot_pagerank
 
     year = _year_of(ids, years)

@@ -9,8 +9,6 @@ from .dag import dag_pagerank, leveled
 from .graph import CitationGraph
 from .pagerank import IterationCallback, PageRankResult, check_walk, personalized_pagerank
 
-
-
 #: ``method = "auto"`` runs the power method when one strongly connected component holds more
 #: than this share of the papers: the DAG solver then iterates nearly the whole graph, one
 #: paper after another (Gauss-Seidel), while the power method's product splits over cores.

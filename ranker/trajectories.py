@@ -37,8 +37,16 @@ import torch
 
 from .graph import CitationGraph, inverse_out_weight
 from .kernels import column_sums
-from .pagerank import (LANES, ColumnTracker, Extrapolation, IterationCallback, PageRankResult, check_teleport,
-                       check_walk, pad_columns)
+from .pagerank import (
+    LANES,
+    ColumnTracker,
+    Extrapolation,
+    IterationCallback,
+    PageRankResult,
+    check_teleport,
+    check_walk,
+    pad_columns,
+)
 from .rankers import DAYS_PER_YEAR, citerank_teleport
 
 #: Implementations of :func:`snapshot_pagerank`.

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def generate(cache: Path, papers: int, kind: str) -> Path:
-    from ranker.synthetic import SyntheticSpec, generate as write
+    from ranker.synthetic import SyntheticSpec
+    from ranker.synthetic import generate as write
 
     d = cache / f"scale-{papers}-{kind}"
     t = time.perf_counter()

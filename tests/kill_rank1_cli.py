@@ -3,9 +3,9 @@
 import os
 import sys
 
-from ranker.parallel.comm import Comm
 from dist_harness import die_on_call
 from ranker.cli import main
+from ranker.parallel.comm import Comm
 
 if os.environ.get("RANK") == "1":
     die_on_call(Comm, "all_gather_rows", 3)

@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pyarrow as pa
-import pytest
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from oracles import nx_pagerank, write_parquet

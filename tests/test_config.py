@@ -128,8 +128,9 @@ def test_tolerance_out_of_reach_of_float32_is_refused_before_solving(tmp_path):
             run_job(cfg, show_progress=False)
     finally:
         engines.solve = real
-    from ranker.pagerank import tolerance_floor
     import torch
+
+    from ranker.pagerank import tolerance_floor
 
     ok = parse_config({"input": {"citations": "c.parquet"}, "output": {"dir": "o"},
                        "rank": {"dtype": "float32", "device": "cpu", "tol": tolerance_floor(torch.float32, 3000)}},

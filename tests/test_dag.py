@@ -7,10 +7,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oracles import nx_pagerank
-from ranker import build_graph, personalized_pagerank
 import ranker.dag as dag
 import ranker.kernels.sweep as sweep_kernels
+from oracles import nx_pagerank
+from ranker import build_graph, personalized_pagerank
 from ranker.dag import dag_pagerank, leveled, plan_levels
 from ranker.solve import solve
 

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 from dist_harness import Ranks, die_on_call, run_once
 from oracles import nx_pagerank
-
 from ranker import parse_config, run_job
 from ranker.graph import graph_from_edges
 from ranker.io import read_citations
@@ -68,8 +67,8 @@ def _solve(read_kw: dict, seed_sets: list[list], alpha: float, tol: float):
     """On every rank: read, partition, global and personalized PageRank; rank 0 returns everything by id."""
     from ranker.pagerank import seed_teleport
     from ranker.parallel.comm import Comm
-    from ranker.parallel.pagerank import column_totals, partitioned_pagerank
     from ranker.parallel.ingest import read_partitioned
+    from ranker.parallel.pagerank import column_totals, partitioned_pagerank
     from ranker.parallel.partition import PartitionedIds
 
     comm = Comm.from_env("cpu")

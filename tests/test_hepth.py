@@ -33,8 +33,8 @@ def test_hepth_global_pagerank_matches_igraph(hepth, tmp_path):
 
 def test_hepth_edge_list_independent_of_ours(hepth):
     # the graph our ingest builds equals one built straight from the parquet with igraph
-    from ranker.io.listing import citation_files
     from ranker.io import read_citations
+    from ranker.io.listing import citation_files
 
     e = read_citations(citation_files(str(hepth / "citations.parquet")))
     raw = pq.read_table(hepth / "citations.parquet")

@@ -182,12 +182,12 @@ def test_iterate_with_the_one_process_hooks_is_the_plain_iteration_bit_for_bit()
 
 def test_the_partitioned_engine_on_one_process_equals_the_local_job(tmp_path):
     """read_partitioned + partitioned_pagerank over a SoloComm: the distributed path, run here."""
-    from ranker.io import read_citations
     from ranker.graph import graph_from_edges
+    from ranker.io import read_citations
     from ranker.pagerank import pagerank
     from ranker.parallel.comm import SoloComm
-    from ranker.parallel.pagerank import partitioned_pagerank
     from ranker.parallel.ingest import read_partitioned
+    from ranker.parallel.pagerank import partitioned_pagerank
 
     job = full_job(tmp_path, tmp_path / "out")
     files = [job["input"]["citations"]]

@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 import ranker.trajectories as trajectories_module
 from oracles import write_parquet
@@ -217,3 +218,18 @@ def test_personalized_percentiles_within_each_seed_sets_list(dataset, tmp_path):
     np.testing.assert_array_equal(t["percentile"].isna(), expected.isna())
     np.testing.assert_allclose(t["percentile"].dropna(), expected.dropna(), rtol=0, atol=1e-15)
     assert t["percentile"].notna().any() and t["percentile"].isna().any()
+
+
+def test_out_of_memory_splits_the_years_in_halves_and_changes_no_number(dataset, monkeypatch):
+    reference = run_job(job(dataset, "whole", trajectories={"top_k": 10}), show_progress=False).trajectories
+    real, calls = trajectories_module.snapshot_pagerank, []
+
+    def tight(graph, year, caps, *a, **k):
+        calls.append(int(caps.numel()))
+        if caps.numel() > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(graph, year, caps, *a, **k)
+
+    monkeypatch.setattr(trajectories_module, "snapshot_pagerank", tight)
+    got = run_job(job(dataset, "split", trajectories={"top_k": 10}), show_progress=False).trajectories
+    assert calls[0] == 10 and max(calls[1:]) <= 5 and got.equals(reference)

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ranker.components as components
+import ranker.dag as dag
 from oracles import nx_pagerank
 from ranker import build_graph
 from ranker.components import plan_components
-import ranker.dag as dag
 from ranker.dag import dag_pagerank, leveled
 from ranker.kernels import sweep as kernels
 

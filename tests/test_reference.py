@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from reference import dense_pagerank, dense_transition
-
 from oracles import nx_pagerank
+from reference import dense_pagerank, dense_transition
 
 GRAPHS = {
     "cycle": ([(0, 1), (1, 2), (2, 3), (3, 0)], 4),

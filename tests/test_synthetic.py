@@ -77,8 +77,8 @@ def test_own_directory_is_regenerated_for_a_new_spec(tmp_path):
 def test_a_spec_that_generates_no_citation_says_so(tmp_path):
     import pytest
 
-    from ranker.errors import ConfigError, GraphError
     from ranker.config import parse_config
+    from ranker.errors import ConfigError, GraphError
 
     for synthetic in ({"papers": 1}, {"papers": 100, "mean_references": 0}):
         with pytest.raises(ConfigError, match=r"\[input.synthetic\] (papers must be >= 2|mean_references must be > 0)"):

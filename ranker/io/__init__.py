@@ -28,10 +28,27 @@ checkpoints
 
 from .citations import EdgeList, read_citations, read_papers
 from .ids import IdMap, id_kind
-from .inputs import (Authorships, SeedSets, has_dates, read_authorships, read_coauthorships, read_paper_columns,
-                     read_paper_days, read_paper_facts, read_paper_years, read_seeds)
-from .outputs import (StagedOutputs, file_sha256, free_bytes, remove_temp_files, write_json_atomic,
-                      write_parquet_atomic, write_text_atomic)
+from .inputs import (
+                     Authorships,
+                     SeedSets,
+                     has_dates,
+                     read_authorships,
+                     read_coauthorships,
+                     read_paper_columns,
+                     read_paper_days,
+                     read_paper_facts,
+                     read_paper_years,
+                     read_seeds,
+)
+from .outputs import (
+                     StagedOutputs,
+                     file_sha256,
+                     free_bytes,
+                     remove_temp_files,
+                     write_json_atomic,
+                     write_parquet_atomic,
+                     write_text_atomic,
+)
 from .sources import ParquetSource, open_parquet, read_columns
 
 __all__ = ["Authorships", "EdgeList", "IdMap", "ParquetSource", "SeedSets", "StagedOutputs", "file_sha256",

@@ -33,8 +33,8 @@ import pyarrow.parquet as pq
 from .. import __version__
 from ..config import JobConfig
 from ..errors import OutputError
-from .outputs import file_sha256, folders_named, write_json_atomic, write_parquet_atomic
 from .output_dir import CHECKPOINT_DIR, CHECKPOINT_SUBDIR
+from .outputs import file_sha256, folders_named, write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger("ranker")
 

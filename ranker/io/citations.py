@@ -283,7 +283,7 @@ def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:
                     ids=IdMap(ids=empty, kind=kind), stats={"citation_rows": 0, "files": n_files}, pairs=none)
 
 
-def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_range: tuple[int, int] | None,
+def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_range: tuple[int, int] | None,  # noqa: C901 - a debt (issue 24)
             total: int, batch_rows: int, weight_offset: float, advance: Advance | None,
             pattern: IdPattern | None = None, numbering: Any = None):
     """Every batch validated and encoded on a thread pool (Arrow releases the GIL).

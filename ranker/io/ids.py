@@ -11,7 +11,6 @@ import pyarrow.compute as pc
 from ..errors import InputError, where
 from .id_patterns import IdPattern
 
-
 # --------------------------------------------------------------------------- ids
 
 

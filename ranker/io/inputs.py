@@ -10,11 +10,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import GraphError, InputError, where
-from .ids import IdMap, first_true, id_kind, normalize_ids
 from .formats import column_names, detect_format, nested_ids
-from .sources import (ParquetSource, check_columns, check_no_nulls, check_weights, checked_weight_column,
-                      iter_batches, open_parquet, read_columns)
-
+from .ids import IdMap, first_true, id_kind, normalize_ids
+from .sources import (
+    ParquetSource,
+    check_columns,
+    check_no_nulls,
+    check_weights,
+    checked_weight_column,
+    iter_batches,
+    open_parquet,
+    read_columns,
+)
 
 # --------------------------------------------------------------------------- seeds
 

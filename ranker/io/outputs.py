@@ -18,7 +18,6 @@ import pyarrow.parquet as pq
 
 from ..errors import OutputError
 
-
 # --------------------------------------------------------------------------- output
 
 

@@ -15,7 +15,6 @@ from ..errors import InputError, where
 from .formats import SOURCE_ROW, check_unique_columns, converted, detect_format, needs_conversion
 from .ids import first_true, id_kind
 
-
 # --------------------------------------------------------------------------- files
 
 

@@ -29,8 +29,8 @@ from ..graph import CitationGraph, graph_from_edges
 from ..io import IdMap, read_citations, read_paper_days
 from ..kernels import column_sums
 from ..pagerank import PageRankResult, check_tolerance, seed_teleport, uniform_teleport
-from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport
 from ..progress import progress_bar, residual_bar
+from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport
 from ..solve import choose_method, describe, solve
 from .context import JobContext
 from .tables import auto_batch, check_finite, convergence_check, exclude_matches, top_k, walk_settings
@@ -239,24 +239,49 @@ class LocalEngine:
 
     def rank_snapshots(self, ctx: JobContext, year: torch.Tensor, caps: torch.Tensor,
                        callback: Any = None) -> PageRankResult:
-        """Each year's record ranked (:func:`ranker.trajectories.snapshot_pagerank`): scores ``[n, B]`` on the CPU."""
-        from ..trajectories import snapshot_pagerank, snapshot_teleport
+        """Each year's record ranked (:func:`ranker.trajectories.snapshot_pagerank`): scores ``[n, B]`` on the CPU.
+
+        On out-of-memory the years split in halves, and when one year does not fit on a GPU the
+        graph moves to the CPU (every step logged); columns are independent, so no number changes.
+        """
+        from .. import trajectories
 
         graph, rank_cfg = self.graph, ctx.cfg.rank
         assert graph is not None
         method = self.snapshot_method(ctx)
         dtype = torch.float64 if method == "sweep" else self.dtype
-        year = year.to(graph.device)
-        caps = caps.to(graph.device)
-        days = None
-        if rank_cfg.algorithm == "citerank":
-            assert ctx.days is not None
-            days = torch.from_numpy(ctx.days).to(graph.device)
-        teleport = snapshot_teleport(year, caps, days=days, tau=rank_cfg.tau, dtype=dtype)
-        res = snapshot_pagerank(graph, year, caps, teleport, **walk_settings(rank_cfg), method=method,
-                                callback=callback, batch_invariant=True)
-        res.scores = res.scores.cpu()
-        return res
+        try:
+            days = None
+            if rank_cfg.algorithm == "citerank":
+                assert ctx.days is not None
+                days = torch.from_numpy(ctx.days).to(graph.device)
+            on = year.to(graph.device), caps.to(graph.device)
+            teleport = trajectories.snapshot_teleport(*on, days=days, tau=rank_cfg.tau, dtype=dtype)
+            res = trajectories.snapshot_pagerank(graph, *on, teleport, **walk_settings(rank_cfg), method=method,
+                                                 callback=callback, batch_invariant=True)
+            del teleport
+            res.scores = res.scores.cpu()
+            return res
+        except (RuntimeError, MemoryError) as exc:
+            if not _is_oom(exc):
+                raise
+            if graph.device.type == "cuda":
+                torch.cuda.empty_cache()
+            n_cols = int(caps.numel())
+            if n_cols > 1:
+                half = n_cols // 2
+                log.warning("out of memory ranking %d years on %s: retrying as batches of %d and %d", n_cols,
+                            graph.device, half, n_cols - half)
+                parts = [self.rank_snapshots(ctx, year, caps[a:b], callback) for a, b in ((0, half), (half, n_cols))]
+                return PageRankResult(scores=torch.cat([p.scores for p in parts], 1),
+                                      iterations=torch.cat([p.iterations for p in parts]),
+                                      residuals=torch.cat([p.residuals for p in parts]),
+                                      converged=torch.cat([p.converged for p in parts]))
+            if graph.device.type != "cpu":
+                log.warning("out of memory on %s with a single year: falling back to the CPU", graph.device)
+                self.graph = graph.to("cpu")
+                return self.rank_snapshots(ctx, year, caps, callback)
+            raise
 
 
 class PartitionedEngine:

@@ -46,8 +46,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ..config import JobConfig
-from ..io.listing import citation_files
 from ..io.formats import detect_format
+from ..io.listing import citation_files
 
 BASE = int(0.55 * 2**30)
 PLAN_PER_CITATION = 13

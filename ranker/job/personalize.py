@@ -73,7 +73,8 @@ def personalize(ctx: JobContext) -> None:
             sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
             curve = ctx.curves.setdefault(f"personalized batch {bi + 1}", [])
             res, paper_ids, val, remaining = ctx.engine.rank_batch(
-                ctx, sub, hi - lo, k, callback=lambda it, resid, active: curve.append((int(it), float(resid))))
+                ctx, sub, hi - lo, k,
+                callback=lambda it, resid, active, curve=curve: curve.append((int(it), float(resid))))
             convergence_check(res, names, rank_cfg.tol, rank_cfg.on_nonconvergence)
             iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
             with comm.phase("write checkpoint"):

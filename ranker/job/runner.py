@@ -23,12 +23,12 @@ import pyarrow as pa
 import torch
 
 from ..config import JobConfig
-from ..io.listing import citation_files
 from ..devices import device_name, resolve_device
 from ..errors import ConfigError
 from ..io import IdMap, StagedOutputs, write_json_atomic
 from ..io.checkpoints import Checkpoints
 from ..io.formats import remove_converted
+from ..io.listing import citation_files
 from ..io.output_dir import OUTPUT_NAMES, OutputDir, check_inputs_apart
 from ..pagerank import PageRankResult
 from ..progress import peak_rss

@@ -16,17 +16,18 @@ import numpy as np
 import torch
 
 from ..config import JobConfig
-from ..io.listing import citation_files
 from ..errors import ConfigError, InputError
-from ..percentiles import as_nullable, group_percentiles
 from ..io import has_dates, id_kind, open_parquet, read_paper_facts, read_seeds
 from ..io.checkpoints import job_fingerprint
+from ..io.listing import citation_files
+from ..percentiles import as_nullable, group_percentiles
 from .authors import rank_authors, read_job_authorships, read_job_coauthorships
 from .context import JobContext
 from .credit import credit, read_targets
 from .personalize import personalize
-from .trajectories import YEAR_KEY, check_trajectories, key_codes, trajectories as rank_trajectories
 from .tables import check_finite, exclude_matches, ranked_table, unmatched_excluded, with_paper_facts
+from .trajectories import YEAR_KEY, check_trajectories, key_codes
+from .trajectories import trajectories as rank_trajectories
 
 log = logging.getLogger("ranker")
 
@@ -93,7 +94,8 @@ def check_input_files(ctx: JobContext) -> None:
 
 def generate(ctx: JobContext) -> None:
     from ..progress import progress_bar
-    from ..synthetic import SyntheticSpec, generate as generate_graph
+    from ..synthetic import SyntheticSpec
+    from ..synthetic import generate as generate_graph
 
     syn = ctx.cfg.input.synthetic
     assert syn is not None

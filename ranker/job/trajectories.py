@@ -160,8 +160,8 @@ def trajectories(ctx: JobContext) -> None:
                 ticker.tick(hi - lo, resumed=True)
                 continue
             curve = ctx.curves.setdefault(f"trajectories batch {bi + 1}", [])
-            res = ctx.engine.rank_snapshots(ctx, year_t, torch.from_numpy(caps[lo:hi]), callback=lambda it, r, a: (
-                curve.append((int(it), float(r)))))
+            res = ctx.engine.rank_snapshots(ctx, year_t, torch.from_numpy(caps[lo:hi]),
+                                            callback=lambda it, r, a, curve=curve: curve.append((int(it), float(r))))
             convergence_check(res, names[lo:hi], rank_cfg.tol, rank_cfg.on_nonconvergence)
             iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
             table = snapshot_rows(ctx, res.scores, caps[lo:hi], years, excluded, counts[lo:hi], codes, schema)

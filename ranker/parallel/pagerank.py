@@ -12,11 +12,10 @@ import logging
 
 import torch
 
-from ..kernels import column_sums
+from ..kernels import column_sums, pagerank_step
+from ..pagerank import IterationCallback, PageRankResult, power_iteration
 from .comm import Comm
 from .partition import PartitionedGraph
-from ..kernels import pagerank_step
-from ..pagerank import IterationCallback, PageRankResult, power_iteration
 
 log = logging.getLogger("ranker")
 
