@@ -144,3 +144,17 @@ def test_the_compiled_parse_equals_the_arrow_reference(prefix, width, tails, cut
         assert (got is None) == (want is None), (arr.to_pylist(), got, want)
         if got is not None:
             assert got.to_pylist() == want.to_pylist()
+
+
+def test_a_papers_file_is_checked_whole_but_its_pattern_read_from_its_first_rows(tmp_path):
+    """The first 65,536 papers have no leading zero (width 0 would do); a later one has ("X0000123"): the
+    pattern is then looked for in every id, and all 7 digits wide is found. Ids come back unchanged."""
+    first = [f"X{i}" for i in range(1_000_000, 1_070_000)]
+    later = [f"X{i:07d}" for i in range(100, 130)]
+    write_parquet(tmp_path / "p.parquet", {"paper_id": first + later})
+    write_parquet(tmp_path / "c.parquet", {"citing": first[:50] + later[:5], "cited": later[5:10] + first[50:100]})
+    e = read_citations([str(tmp_path / "c.parquet")], papers=str(tmp_path / "p.parquet"))
+    assert e.ids.pattern == IdPattern("X", 7)
+    assert e.ids.output_ids().to_pylist()[:len(first) + len(later)] == first + later
+    text = read_citations([str(tmp_path / "c.parquet")], papers=str(tmp_path / "p.parquet"), compact_ids=False)
+    assert not text.ids.compact and text.ids.output_ids().equals(e.ids.output_ids())

@@ -125,3 +125,21 @@ def test_numeric_id_keys_sort_ties_as_the_text_ids_would(how):
     got = ranked_table(ids, scores, weights, excluded, {"c": np.arange(n), "f": weights}, ties="min")
     assert ids.sort_keys() is not None and got.equals(want)
     assert got.schema == want.schema
+
+
+def test_facts_taken_by_row_equal_the_join_on_ids():
+    """papers.parquet's facts by the papers file's row (one process) and by a join on the ids (torchrun)."""
+    from ranker.job.tables import with_facts_by_row, with_paper_facts
+
+    rng = np.random.default_rng(6)
+    n_file, n = 50, 65  # 15 papers the file does not list
+    ids = np.array([f"https://openalex.org/W{i}" for i in rng.permutation(10_000)[:n]], dtype=object)
+    facts = pa.table({"paper_id": pa.array(ids[:n_file]), "year": pa.array(rng.integers(1990, 2000, n_file)),
+                      "title": pa.array([None if i % 7 == 0 else f"t{i}" for i in range(n_file)])})
+    order = rng.permutation(n)  # the table's rows: papers in score order; each one's row in the file
+    table = pa.table({"paper_id": pa.array(ids[order]), "score": pa.array(rng.random(n)),
+                      "__row": pa.array(order)})
+    by_row = with_facts_by_row(table, facts)
+    joined = with_paper_facts(table.drop_columns(["__row"]), facts)
+    assert by_row.equals(joined)
+    assert by_row.column("year").null_count == n - n_file

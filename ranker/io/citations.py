@@ -235,8 +235,10 @@ def _start_numbering(kind: str, id_range: tuple[int, int] | None, pattern: IdPat
 
 def _citation_pattern(sources: list[ParquetSource], columns: list[str], known: pa.Array | None
                       ) -> tuple[IdPattern | None, pa.Array | None]:
-    """The id pattern of the first rows of the citations (and every id of the papers file), if one,
-    and the papers file's ids as its numbers (None without a papers file)."""
+    """The id pattern of the first rows of the citations and of the papers file, if one, and the papers
+    file's ids as its numbers (None without a papers file). Every id of the papers file is encoded
+    (a compiled pass that fails on any id off the pattern); only when one is off is the pattern
+    looked for in all of them (a regular expression over 20M ids takes about 20 s)."""
     sample = []
     for src in sources:
         if src.num_rows:
@@ -244,14 +246,18 @@ def _citation_pattern(sources: list[ParquetSource], columns: list[str], known: p
                 sample += [normalize_ids(batch.column(0), "string"), normalize_ids(batch.column(1), "string")]
                 break
             break
-    if known is not None and len(known):
-        sample.append(normalize_ids(known, "string"))
+    known = normalize_ids(known, "string") if known is not None and len(known) else None
+    if known is not None:
+        sample.append(known.slice(0, 1 << 16))
     if not sample:
         return None, None
     pattern = detect_pattern(pa.concat_arrays(sample))
     if pattern is None or known is None:
         return pattern, None
-    known_numbers = pattern.encode(normalize_ids(known, "string"))
+    known_numbers = pattern.encode(known)
+    if known_numbers is None and len(known) > 1 << 16:  # an id off the sample's pattern: try them all
+        pattern = detect_pattern(pa.concat_arrays(sample[:-1] + [known]))
+        known_numbers = pattern.encode(known) if pattern is not None else None
     return (pattern, known_numbers) if known_numbers is not None else (None, None)
 
 

@@ -80,6 +80,8 @@ class JobContext:
     seeds: SeedSets | None = None
     targets: list[Target] | None = None
     excluded: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    file_papers: int = 0  # papers-file rows that are nodes 0..file_papers-1 at ingest (one process), else 0
+    ingest_perm: np.ndarray | None = None  # the ingest index of each paper after renumbering (None: unchanged)
     checkpoint_job: str = ""
 
     @property
@@ -105,6 +107,8 @@ class JobContext:
         inverse[perm] = np.arange(perm.size, dtype=perm.dtype)
         if self.ids is not None:
             self.ids = self.ids.permute(perm)
+        if self.file_papers:
+            self.ingest_perm = perm if self.ingest_perm is None else self.ingest_perm[perm]
         if self.days is not None:
             self.days = self.days[perm]
         if self.years is not None:

@@ -84,6 +84,7 @@ class LocalEngine:
                                    batch_rows=inp.batch_rows, advance=advance, fmt=inp.format,
                                    weight_offset=inp.weight_offset, compact_ids=inp.compact_ids)
         ctx.ids = edges.ids
+        ctx.file_papers = edges.ids.n_known
         ctx.meta["ingest"] = {**ids_stats(edges.ids), **edges.stats}
         log.info("read %d citation rows from %d file(s): %d papers (%s ids)", edges.stats["citation_rows"],
                  len(files), len(edges.ids), edges.ids.kind)

@@ -25,7 +25,7 @@ from .authors import rank_authors, read_job_authorships, read_job_coauthorships
 from .context import JobContext
 from .credit import credit, read_targets
 from .personalize import personalize
-from .tables import check_finite, exclude_matches, ranked_table, unmatched_excluded, with_paper_facts
+from .tables import check_finite, exclude_matches, ranked_table, unmatched_excluded, with_facts_by_row, with_paper_facts
 from .trajectories import YEAR_KEY, check_trajectories, key_codes
 from .trajectories import trajectories as rank_trajectories
 
@@ -181,6 +181,9 @@ def write_papers(ctx: JobContext) -> None:
             codes[ctx.excluded] = -1
             columns["percentile"] = group_percentiles(scores, codes)
             columns["citations_percentile"] = group_percentiles(ctx.citations.astype(np.float64), codes)
+        by_row = bool(inp.papers) and ctx.file_papers > 0  # the papers file's rows are known nodes, one process
+        if by_row:
+            columns["__row"] = ctx.ingest_perm if ctx.ingest_perm is not None else np.arange(len(ctx.ids))
         table = ranked_table(ctx.ids, scores, mass, ctx.excluded, columns, ties=cfg.output.ties)
         for name in ("percentile", "citations_percentile"):
             if name in table.column_names:
@@ -190,7 +193,10 @@ def write_papers(ctx: JobContext) -> None:
             facts = read_paper_facts(inp.papers, inp.paper_id_column, {inp.year_column: "year",
                                                                         inp.date_column: "date",
                                                                         inp.title_column: "title"})
-            table = with_paper_facts(table, facts)
+            if by_row and facts is not None and facts.num_rows == ctx.file_papers:
+                table = with_facts_by_row(table, facts)
+            else:
+                table = with_paper_facts(table.drop_columns(["__row"]) if by_row else table, facts)
         ctx.write_table("papers", table)
 
 

@@ -237,6 +237,22 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
+def with_facts_by_row(table: pa.Table, facts: pa.Table, row: str = "__row") -> pa.Table:
+    """``table`` and the papers file's facts, taken by position: ``table[row]`` is each paper's row in
+    the file (a row past its end: a paper the file does not list, facts null); ``row`` is dropped.
+
+    Equal to :func:`with_paper_facts` when the rows are right, without hashing the ids (20M
+    URL ids: the join took about 25 s).
+    """
+    rows = table.column(row).to_numpy()
+    missing = rows >= facts.num_rows
+    taken = facts.drop_columns(["paper_id"]).take(pa.array(np.where(missing, 0, rows), mask=missing))
+    out = table.drop_columns([row])
+    for name in taken.column_names:
+        out = out.append_column(name, taken.column(name))
+    return out
+
+
 def with_paper_facts(table: pa.Table, facts: pa.Table | None) -> pa.Table:
     """``table`` (sorted, with ``paper_id``) and the papers file's facts for each row (year, date,
     title; null for a paper the file does not list), in the same row order."""
