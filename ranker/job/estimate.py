@@ -9,7 +9,7 @@ The model (bytes; ``E`` citation rows, ``n`` papers, ``B`` score columns solved 
     after the write       = the solve's plus ``table`` (papers.parquet's, kept for the report and
                             the API), when personalized or trajectory columns follow
 
-with ``table = TABLE_PER_PAPER n`` (48), ``+ FACTS_PER_PAPER n`` (150) when the papers file's
+with ``table = TABLE_PER_PAPER n`` (48), ``+ FACTS_PER_PAPER n`` (40) when the papers file's
 year, date and title are joined in.
 
 - ``BASE``: the interpreter with torch, pyarrow, scipy and numba loaded, allocator pools and the
@@ -54,7 +54,7 @@ PLAN_PER_CITATION = 13
 GRAPH_PER_CITATION = 8
 HOST_PER_PAPER = 64
 TABLE_PER_PAPER = 48
-FACTS_PER_PAPER = 150
+FACTS_PER_PAPER = 40
 ID_BATCH_BYTES = int(0.25 * 2**30)
 COMPACT_PER_PAPER = 72
 TEXT_PER_PAPER = 830
