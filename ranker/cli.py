@@ -116,14 +116,14 @@ def build_app():
     def init(path: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the job file.")] = Path(
             "job.toml")) -> None:
         """Write a commented template job file (refuses to overwrite one; makes its folder if missing)."""
-        from .template import JOB_TEMPLATE
+        from .template import job_template
 
         if path.exists():
             typer.echo(f"error: {path} exists; choose another name", err=True)
             raise typer.Exit(1)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(JOB_TEMPLATE)
+            path.write_text(job_template())
         except OSError as exc:
             typer.echo(f"error: cannot write {path} ({exc.strerror or exc})", err=True)
             raise typer.Exit(1) from None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .registry import RANKERS
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class RankConfig:
     index_dtype: str = "auto"  # auto | int32 | int64
     method: str = "auto"  # auto | dag | power
     kernel: str = "torch"  # torch | triton (fused Triton step for the power method; CUDA)
-    algorithm: str = "pagerank"  # pagerank | citerank | articlerank | rescaled_pagerank
+    algorithm: str = "pagerank"  # a registered ranker (ranker.registry): pagerank | citerank | articlerank | ...
     tau: float = 2.6  # citerank: decay time in years
     reference_date: str = ""  # citerank: ISO date the ages are measured at; default the newest paper's
     window: int = 1000  # rescaled_pagerank: papers per time window
@@ -139,7 +140,6 @@ TIES = ("ordinal", "min", "dense")
 FORMATS = ("auto", "parquet", "csv", "tsv", "jsonl")
 METHODS = ("auto", "dag", "power")
 COUNTING = ("full", "fractional", "harmonic", "first_last")
-ALGORITHMS = ("pagerank", "citerank", "articlerank", "rescaled_pagerank")
 AUTHOR_ALGORITHMS = ("paper_scores", "author_pagerank", "coauthor_pagerank", "coranking")
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -154,7 +154,6 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("rank", "index_dtype"): ("auto", "int32", "int64"),
     ("rank", "method"): METHODS,
     ("rank", "kernel"): ("torch", "triton"),
-    ("rank", "algorithm"): ALGORITHMS,
     ("authors", "counting"): COUNTING,
     ("authors", "algorithm"): AUTHOR_ALGORITHMS,
     ("authors", "coauthor_weight"): ("joint_papers", "fractional"),
@@ -190,7 +189,7 @@ def _check_type(section: str, key: str, value: Any, default: Any) -> Any:
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {value!r}")
-        choices = CHOICES.get((section, key))
+        choices = CHOICES.get((section, key)) or (tuple(RANKERS) if (section, key) == ("rank", "algorithm") else None)
         if choices and value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
         return value
@@ -305,9 +304,10 @@ def _check_trajectories(traj: TrajectoriesConfig | None, rank: RankConfig) -> No
         raise ConfigError(f"[trajectories] top_k must be >= 0 (0 keeps every paper), got {traj.top_k}")
     if traj.batch_size < 0:
         raise ConfigError(f"[trajectories] batch_size must be >= 0, got {traj.batch_size}")
-    if rank.algorithm not in ("pagerank", "citerank"):
-        raise ConfigError(f"[trajectories] ranks each year by pagerank or citerank; [rank] algorithm = "
-                          f"{rank.algorithm!r} has no per-year form here")
+    if not RANKERS[rank.algorithm].through_time:
+        able = ", ".join(name for name, r in RANKERS.items() if r.through_time)
+        raise ConfigError(f"[trajectories] ranks each year by {able}; [rank] algorithm = {rank.algorithm!r} has no "
+                          "per-year form here")
 
 
 def _check_output(out: OutputConfig) -> None:
@@ -408,7 +408,7 @@ def _check_input_files(inp: InputConfig, rank: RankConfig, pers: PersonalizeConf
         raise ConfigError(f"[input] papers: no such file {inp.papers}")
     if inp.authorships and not Path(inp.authorships).is_file():
         raise ConfigError(f"[input] authorships: no such file {inp.authorships}")
-    if rank.algorithm in ("citerank", "rescaled_pagerank") and not inp.papers:
+    if RANKERS[rank.algorithm].needs_dates and not inp.papers:
         raise ConfigError(f"[rank] algorithm = {rank.algorithm!r} needs [input] papers with a "
                           f"{inp.date_column!r} or {inp.year_column!r} column")
     if pers is not None:

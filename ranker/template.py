@@ -1,4 +1,6 @@
-"""The commented job file ``rank-citations init`` writes."""
+"""The commented job file ``rank-citations init`` writes (the rankers' names from :mod:`ranker.registry`)."""
+
+from .registry import RANKERS
 
 JOB_TEMPLATE = '''\
 # A rank-citations job. Run it with:  rank-citations --config job.toml
@@ -20,7 +22,7 @@ cited_column = "cited"            # OpenAlex works: "referenced_works" (a list c
 alpha = 0.85                      # probability of following a citation
 tol = 1e-10                       # stop when the L1 change is below tol
 device = "auto"                   # auto | cuda | cpu
-# algorithm = "pagerank"          # pagerank | citerank | articlerank | rescaled_pagerank
+# algorithm = "pagerank"          # {algorithms}
 
 # [personalize]                   # batched personalized PageRank: one column per seed set
 # seeds = "seeds.parquet"         # seed_set, paper_id, optional weight
@@ -39,3 +41,8 @@ dir = "out"                       # papers.parquet, run.json (and personalized/t
 # ties = "ordinal"                # rank of equal scores: ordinal | min | dense
 # normalize_by = ["year"]         # percentiles within year (and a papers-file column: field, venue)
 '''
+
+
+def job_template() -> str:
+    """The template, with the names of the paper rankers registered now."""
+    return JOB_TEMPLATE.replace("{algorithms}", " | ".join(RANKERS))

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import ranker.job.engines as engines
+import ranker.job.ranking as ranking
 import ranker.job.runner as runner
 from dist_harness import Ranks
 from oracles import write_parquet
@@ -118,7 +119,7 @@ def _solves_are_forbidden(monkeypatch):
         raise AssertionError("a solve ran before the ids were checked")
 
     monkeypatch.setattr(engines, "solve", forbidden)
-    monkeypatch.setattr(engines, "articlerank", forbidden)
+    monkeypatch.setattr(ranking, "articlerank", forbidden)
 
 
 @pytest.mark.parametrize("bad", ["seeds", "targets", "authorships"])

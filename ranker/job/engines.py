@@ -30,7 +30,7 @@ from ..io import IdMap, read_citations, read_paper_days
 from ..kernels import column_sums
 from ..pagerank import PageRankResult, check_tolerance, seed_teleport, uniform_teleport
 from ..progress import progress_bar, residual_bar
-from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport
+from ..registry import function, get_ranker
 from ..solve import choose_method, describe, solve
 from .context import JobContext
 from .tables import auto_batch, check_finite, convergence_check, exclude_matches, top_k, walk_settings
@@ -93,7 +93,7 @@ class LocalEngine:
                                           index_dtype=rank_cfg.index_dtype, device=self.device)
             del edges
         check_tolerance(rank_cfg.tol, self.dtype, self.graph.n)
-        if rank_cfg.algorithm in ("citerank", "rescaled_pagerank"):
+        if get_ranker(rank_cfg.algorithm).needs_dates:
             ctx.days = paper_days(ctx)
 
     @property
@@ -133,22 +133,18 @@ class LocalEngine:
         log_graph(ctx, graph.stats, graph.n, graph.nnz, graph.nbytes(), graph.weight is not None)
         algorithm = rank_cfg.algorithm
         curve = ctx.curves.setdefault("global", [])
+        entry = get_ranker(algorithm)
         with ctx.stages(algorithm), residual_bar(algorithm, rank_cfg.tol, enabled=ctx.show, history=curve) as progress:
-            if rank_cfg.algorithm == "articlerank":
-                result = articlerank(graph, **walk_settings(rank_cfg), dtype=dtype,
-                                     callback=progress)
+            if entry.solver:
+                result = function(entry.solver)(graph, rank_cfg, dtype, progress)
             else:
-                if rank_cfg.algorithm == "citerank":
-                    assert ctx.days is not None
-                    ages = (reference_day(rank_cfg.reference_date, ctx.days) - ctx.days) / DAYS_PER_YEAR
-                    teleport = citerank_teleport(torch.from_numpy(ages), rank_cfg.tau, dtype=dtype).to(graph.device)
-                else:
-                    teleport = uniform_teleport(graph.n, dtype=dtype, device=graph.device)
+                teleport = (function(entry.teleport)(ctx, graph, dtype) if entry.teleport else
+                            uniform_teleport(graph.n, dtype=dtype, device=graph.device))
                 result = solve(graph, teleport, method=rank_cfg.method, **walk_settings(rank_cfg),
                                callback=progress, kernel=rank_cfg.kernel)
-        method = "power" if rank_cfg.algorithm == "articlerank" else choose_method(graph, rank_cfg.method)
-        solver = "power iteration (ArticleRank)" if rank_cfg.algorithm == "articlerank" else describe(
-            method, rank_cfg.kernel, self.device)
+        method = "power" if entry.solver else choose_method(graph, rank_cfg.method)
+        solver = (entry.solver_name or f"{algorithm}'s own") if entry.solver else describe(method, rank_cfg.kernel,
+                                                                                           self.device)
         log.info("%s: %d iterations, L1 residual %.3e; solver: %s", rank_cfg.algorithm, result.iterations[0].item(),
                  result.residuals[0].item(), solver)
         convergence_check(result, ["global"], rank_cfg.tol, rank_cfg.on_nonconvergence)
@@ -252,12 +248,10 @@ class LocalEngine:
         method = self.snapshot_method(ctx)
         dtype = torch.float64 if method == "sweep" else self.dtype
         try:
-            days = None
-            if rank_cfg.algorithm == "citerank":
-                assert ctx.days is not None
-                days = torch.from_numpy(ctx.days).to(graph.device)
+            entry = get_ranker(rank_cfg.algorithm)
             on = year.to(graph.device), caps.to(graph.device)
-            teleport = trajectories.snapshot_teleport(*on, days=days, tau=rank_cfg.tau, dtype=dtype)
+            teleport = (function(entry.snapshot_teleport)(ctx, *on, dtype) if entry.snapshot_teleport else
+                        trajectories.snapshot_teleport(*on, dtype=dtype))
             res = trajectories.snapshot_pagerank(graph, *on, teleport, **walk_settings(rank_cfg), method=method,
                                                  callback=callback, batch_invariant=True)
             del teleport
@@ -452,13 +446,3 @@ def paper_days(ctx: JobContext) -> np.ndarray:
                          f"{inp.date_column!r} or {inp.year_column!r} in {inp.papers} (first: {first!r}); "
                          "add them or set [input] unknown_papers = 'drop'")
     return days
-
-
-def reference_day(reference_date: str, days: np.ndarray) -> float:
-    """``[rank] reference_date`` in days since 1970-01-01; the newest paper's day when not given."""
-    if not reference_date:
-        return float(days.max())
-    import datetime
-
-    return float((datetime.date.fromisoformat(reference_date) - datetime.date(1970, 1, 1)).days)
-

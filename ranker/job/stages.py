@@ -17,10 +17,11 @@ import torch
 
 from ..config import JobConfig
 from ..errors import ConfigError, InputError
-from ..io import has_dates, id_kind, open_parquet, read_paper_facts, read_seeds
+from ..io import id_kind, open_parquet, read_paper_facts, read_seeds
 from ..io.checkpoints import job_fingerprint
 from ..io.listing import citation_files
 from ..percentiles import as_nullable, group_percentiles
+from ..registry import function, get_ranker
 from .authors import rank_authors, read_job_authorships, read_job_coauthorships
 from .context import JobContext
 from .credit import credit, read_targets
@@ -157,24 +158,16 @@ def rank(ctx: JobContext) -> None:
 def write_papers(ctx: JobContext) -> None:
     """papers.parquet: every paper (less the excluded) by global score, with its citations and the
     papers file's year, date and title where it has them."""
-    from ..rankers import rescale_by_time
-
     cfg = ctx.cfg
     rank_cfg, inp = cfg.rank, cfg.input
     assert ctx.ids is not None and ctx.scores is not None and ctx.citations is not None
     check_finite(torch.from_numpy(ctx.scores), rank_cfg.algorithm)
     with ctx.stages("write papers"):
         scores, mass, columns = ctx.scores, ctx.scores, {}
-        if rank_cfg.algorithm == "rescaled_pagerank":
-            assert ctx.days is not None
-            columns["pagerank"] = scores
-            years_only = not has_dates(inp.papers, inp.date_column)
-            if years_only:
-                log.warning("rescaled_pagerank: %s gives years but no dates (no %r column with values); papers of "
-                            "one year cannot be told apart in age, so each is compared with its whole year (at "
-                            "least [rank] window papers)", inp.papers, inp.date_column)
-            ctx.meta["rescaled"] = {"window": rank_cfg.window, "times": "years" if years_only else "dates"}
-            scores = rescale_by_time(scores, ctx.days, rank_cfg.window, whole_ties=years_only)
+        entry = get_ranker(rank_cfg.algorithm)
+        if entry.finish:  # papers.parquet's score from the solved one (rescaled PageRank's z-scores)
+            scores, columns = function(entry.finish)(ctx, scores)
+            columns = dict(columns)
         columns["citations"] = ctx.citations
         if cfg.output.normalize_by:  # within year (and field): NaN here, null in the file
             codes = key_codes(ctx, ctx.ids)
@@ -234,7 +227,7 @@ def report(ctx: JobContext) -> None:
 
 def _not_pagerank(cfg: JobConfig) -> str:
     a = cfg.rank.algorithm
-    return f"[rank] algorithm = {a!r}" if a != "pagerank" else ""
+    return "" if get_ranker(a).distributed else f"[rank] algorithm = {a!r}"
 
 
 def _author_walk(cfg: JobConfig) -> str:
