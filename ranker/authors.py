@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import COUNTING
+from .choices import COUNTING
 
 
 def counting_weights(paper: np.ndarray, position: np.ndarray, rule: str) -> np.ndarray:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .choices import COUNTING, METHODS
 from .errors import ConfigError
 from .registry import RANKERS
 
@@ -138,8 +139,6 @@ class JobConfig:
 DEVICES = ("auto", "cuda", "cpu")
 TIES = ("ordinal", "min", "dense")
 FORMATS = ("auto", "parquet", "csv", "tsv", "jsonl")
-METHODS = ("auto", "dag", "power")
-COUNTING = ("full", "fractional", "harmonic", "first_last")
 AUTHOR_ALGORITHMS = ("paper_scores", "author_pagerank", "coauthor_pagerank", "coranking")
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import ConfigError
 from .graph import CitationGraph, inverse_out_weight, largest_weight
 from .kernels import column_sums, pagerank_step
 
@@ -150,16 +149,6 @@ def tolerance_floor(dtype: torch.dtype, n: int) -> float:
     """
     eps = torch.finfo(dtype).eps
     return float(eps * max(1.0, math.log2(max(n, 2))))
-
-
-def check_tolerance(tol: float, dtype: torch.dtype, n: int) -> None:
-    """Raise :class:`ranker.errors.ConfigError` when ``tol`` is below :func:`tolerance_floor`."""
-    floor = tolerance_floor(dtype, n)
-    if tol < floor:
-        name = str(dtype).removeprefix("torch.")
-        raise ConfigError(f"[rank] tol = {tol:g} cannot be reached in {name} over {n:,} papers: the L1 change of an "
-                          f"iteration stalls near {floor:.1e} from rounding; set tol >= {floor:.1e} or "
-                          "dtype = 'float64'")
 
 
 def personalized_pagerank(

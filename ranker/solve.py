@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import METHODS
+from .choices import METHODS
 from .dag import dag_pagerank, leveled
 from .graph import CitationGraph
 from .pagerank import IterationCallback, PageRankResult, check_walk, personalized_pagerank

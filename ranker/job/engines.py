@@ -28,7 +28,7 @@ from ..errors import ConfigError, GraphError
 from ..graph import CitationGraph, graph_from_edges
 from ..io import IdMap, read_citations, read_paper_days
 from ..kernels import column_sums
-from ..pagerank import PageRankResult, check_tolerance, seed_teleport, uniform_teleport
+from ..pagerank import PageRankResult, seed_teleport, tolerance_floor, uniform_teleport
 from ..progress import progress_bar, residual_bar
 from ..registry import function, get_ranker
 from ..solve import choose_method, describe, solve
@@ -410,6 +410,17 @@ class PartitionedEngine:
         batch = (pers_cfg.batch_size if pers_cfg is not None and pers_cfg.batch_size else
                  auto_batch(max(self.graph.n_pad, 1), self.dtype, self.graph.device, n_sets))
         return int(self.comm.all_gather_ints([batch]).min())  # the same batches on every rank
+
+
+def check_tolerance(tol: float, dtype: torch.dtype, n: int) -> None:
+    """Raise :class:`ranker.errors.ConfigError` when ``[rank] tol`` is below what ``dtype`` can reach over
+    ``n`` papers (:func:`ranker.pagerank.tolerance_floor`)."""
+    floor = tolerance_floor(dtype, n)
+    if tol < floor:
+        name = str(dtype).removeprefix("torch.")
+        raise ConfigError(f"[rank] tol = {tol:g} cannot be reached in {name} over {n:,} papers: the L1 change of an "
+                          f"iteration stalls near {floor:.1e} from rounding; set tol >= {floor:.1e} or "
+                          "dtype = 'float64'")
 
 
 def exclude_seeds(ctx: JobContext) -> bool:
