@@ -25,7 +25,7 @@ _EXPORTS = {
     "RankerError": "errors", "ConfigError": "errors", "InputError": "errors", "GraphError": "errors",
     "ConvergenceError": "errors", "OutputError": "errors",
     "CitationGraph": "graph", "build_graph": "graph",
-    "PageRankResult": "pagerank", "pagerank": "pagerank", "personalized_pagerank": "pagerank",
+    "PageRankResult": "iteration", "pagerank": "pagerank", "personalized_pagerank": "pagerank",
     "seed_teleport": "pagerank", "uniform_teleport": "pagerank",
     "RunResult": "job", "run_job": "job",
     "Renumbered": "renumber", "renumber": "renumber", "rank": "frames",

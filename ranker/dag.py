@@ -34,8 +34,9 @@ import torch
 
 from .components import plan_components
 from .graph import CitationGraph, csr_tensor, inverse_out_weight
+from .iteration import IterationCallback, PageRankResult, iterate, pad_columns
 from .kernels import column_sums
-from .pagerank import LANES, IterationCallback, PageRankResult, check_teleport, check_walk, iterate, pad_columns
+from .pagerank import LANES, check_teleport, check_walk
 
 log = logging.getLogger("ranker")
 

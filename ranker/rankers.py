@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .graph import CitationGraph, csr_tensor
-from .pagerank import IterationCallback, PageRankResult, iterate
+from .iteration import IterationCallback, PageRankResult, iterate
 
 DAYS_PER_YEAR = 365.25
 

@@ -7,7 +7,8 @@ import torch
 from .choices import METHODS
 from .dag import dag_pagerank, leveled
 from .graph import CitationGraph
-from .pagerank import IterationCallback, PageRankResult, check_walk, personalized_pagerank
+from .iteration import IterationCallback, PageRankResult
+from .pagerank import check_walk, personalized_pagerank
 
 #: ``method = "auto"`` runs the power method when one strongly connected component holds more
 #: than this share of the papers: the DAG solver then iterates nearly the whole graph, one

@@ -36,17 +36,9 @@ from dataclasses import dataclass
 import torch
 
 from .graph import CitationGraph, inverse_out_weight
+from .iteration import ColumnTracker, Extrapolation, IterationCallback, PageRankResult, pad_columns
 from .kernels import column_sums
-from .pagerank import (
-    LANES,
-    ColumnTracker,
-    Extrapolation,
-    IterationCallback,
-    PageRankResult,
-    check_teleport,
-    check_walk,
-    pad_columns,
-)
+from .pagerank import LANES, check_teleport, check_walk
 from .rankers import DAYS_PER_YEAR, citerank_teleport
 
 #: Implementations of :func:`snapshot_pagerank`.

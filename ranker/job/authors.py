@@ -14,7 +14,8 @@ from ..authors import author_citation_edges, author_scores, coauthor_edges, cora
 from ..errors import InputError
 from ..graph import build_graph, csr_tensor
 from ..io import Authorships, id_kind, read_authorships, read_coauthorships
-from ..pagerank import PageRankResult, uniform_teleport
+from ..iteration import PageRankResult
+from ..pagerank import uniform_teleport
 from ..solve import solve
 from .context import JobContext
 from .tables import convergence_check, exclude_index, ranked_table, walk_settings

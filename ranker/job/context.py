@@ -11,7 +11,7 @@ import numpy as np
 
 from ..config import JobConfig
 from ..io import Authorships, IdMap, SeedSets, StagedOutputs, write_parquet_atomic
-from ..pagerank import PageRankResult
+from ..iteration import PageRankResult
 from ..progress import StageTimes
 
 

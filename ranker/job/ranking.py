@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..io import has_dates
-from ..pagerank import PageRankResult
+from ..iteration import PageRankResult
 from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .context import JobContext
 from .tables import walk_settings

@@ -30,7 +30,7 @@ from ..io.checkpoints import Checkpoints
 from ..io.formats import remove_converted
 from ..io.listing import citation_files
 from ..io.output_dir import OUTPUT_NAMES, OutputDir, check_inputs_apart
-from ..pagerank import PageRankResult
+from ..iteration import PageRankResult
 from ..progress import peak_rss
 from .context import JobContext
 from .engines import LocalEngine, PartitionedEngine

@@ -12,8 +12,8 @@ import logging
 
 import torch
 
+from ..iteration import IterationCallback, PageRankResult, power_iteration
 from ..kernels import column_sums, pagerank_step
-from ..pagerank import IterationCallback, PageRankResult, power_iteration
 from .comm import Comm
 from .partition import PartitionedGraph
 
