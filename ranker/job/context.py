@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -13,6 +13,10 @@ from ..config import JobConfig
 from ..io import Authorships, IdMap, SeedSets, StagedOutputs, write_parquet_atomic
 from ..iteration import PageRankResult
 from ..progress import StageTimes
+
+if TYPE_CHECKING:  # the seams, for readers and type checkers (importing them here would be circular)
+    from ..parallel.comm import Communicator
+    from .engines import Engine
 
 
 class Target(NamedTuple):
@@ -31,10 +35,11 @@ class JobContext:
     Attributes
     ----------
     cfg : JobConfig
-    comm : Comm or SoloComm
-        This process's place in the job (:mod:`ranker.parallel.comm`).
-    engine : LocalEngine or PartitionedEngine
-        Where the graph lives and how it is solved (:mod:`ranker.job.engines`).
+    comm : Communicator
+        This process's place in the job: :class:`ranker.parallel.comm.SoloComm` or ``Comm``.
+    engine : Engine
+        Where the graph lives and how it is solved: :class:`ranker.job.engines.LocalEngine` or
+        ``PartitionedEngine``.
     out_dir : Path
         The checked, locked output directory (rank 0); the configured path elsewhere.
     staging : StagedOutputs
@@ -56,8 +61,8 @@ class JobContext:
     """
 
     cfg: JobConfig
-    comm: Any
-    engine: Any
+    comm: Communicator
+    engine: Engine
     out_dir: Path
     staging: StagedOutputs
     show_progress: bool = True

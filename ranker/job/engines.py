@@ -17,7 +17,7 @@ Both answer the same calls: ``ingest``, ``lookup``, ``exclude_index``, ``order``
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +44,33 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 #: scores ``[k, n_cols]`` (None elsewhere), and each column's positive mass outside the excluded papers.
 
 
+@runtime_checkable
+class Engine(Protocol):
+    """What the stages ask of an engine; :class:`LocalEngine` and :class:`PartitionedEngine` provide it.
+
+    ``ingest`` reads the citations into ``graph`` on ``device``; ``lookup`` maps ids to indices
+    (collectively under several processes); ``exclude_index`` finds ``[output] exclude_ids``;
+    ``order`` renumbers the graph for its solver; ``rank`` solves the global ranking into the
+    context; ``batch_size`` and ``rank_batch`` solve personalized columns, each column's top ``k``
+    gathered on rank 0. The local engine also answers ``solve_columns`` (credit) and the
+    trajectories' ``rank_snapshots``.
+    """
+
+    device: torch.device
+    graph: Any
+
+    @property
+    def n(self) -> int: ...
+    def ingest(self, ctx: JobContext) -> None: ...
+    def lookup(self, ctx: JobContext) -> Any: ...
+    def exclude_index(self, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]: ...
+    def order(self, ctx: JobContext) -> None: ...
+    def rank(self, ctx: JobContext) -> None: ...
+    def batch_size(self, ctx: JobContext, n_sets: int) -> int: ...
+    def rank_batch(self, ctx: JobContext, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int, k: int,
+                   callback: Any = None) -> tuple[Any, ...]: ...
+
+
 def ids_stats(ids: IdMap) -> dict[str, Any]:
     return {"id_kind": ids.kind, "papers_listed": ids.n_known, "papers": len(ids)}
 
@@ -54,6 +81,9 @@ def _is_oom(exc: BaseException) -> bool:
 
 class LocalEngine:
     """The whole graph on one process (CPU or one GPU)."""
+
+    device: torch.device
+    graph: CitationGraph | None
 
     def __init__(self, cfg: Any, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
@@ -281,6 +311,9 @@ class LocalEngine:
 
 class PartitionedEngine:
     """The graph in row blocks over the ranks of a :class:`ranker.parallel.comm.Comm`."""
+
+    device: torch.device
+    graph: Any  # this rank's ranker.parallel.partition.PartitionedGraph
 
     def __init__(self, cfg: Any, comm: Any) -> None:
         self.cfg, self.comm = cfg, comm

@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +29,38 @@ from ..devices import resolve_device
 from ..errors import ConfigError, ConvergenceError, GraphError, InputError, RankerError
 
 log = logging.getLogger("ranker")
+
+
+@runtime_checkable
+class Communicator(Protocol):
+    """What the job asks of its communicator; :class:`SoloComm` and :class:`Comm` provide it.
+
+    ``rank`` of ``world_size`` processes, rank 0 the root that writes files; ``device`` where the
+    graph lives; ``phase(name)`` a block every rank leaves together (the first failure's message
+    on every rank); ``follow_root(flag)`` rank 0's decision on every rank; the collectives over
+    integers, tensors and Arrow tables; ``bytes_sent`` for the run's metadata.
+    """
+
+    rank: int
+    world_size: int
+    device: torch.device
+    backend: str
+    bytes_sent: int
+
+    @property
+    def is_root(self) -> bool: ...
+    def close(self) -> None: ...
+    def phase(self, name: str) -> Any: ...
+    def follow_root(self, flag: bool) -> bool: ...
+    def all_gather_object(self, obj: Any) -> list[Any]: ...
+    def sum_in_rank_order(self, partial: torch.Tensor) -> torch.Tensor: ...
+    def sum_ints(self, values: list[int]) -> list[int]: ...
+    def all_gather_ints(self, values: list[int]) -> np.ndarray: ...
+    def all_reduce_(self, t: torch.Tensor, op: str = "sum") -> torch.Tensor: ...
+    def all_gather_rows(self, block: torch.Tensor, rows: int) -> torch.Tensor: ...
+    def all_to_all(self, parts: list[torch.Tensor]) -> list[torch.Tensor]: ...
+    def all_to_all_tables(self, tables: list[pa.Table]) -> list[pa.Table]: ...
+    def gather_tables(self, table: pa.Table) -> list[pa.Table] | None: ...
 
 
 
@@ -268,6 +300,9 @@ class SoloComm:
     world_size = 1
     backend = "none"
     is_root = True
+    device: torch.device
+    stage: str
+    bytes_sent: int
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
