@@ -233,3 +233,18 @@ def test_out_of_memory_splits_the_years_in_halves_and_changes_no_number(dataset,
     monkeypatch.setattr(trajectories_module, "snapshot_pagerank", tight)
     got = run_job(job(dataset, "split", trajectories={"top_k": 10}), show_progress=False).trajectories
     assert calls[0] == 10 and max(calls[1:]) <= 5 and got.equals(reference)
+
+
+def test_years_are_bit_identical_whatever_the_batching_and_excluded_papers_are_left_out(dataset):
+    one = run_job(job(dataset, "b1", trajectories={"top_k": 0, "batch_size": 1}), show_progress=False).trajectories
+    all_ = run_job(job(dataset, "b0", trajectories={"top_k": 0}), show_progress=False).trajectories
+    assert one.equals(all_)  # bit for bit
+    top = all_.to_pandas()
+    gone = top[top["year"] == 2009].iloc[0]["paper_id"]  # the top paper of the last year
+    t = run_job(job(dataset, "ex", trajectories={"top_k": 5}, output={"exclude_ids": [gone]}),
+                show_progress=False).trajectories.to_pandas()
+    assert gone not in set(t["paper_id"])
+    for cap, rows in t.groupby("year"):
+        expected = top[(top["year"] == cap) & (top["paper_id"] != gone)].head(5)
+        assert rows["paper_id"].tolist() == expected["paper_id"].tolist()
+        assert rows["score"].tolist() == expected["score"].tolist() and rows["rank"].tolist() == [1, 2, 3, 4, 5]
