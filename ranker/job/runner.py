@@ -166,6 +166,8 @@ def validate_job(cfg: JobConfig) -> dict[str, Any]:
             facts["credit targets"] = len(ctx.targets)
         if ctx.authorships is not None:
             facts["authorships"] = int(ctx.authorships.paper.size)
+        if ctx.snapshot_years is not None:
+            facts["trajectory years"] = len(ctx.snapshot_years)
         return facts
     finally:
         remove_converted()
