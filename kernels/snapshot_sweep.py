@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .sweep import extrapolation
+from .sweep import extrapolation, lu_in_place, lu_solve
 
 #: Most columns one thread carries through the plan together: one read of a citer's row serves them all.
 CHUNK = 8
@@ -215,23 +215,8 @@ def _component(b, q, s, e, crow, col, val, col_scale, weighted, icrow, icol, iva
                     a[r, c] -= alpha * (ival[k] if weighted else 1.0) * mul[c]
         # strictly diagonally dominant by columns (a column of P_b^T sums to at most 1 over the
         # record): elimination without pivoting is stable
-        for k in range(m):
-            for r in range(k + 1, m):
-                if a[r, k] != 0.0:
-                    a[r, k] /= a[k, k]
-                    fct = a[r, k]
-                    for c in range(k + 1, m):
-                        a[r, c] -= fct * a[k, c]
-        for r in range(m):
-            t = ext[r]
-            for c in range(r):
-                t -= a[r, c] * loc[c]
-            loc[r] = t
-        for r in range(m - 1, -1, -1):
-            t = loc[r]
-            for c in range(r + 1, m):
-                t -= a[r, c] * loc[c]
-            loc[r] = t / a[r, r]
+        lu_in_place(a)
+        lu_solve(a, ext, loc)
     else:  # Gauss-Seidel over the citations inside the component, Aitken jumps as in ranker.kernels.sweep
         rd = np.zeros(m, np.float64)  # loc * mul: what the citations read
         prev = np.zeros(m, np.float64)

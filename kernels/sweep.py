@@ -187,6 +187,20 @@ def _direct(s, e, cols, icrow, icol, ival, sc, alpha, ext, y):  # pragma: no cov
         a[r, r] = 1.0 / sc[i]
         for k in range(icrow[i], icrow[i + 1]):
             a[r, icol[k] - s] -= alpha * ival[k]
+    lu_in_place(a)
+    x = np.empty(m, np.float64)
+    for b in range(cols.shape[0]):
+        lu_solve(a, ext[:, b], x)
+        for r in range(m):
+            y[s + r, cols[b]] = x[r]
+
+
+@njit(cache=True, nogil=True)
+def lu_in_place(a):  # pragma: no cover - compiled
+    """Gaussian elimination without pivoting, in place: the unit lower factor below the diagonal,
+    the upper factor on and above it. Stable for the matrices here, strictly diagonally dominant
+    by columns (``I - alpha A_CC``, each column of ``A`` summing to at most 1)."""
+    m = a.shape[0]
     for k in range(m):
         for r in range(k + 1, m):
             if a[r, k] != 0.0:
@@ -194,20 +208,22 @@ def _direct(s, e, cols, icrow, icol, ival, sc, alpha, ext, y):  # pragma: no cov
                 f = a[r, k]
                 for c in range(k + 1, m):
                     a[r, c] -= f * a[k, c]
-    x = np.empty(m, np.float64)
-    for b in range(cols.shape[0]):
-        for r in range(m):
-            t = np.float64(ext[r, b])
-            for c in range(r):
-                t -= a[r, c] * x[c]
-            x[r] = t
-        for r in range(m - 1, -1, -1):
-            t = x[r]
-            for c in range(r + 1, m):
-                t -= a[r, c] * x[c]
-            x[r] = t / a[r, r]
-        for r in range(m):
-            y[s + r, cols[b]] = x[r]
+
+
+@njit(cache=True, nogil=True)
+def lu_solve(a, b, x):  # pragma: no cover - compiled
+    """``x = (L U)^-1 b`` with the factors :func:`lu_in_place` left in ``a`` (float64 vectors)."""
+    m = a.shape[0]
+    for r in range(m):
+        t = np.float64(b[r])
+        for c in range(r):
+            t -= a[r, c] * x[c]
+        x[r] = t
+    for r in range(m - 1, -1, -1):
+        t = x[r]
+        for c in range(r + 1, m):
+            t -= a[r, c] * x[c]
+        x[r] = t / a[r, r]
 
 
 @njit(cache=True, nogil=True)

@@ -186,44 +186,52 @@ class LocalEngine:
 
     def solve_columns(self, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
                       callback: Any = None) -> PageRankResult:
-        """Solve seed columns ``0..n_cols-1``; on out-of-memory split the batch in halves, and when a
-        single column does not fit on a GPU move the graph to the CPU. Every step is logged.
-
-        Columns are independent (bit-identical whatever their batch), so splitting changes no number.
-        Returns the result with its scores on the CPU.
-        """
+        """Solve seed columns ``0..n_cols-1`` (:meth:`split_on_oom`). Returns the scores on the CPU."""
         set_index, paper_index, weight = seeds
-        graph, rank_cfg = self.graph, self.cfg.rank
-        assert graph is not None
-        try:
-            teleport = seed_teleport(graph.n, torch.from_numpy(set_index), torch.from_numpy(paper_index),
-                                     torch.from_numpy(weight), n_cols, dtype=self.dtype, device=graph.device)
+        rank_cfg = self.cfg.rank
+
+        def columns(a: int, b: int) -> PageRankResult:
+            graph = self.graph
+            assert graph is not None
+            m = (set_index >= a) & (set_index < b)
+            teleport = seed_teleport(graph.n, torch.from_numpy(set_index[m] - a), torch.from_numpy(paper_index[m]),
+                                     torch.from_numpy(weight[m]), b - a, dtype=self.dtype, device=graph.device)
             res = solve(graph, teleport, method=rank_cfg.method, **walk_settings(rank_cfg),
                         kernel=rank_cfg.kernel, batch_invariant=True, callback=callback)
             del teleport
             res.scores = res.scores.cpu()
             return res
+
+        return self.split_on_oom(columns, 0, n_cols, "seed set")
+
+    def split_on_oom(self, columns: Any, a: int, b: int, what: str) -> PageRankResult:
+        """``columns(a, b)``, the result of columns ``a..b-1``; on out-of-memory the columns split in
+        halves, and when a single column does not fit on a GPU the graph moves to the CPU. Every
+        step is logged. Columns are independent (bit-identical whatever their batch), so splitting
+        changes no number; ``columns`` must read ``self.graph`` when it runs."""
+        try:
+            return columns(a, b)
         except (RuntimeError, MemoryError) as exc:
             if not _is_oom(exc):
                 raise
+            graph = self.graph
+            assert graph is not None
             if graph.device.type == "cuda":
                 torch.cuda.empty_cache()
+            n_cols = b - a
             if n_cols > 1:
                 half = n_cols // 2
-                log.warning("out of memory solving %d seed sets on %s: retrying as batches of %d and %d",
-                            n_cols, graph.device, half, n_cols - half)
-                parts = []
-                for a, b in ((0, half), (half, n_cols)):
-                    m = (set_index >= a) & (set_index < b)
-                    parts.append(self.solve_columns((set_index[m] - a, paper_index[m], weight[m]), b - a, callback))
+                log.warning("out of memory solving %d %ss on %s: retrying as batches of %d and %d", n_cols, what,
+                            graph.device, half, n_cols - half)
+                parts = [self.split_on_oom(columns, a, a + half, what), self.split_on_oom(columns, a + half, b, what)]
                 return PageRankResult(scores=torch.cat([p.scores for p in parts], 1),
                                       iterations=torch.cat([p.iterations for p in parts]),
                                       residuals=torch.cat([p.residuals for p in parts]),
                                       converged=torch.cat([p.converged for p in parts]))
             if graph.device.type != "cpu":
-                log.warning("out of memory on %s with a single seed set: falling back to the CPU", graph.device)
+                log.warning("out of memory on %s with a single %s: falling back to the CPU", graph.device, what)
                 self.graph = graph.to("cpu")
-                return self.solve_columns(seeds, n_cols, callback)
+                return self.split_on_oom(columns, a, b, what)
             raise
 
     def rank_batch(self, ctx: JobContext, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
@@ -266,20 +274,19 @@ class LocalEngine:
 
     def rank_snapshots(self, ctx: JobContext, year: torch.Tensor, caps: torch.Tensor,
                        callback: Any = None) -> PageRankResult:
-        """Each year's record ranked (:func:`ranker.trajectories.snapshot_pagerank`): scores ``[n, B]`` on the CPU.
-
-        On out-of-memory the years split in halves, and when one year does not fit on a GPU the
-        graph moves to the CPU (every step logged); columns are independent, so no number changes.
-        """
+        """Each year's record ranked (:func:`ranker.trajectories.snapshot_pagerank`), the years split on
+        out-of-memory as seed sets are (:meth:`split_on_oom`): scores ``[n, B]`` on the CPU."""
         from .. import trajectories
 
-        graph, rank_cfg = self.graph, ctx.cfg.rank
-        assert graph is not None
-        method = self.snapshot_method(ctx)
-        dtype = torch.float64 if method == "sweep" else self.dtype
-        try:
-            entry = get_ranker(rank_cfg.algorithm)
-            on = year.to(graph.device), caps.to(graph.device)
+        rank_cfg = ctx.cfg.rank
+        entry = get_ranker(rank_cfg.algorithm)
+
+        def columns(a: int, b: int) -> PageRankResult:
+            graph = self.graph
+            assert graph is not None
+            method = self.snapshot_method(ctx)
+            dtype = torch.float64 if method == "sweep" else self.dtype
+            on = year.to(graph.device), caps[a:b].to(graph.device)
             teleport = (function(entry.snapshot_teleport)(ctx, *on, dtype) if entry.snapshot_teleport else
                         trajectories.snapshot_teleport(*on, dtype=dtype))
             res = trajectories.snapshot_pagerank(graph, *on, teleport, **walk_settings(rank_cfg), method=method,
@@ -287,26 +294,8 @@ class LocalEngine:
             del teleport
             res.scores = res.scores.cpu()
             return res
-        except (RuntimeError, MemoryError) as exc:
-            if not _is_oom(exc):
-                raise
-            if graph.device.type == "cuda":
-                torch.cuda.empty_cache()
-            n_cols = int(caps.numel())
-            if n_cols > 1:
-                half = n_cols // 2
-                log.warning("out of memory ranking %d years on %s: retrying as batches of %d and %d", n_cols,
-                            graph.device, half, n_cols - half)
-                parts = [self.rank_snapshots(ctx, year, caps[a:b], callback) for a, b in ((0, half), (half, n_cols))]
-                return PageRankResult(scores=torch.cat([p.scores for p in parts], 1),
-                                      iterations=torch.cat([p.iterations for p in parts]),
-                                      residuals=torch.cat([p.residuals for p in parts]),
-                                      converged=torch.cat([p.converged for p in parts]))
-            if graph.device.type != "cpu":
-                log.warning("out of memory on %s with a single year: falling back to the CPU", graph.device)
-                self.graph = graph.to("cpu")
-                return self.rank_snapshots(ctx, year, caps, callback)
-            raise
+
+        return self.split_on_oom(columns, 0, int(caps.numel()), "year")
 
 
 class PartitionedEngine:
