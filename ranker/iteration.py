@@ -221,7 +221,8 @@ def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, 
             alpha: float, tol: float, max_iter: int, callback: IterationCallback | None = None,
             step=pagerank_step, lanes: int = 1, extrapolate: bool = True,
             reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
-            rhs: torch.Tensor | None = None) -> PageRankResult:
+            rhs: torch.Tensor | None = None,
+            on_narrow: Callable[[torch.Tensor], None] | None = None) -> PageRankResult:
     """Repeat :func:`ranker.kernels.pagerank_step` from ``x0``, each column until its L1 change < ``tol``.
 
     A column leaves the batch as soon as it converges. Shared by the power solver and the
@@ -231,7 +232,9 @@ def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, 
     changes shrink at a steady ratio jumps to its geometric limit (:class:`Extrapolation`);
     ``reduce`` sums a ``float64 [B]`` tensor over processes when ``x`` is one block of rows.
     ``rhs`` (``[n, B]``) is handed to every step (``step(..., rhs=rhs)``, the columns still
-    running): the correction equation of :func:`power_iteration`.
+    running): the correction equation of :func:`power_iteration`. ``on_narrow(keep)`` is called
+    with the mask of the columns kept each time the batch narrows (a step whose work differs by
+    column follows its columns with it: :func:`ranker.trajectories.snapshot_pagerank`).
     """
     n_real = x0.shape[1]
     if lanes > 1:
@@ -257,6 +260,8 @@ def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, 
         rhs = None if rhs is None else rhs[:, keep].contiguous()
         if jumps is not None:
             jumps.keep(keep.cpu())
+        if on_narrow is not None:
+            on_narrow(keep)
     return cols.result()
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 
 from .graph import CitationGraph, inverse_out_weight
-from .iteration import ColumnTracker, Extrapolation, IterationCallback, PageRankResult, pad_columns
+from .iteration import IterationCallback, PageRankResult, iterate
 from .kernels import column_sums
 from .pagerank import LANES, check_teleport, check_walk
 from .rankers import DAYS_PER_YEAR, citerank_teleport
@@ -246,20 +246,18 @@ def _sweep(graph: CitationGraph, snaps: Snapshots, teleport: torch.Tensor, *, al
 
 def _power(graph: CitationGraph, snaps: Snapshots, teleport: torch.Tensor, *, alpha: float, tol: float,
            max_iter: int, callback: IterationCallback | None, lanes: int) -> PageRankResult:
-    """:func:`snapshot_pagerank` by power iteration, the corrections applied around each product."""
+    """:func:`snapshot_pagerank` by power iteration (:func:`ranker.iteration.iterate`), the corrections
+    applied around each product; the step follows which years its running columns are."""
     n_real = teleport.shape[1]
     dtype = teleport.dtype
-    v = pad_columns(teleport, lanes)
-    column = torch.cat([torch.arange(n_real), torch.zeros(v.shape[1] - n_real, dtype=torch.int64)])
     a = graph.transition(dtype)
-    dangling = graph.dangling
     forward = snaps.forward
     scale = snaps.scale.to(dtype)
-    cols = ColumnTracker(v, tol=tol, max_iter=max_iter, callback=callback, lanes=lanes, n_real=n_real)
-    jumps = Extrapolation(v.shape[1], alpha)
-    x = v.clone()
-    for it in range(1, max_iter + 1):
-        on = column.to(graph.device)
+    # the year of each running column (padding copies column 0, as iterate pads)
+    running = {"column": torch.cat([torch.arange(n_real), torch.zeros((-n_real) % lanes, dtype=torch.int64)])}
+
+    def step(transition, x, v, dangling, alpha):
+        on = running["column"].to(graph.device)
         s = scale.index_select(1, on)
         caps = snaps.caps.index_select(0, on)
         xf = x.index_select(0, forward)
@@ -267,23 +265,16 @@ def _power(graph: CitationGraph, snaps: Snapshots, teleport: torch.Tensor, *, al
         xs[forward] = xf * s
         # column sums that do not depend on the batch's width (each column summed alone)
         lost = (column_sums(x.index_select(0, dangling)) + column_sums(xf * (s == 0))).to(x.device, dtype)
-        y = torch.sparse.mm(a, xs)
+        y = torch.sparse.mm(transition, xs)
         del xs
         y.mul_(alpha).masked_fill_(snaps.year.unsqueeze(1) > caps.unsqueeze(0), 0.0)
         y.add_(v * (alpha * lost + (1.0 - alpha)).unsqueeze(0))
-        res = column_sums((y - x).abs_()).cpu()
-        if it < max_iter:
-            jumps.after_step(x, y, res, (res >= tol) & (cols.active >= 0))
-        keep = cols.update(it, y, res)
-        x = y
-        if keep is None:
-            continue
-        if not bool((cols.active >= 0).any()):
-            break
-        x, v = x[:, keep].contiguous(), v[:, keep].contiguous()
-        column = column[keep.cpu()]
-        jumps.keep(keep.cpu())
-    res = cols.result()
+        return y, column_sums((y - x).abs_())
+
+    def narrowed(keep: torch.Tensor) -> None:
+        running["column"] = running["column"][keep.cpu()]
+
+    res = iterate(a, teleport, teleport, graph.dangling, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback,
+                  step=step, lanes=lanes, on_narrow=narrowed)
     res.scores /= column_sums(res.scores).clamp_min(math.ulp(0.0)).to(res.scores.device, dtype).unsqueeze(0)
     return res
-
