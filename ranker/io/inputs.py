@@ -101,6 +101,18 @@ def read_seeds(path: str, ids: IdMap, *, seed_set_column: str = "seed_set", pape
 # --------------------------------------------------------------------------- paper metadata and authors
 
 
+def _time_columns(path: str, id_column: str, wanted: tuple[str, str], why: str) -> tuple[ParquetSource, list[str]]:
+    """The papers file opened, and which of the two time columns ``wanted`` it has (an
+    :class:`InputError` naming its columns when it has neither)."""
+    f = open_parquet(path, {id_column: "id"}, role="papers")
+    names = f.file.schema_arrow.names
+    cols = [c for c in wanted if c and c in names]
+    if not cols:
+        raise InputError(f"{path}: needs a {wanted[0]!r} or {wanted[1]!r} column {why}; columns are "
+                         f"{', '.join(names)}")
+    return f, cols
+
+
 def read_paper_days(path: str, id_column: str = "paper_id", date_column: str = "date",
                     year_column: str = "year") -> np.ndarray:
     """Publication time of each row of ``[input] papers``, in days since 1970-01-01.
@@ -118,12 +130,7 @@ def read_paper_days(path: str, id_column: str = "paper_id", date_column: str = "
     InputError
         Neither column exists, or one has an unusable type.
     """
-    f = open_parquet(path, {id_column: "id"}, role="papers")
-    names = f.file.schema_arrow.names
-    cols = [c for c in (date_column, year_column) if c and c in names]
-    if not cols:
-        raise InputError(f"{path}: needs a {date_column!r} or {year_column!r} column for this ranking; "
-                         f"columns are {', '.join(names)}")
+    f, cols = _time_columns(path, id_column, (date_column, year_column), "for this ranking")
     out = np.full(f.num_rows, np.nan)
     table = read_columns(f, cols)
     if year_column in cols:
@@ -166,12 +173,7 @@ def read_paper_years(path: str, id_column: str = "paper_id", date_column: str = 
     InputError
         Neither column exists, a column has an unusable type, or a year is not a whole number.
     """
-    f = open_parquet(path, {id_column: "id"}, role="papers")
-    names = f.file.schema_arrow.names
-    cols = [c for c in (year_column, date_column) if c and c in names]
-    if not cols:
-        raise InputError(f"{path}: needs a {year_column!r} or {date_column!r} column for each paper's year; "
-                         f"columns are {', '.join(names)}")
+    f, cols = _time_columns(path, id_column, (year_column, date_column), "for each paper's year")
     table = read_columns(f, cols)
     out = np.full(f.num_rows, np.nan)
     if date_column in cols:
