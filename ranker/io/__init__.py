@@ -10,6 +10,8 @@ listing
     Which files ``[input] citations`` names (a file, a folder, a glob).
 formats
     CSV, TSV and JSON Lines (gzipped or not) and list columns, read through parquet copies.
+text_batches
+    Record batches of a parquet, CSV, TSV or JSON Lines file (the JSON chunker, the depth check).
 ids
     :class:`IdMap`, id kinds and their normalization.
 sources

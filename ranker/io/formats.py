@@ -37,12 +37,18 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from ..errors import InputError, OutputError, where
 from .outputs import folders_named
+from .text_batches import (  # noqa: F401 - check_unique_columns and first_repeated are read from here too
+    BLOCK_BYTES,
+    Retry,
+    check_unique_columns,
+    first_repeated,
+    is_gzip,
+    text_batches,
+)
 
 log = logging.getLogger("ranker")
 
@@ -62,14 +68,6 @@ class Converted:
 
 _converted: dict[tuple, Converted] = {}
 _folder: list[str] = []
-
-
-def is_gzip(path: str) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(2) == b"\x1f\x8b"
-    except OSError:
-        return False
 
 
 def detect_format(path: str, declared: str = "auto") -> str:
@@ -117,7 +115,7 @@ def column_names(path: str, fmt: str) -> list[str]:
     try:
         if fmt == "parquet":
             return pq.read_schema(path).names
-        for batch in _batches(path, fmt, ()):
+        for batch in text_batches(path, fmt, ()):
             return batch.schema.names
     except (pa.ArrowException, OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError):
         pass  # the readers report it, with the file's name
@@ -225,7 +223,7 @@ def nested_ids(path: str, fmt: str, key_column: str, nested: str) -> Converted:
         column, *fields = nested.split(".")
         writer, rows = None, 0
         try:
-            for batch in _batches(path, fmt, (key_column,)):
+            for batch in text_batches(path, fmt, (key_column,)):
                 table = pa.Table.from_batches([batch])
                 for name in (key_column, column):
                     if name not in table.column_names:
@@ -276,131 +274,6 @@ def remove_converted() -> None:
         os.close(_folder_lock.pop())
 
 
-#: Text read per block at first (grown when one row does not fit), and at most.
-BLOCK_BYTES = 1 << 24
-MAX_BLOCK_BYTES = 1 << 31
-#: Nesting deeper than this in a JSON line is refused before parsing (pyarrow crashes near 30,000).
-MAX_JSON_DEPTH = 1000
-
-
-class _Retry(Exception):
-    """Read the file again from the start: with larger blocks, or with some columns' types widened."""
-
-    def __init__(self, block_size: int = 0, types: dict[str, pa.DataType] | None = None) -> None:
-        self.block_size, self.types = block_size, types or {}
-
-
-def _batches(path: str, fmt: str, id_columns: tuple[str, ...], types: dict[str, pa.DataType] | None = None,
-             block_size: int = BLOCK_BYTES):
-    """Record batches of a parquet, CSV, TSV or JSON Lines file (gzip detected by content).
-
-    Id columns are read as text; ``types`` fixes other columns' types (numbers the job needs,
-    columns widened after a first pass). CSV allows newlines inside quoted values; an empty
-    cell of a text column is null, so a blank id is refused like a null one.
-    """
-    if fmt == "parquet":
-        yield from pq.ParquetFile(path).iter_batches(batch_size=1 << 16)
-        return
-    stream = pa.input_stream(path, compression="gzip" if is_gzip(path) else None)
-    if fmt == "jsonl":  # JSON keeps its types: numbers are integer ids, strings string ids, arrays lists
-        yield from _json_batches(stream, path, dict(types or {}), block_size)
-        return
-    types = {**(types or {}), **{c: pa.large_string() for c in id_columns}}
-    try:
-        reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block_size),
-                                parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",",
-                                                                 newlines_in_values=True),
-                                convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
-        check_unique_columns(reader.schema.names, path)
-        yield from reader
-    except pa.ArrowInvalid as exc:
-        if "straddling" in str(exc) or "block size" in str(exc):
-            _grow(block_size, path)
-        raise
-
-
-def _grow(block_size: int, path: str) -> None:
-    if block_size >= MAX_BLOCK_BYTES:
-        raise InputError(f"{path}: a row is longer than {MAX_BLOCK_BYTES >> 20} MB; split it, or check that "
-                         "quotes are closed") from None
-    raise _Retry(block_size=block_size * 4) from None
-
-
-def first_repeated(names: list[str]) -> str | None:
-    """The first column name that appears twice in ``names``, or None."""
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            return name
-        seen.add(name)
-    return None
-
-
-def check_unique_columns(names: list[str], path: str) -> None:
-    """Refuse a file with a column named twice (readers would silently take one of them)."""
-    twice = first_repeated(names)
-    if twice is not None:
-        raise InputError(f"{path}: column {twice!r} appears twice; give each column its own name")
-
-
-def _json_batches(stream, path: str, types: dict[str, pa.DataType], block_size: int):
-    """JSON Lines cut into blocks of whole lines (a block grows until it holds one), each line's
-    nesting checked (:mod:`ranker.kernels.json_depth`), then parsed by pyarrow on every core."""
-    from ..kernels.json_depth import deep_line
-
-    carry, line0 = b"", 0
-    options = pajson.ParseOptions(explicit_schema=pa.schema(list(types.items())) if types else None,
-                                  unexpected_field_behavior="infer")
-    while True:
-        buf = stream.read(block_size)
-        data = carry + buf if carry else buf
-        if buf:
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than the block: read more before parsing
-                if len(data) > MAX_BLOCK_BYTES:
-                    raise InputError(f"{path}: line {line0 + 1} is longer than {MAX_BLOCK_BYTES >> 20} MB")
-                carry = data
-                continue
-            chunk, carry = data[:cut], data[cut:]
-        else:
-            chunk, carry = data, b""
-        if not chunk.strip():
-            if not buf:
-                return
-            line0 += chunk.count(b"\n")
-            continue
-        deep = deep_line(chunk, MAX_JSON_DEPTH)
-        if deep >= 0:
-            raise InputError(f"{path}: line {line0 + deep + 1} is nested deeper than {MAX_JSON_DEPTH} levels; "
-                             "not a record this tool reads")
-        lines = chunk.count(b"\n")
-        try:
-            table = _parse_json(chunk, options)
-        except pa.ArrowInvalid as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(f"{path}: not valid JSON Lines between lines {line0 + 1} and {line0 + lines + 1} "
-                             f"({first[:300]})") from None
-        check_unique_columns(table.column_names, path)
-        yield from table.to_batches()
-        line0 += lines
-        if not buf:
-            return
-
-
-def _parse_json(chunk: bytes, options: pajson.ParseOptions) -> pa.Table:
-    """One block of whole lines, parsed in sub-blocks of 1 MB on every core (one sub-block per line
-    when a line is longer)."""
-    size = 1 << 20
-    while True:
-        try:
-            return pajson.read_json(pa.BufferReader(chunk), read_options=pajson.ReadOptions(block_size=size),
-                                    parse_options=options)
-        except pa.ArrowInvalid as exc:
-            if "straddl" not in str(exc) or size > len(chunk):
-                raise
-            size *= 4
-
-
 def _convert(path: str, fmt: str, id_columns: tuple[str, ...], explode: str, out: str,
              types: dict[str, pa.DataType] | None = None, keep: tuple[str, ...] = ()) -> tuple[int, int]:
     """Stream ``path`` into the parquet file ``out``; returns (rows read, rows written).
@@ -413,7 +286,7 @@ def _convert(path: str, fmt: str, id_columns: tuple[str, ...], explode: str, out
     for _ in range(64):
         try:
             return _convert_once(path, fmt, id_columns, explode, out, types, keep, block_size)
-        except _Retry as again:
+        except Retry as again:
             block_size = max(block_size, again.block_size)
             types.update(again.types)
             if again.types:
@@ -428,7 +301,7 @@ def _convert_once(path: str, fmt: str, id_columns: tuple[str, ...], explode: str
     rows = pairs = 0
     try:
         try:
-            for batch in _batches(path, fmt, id_columns, types, block_size):
+            for batch in text_batches(path, fmt, id_columns, types, block_size):
                 table = pa.Table.from_batches([batch])
                 if keep:
                     table = table.select([c for c in table.column_names if c in keep])
@@ -490,10 +363,10 @@ def _normalize(table: pa.Table, path: str, explode: str, first_row: int) -> pa.T
 
 def _cast_like(table: pa.Table, schema: pa.Schema, path: str, first_row: int) -> pa.Table:
     """A later batch whose inferred types differ from the first's: cast to them when no value
-    changes, else read the file again with the wider types (:class:`_Retry`)."""
+    changes, else read the file again with the wider types (:class:`ranker.io.text_batches.Retry`)."""
     extra = {name: table.schema.field(name).type for name in table.column_names if name not in schema.names}
     if extra:  # a field first seen here (JSON records with optional fields): read again with it from the start
-        raise _Retry(types={k: (pa.large_string() if pa.types.is_null(t) else t) for k, t in extra.items()})
+        raise Retry(types={k: (pa.large_string() if pa.types.is_null(t) else t) for k, t in extra.items()})
     for name in schema.names:  # a field no record of this block has
         if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows, schema.field(name).type))
@@ -507,7 +380,7 @@ def _cast_like(table: pa.Table, schema: pa.Schema, path: str, first_row: int) ->
         if wide != field.type:
             widen[field.name] = wide
     if widen:
-        raise _Retry(types=widen)
+        raise Retry(types=widen)
     try:
         return table.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

@@ -1,0 +1,147 @@
+"""Record batches of a citation file: parquet, or CSV, TSV and JSON Lines text (gzipped or not).
+
+:func:`text_batches` is what :mod:`ranker.io.formats` converts to parquet: CSV through Arrow's
+reader, JSON Lines through its own chunker (:func:`json_batches`: blocks of whole lines, each
+line's nesting checked first, then Arrow's parser on every core). A row longer than the block
+raises :class:`Retry`, to read the file again with larger blocks.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+
+
+def is_gzip(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
+def first_repeated(names: list[str]) -> str | None:
+    """The first column name that appears twice in ``names``, or None."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def check_unique_columns(names: list[str], path: str) -> None:
+    """Refuse a file with a column named twice (readers would silently take one of them)."""
+    twice = first_repeated(names)
+    if twice is not None:
+        raise InputError(f"{path}: column {twice!r} appears twice; give each column its own name")
+#: Text read per block at first (grown when one row does not fit), and at most.
+BLOCK_BYTES = 1 << 24
+MAX_BLOCK_BYTES = 1 << 31
+#: Nesting deeper than this in a JSON line is refused before parsing (pyarrow crashes near 30,000).
+MAX_JSON_DEPTH = 1000
+
+
+class Retry(Exception):
+    """Read the file again from the start: with larger blocks, or with some columns' types widened."""
+
+    def __init__(self, block_size: int = 0, types: dict[str, pa.DataType] | None = None) -> None:
+        self.block_size, self.types = block_size, types or {}
+
+
+def text_batches(path: str, fmt: str, id_columns: tuple[str, ...], types: dict[str, pa.DataType] | None = None,
+             block_size: int = BLOCK_BYTES):
+    """Record batches of a parquet, CSV, TSV or JSON Lines file (gzip detected by content).
+
+    Id columns are read as text; ``types`` fixes other columns' types (numbers the job needs,
+    columns widened after a first pass). CSV allows newlines inside quoted values; an empty
+    cell of a text column is null, so a blank id is refused like a null one.
+    """
+    if fmt == "parquet":
+        yield from pq.ParquetFile(path).iter_batches(batch_size=1 << 16)
+        return
+    stream = pa.input_stream(path, compression="gzip" if is_gzip(path) else None)
+    if fmt == "jsonl":  # JSON keeps its types: numbers are integer ids, strings string ids, arrays lists
+        yield from json_batches(stream, path, dict(types or {}), block_size)
+        return
+    types = {**(types or {}), **{c: pa.large_string() for c in id_columns}}
+    try:
+        reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block_size),
+                                parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",",
+                                                                 newlines_in_values=True),
+                                convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True))
+        check_unique_columns(reader.schema.names, path)
+        yield from reader
+    except pa.ArrowInvalid as exc:
+        if "straddling" in str(exc) or "block size" in str(exc):
+            grow_block(block_size, path)
+        raise
+
+
+def grow_block(block_size: int, path: str) -> None:
+    if block_size >= MAX_BLOCK_BYTES:
+        raise InputError(f"{path}: a row is longer than {MAX_BLOCK_BYTES >> 20} MB; split it, or check that "
+                         "quotes are closed") from None
+    raise Retry(block_size=block_size * 4) from None
+
+
+def json_batches(stream, path: str, types: dict[str, pa.DataType], block_size: int):
+    """JSON Lines cut into blocks of whole lines (a block grows until it holds one), each line's
+    nesting checked (:mod:`ranker.kernels.json_depth`), then parsed by pyarrow on every core."""
+    from ..kernels.json_depth import deep_line
+
+    carry, line0 = b"", 0
+    options = pajson.ParseOptions(explicit_schema=pa.schema(list(types.items())) if types else None,
+                                  unexpected_field_behavior="infer")
+    while True:
+        buf = stream.read(block_size)
+        data = carry + buf if carry else buf
+        if buf:
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than the block: read more before parsing
+                if len(data) > MAX_BLOCK_BYTES:
+                    raise InputError(f"{path}: line {line0 + 1} is longer than {MAX_BLOCK_BYTES >> 20} MB")
+                carry = data
+                continue
+            chunk, carry = data[:cut], data[cut:]
+        else:
+            chunk, carry = data, b""
+        if not chunk.strip():
+            if not buf:
+                return
+            line0 += chunk.count(b"\n")
+            continue
+        deep = deep_line(chunk, MAX_JSON_DEPTH)
+        if deep >= 0:
+            raise InputError(f"{path}: line {line0 + deep + 1} is nested deeper than {MAX_JSON_DEPTH} levels; "
+                             "not a record this tool reads")
+        lines = chunk.count(b"\n")
+        try:
+            table = parse_json(chunk, options)
+        except pa.ArrowInvalid as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(f"{path}: not valid JSON Lines between lines {line0 + 1} and {line0 + lines + 1} "
+                             f"({first[:300]})") from None
+        check_unique_columns(table.column_names, path)
+        yield from table.to_batches()
+        line0 += lines
+        if not buf:
+            return
+
+
+def parse_json(chunk: bytes, options: pajson.ParseOptions) -> pa.Table:
+    """One block of whole lines, parsed in sub-blocks of 1 MB on every core (one sub-block per line
+    when a line is longer)."""
+    size = 1 << 20
+    while True:
+        try:
+            return pajson.read_json(pa.BufferReader(chunk), read_options=pajson.ReadOptions(block_size=size),
+                                    parse_options=options)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or size > len(chunk):
+                raise
+            size *= 4
