@@ -80,6 +80,7 @@ class JobContext:
     days: np.ndarray | None = None
     years: np.ndarray | None = None  # each paper's year (float64, NaN unknown): [trajectories]
     snapshot_years: np.ndarray | None = None  # int64: the last year of each trajectory column
+    group_codes: tuple[Any, np.ndarray] | None = None  # (ids, codes) of [output] normalize_by, read once
     authorships: Authorships | None = None
     coauthorships: Any = None
     seeds: SeedSets | None = None

@@ -170,7 +170,7 @@ def write_papers(ctx: JobContext) -> None:
             columns = dict(columns)
         columns["citations"] = ctx.citations
         if cfg.output.normalize_by:  # within year (and field): NaN here, null in the file
-            codes = key_codes(ctx, ctx.ids)
+            codes = key_codes(ctx).copy()
             codes[ctx.excluded] = -1
             columns["percentile"] = group_percentiles(scores, codes)
             columns["citations_percentile"] = group_percentiles(ctx.citations.astype(np.float64), codes)

@@ -40,11 +40,14 @@ def index_of(ids: IdMap, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return ids.lookup(values).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def papers_file_ids(ctx: JobContext) -> np.ndarray:
-    """Each row of ``[input] papers``: its paper's index in ``ctx.ids`` (-1 when not in the graph)."""
+def file_rows(ctx: JobContext, ids: IdMap) -> np.ndarray:
+    """``int64 [len(ids)]``: each paper's row in ``[input] papers``, -1 where the file does not list it."""
     inp = ctx.cfg.input
-    assert ctx.ids is not None
-    return index_of(ctx.ids, read_paper_columns(inp.papers, [inp.paper_id_column], inp.paper_id_column).column(0))
+    index = index_of(ids, read_paper_columns(inp.papers, [inp.paper_id_column], inp.paper_id_column).column(0))
+    listed = index >= 0
+    rows = np.full(len(ids), -1, np.int64)
+    rows[index[listed]] = np.flatnonzero(listed)
+    return rows
 
 
 def paper_years(ctx: JobContext) -> np.ndarray:
@@ -52,11 +55,8 @@ def paper_years(ctx: JobContext) -> np.ndarray:
     inp = ctx.cfg.input
     assert ctx.ids is not None
     years = read_paper_years(inp.papers, inp.paper_id_column, inp.date_column, inp.year_column)
-    index = papers_file_ids(ctx)
-    out = np.full(len(ctx.ids), np.nan)
-    listed = index >= 0
-    out[index[listed]] = years[listed]
-    return out
+    rows = file_rows(ctx, ctx.ids)
+    return np.where(rows >= 0, years[np.maximum(rows, 0)], np.nan)
 
 
 def check_trajectories(ctx: JobContext) -> None:
@@ -88,36 +88,29 @@ def check_trajectories(ctx: JobContext) -> None:
     ctx.snapshot_years = caps
 
 
-def key_codes(ctx: JobContext, ids: IdMap) -> np.ndarray:
-    """``int64 [len(ids)]``: each paper's group under ``[output] normalize_by`` (-1 for a null key)."""
-    cfg = ctx.cfg
-    inp = cfg.input
-    keys = cfg.output.normalize_by
+def key_codes(ctx: JobContext) -> np.ndarray:
+    """``int64 [len(ctx.ids)]``: each paper's group under ``[output] normalize_by`` (-1 for a null key).
+
+    Read from the papers file once per job (papers.parquet, trajectories.parquet and
+    personalized.parquet group alike); read again only if ``ctx.ids`` was replaced since.
+    """
+    assert ctx.ids is not None
+    if ctx.group_codes is not None and ctx.group_codes[0] is ctx.ids:
+        return ctx.group_codes[1]
+    inp = ctx.cfg.input
+    keys = ctx.cfg.output.normalize_by
     others = [k for k in keys if k != YEAR_KEY]
-    index = index_of(ids, read_paper_columns(inp.papers, [inp.paper_id_column], inp.paper_id_column).column(0))
-    listed = index >= 0
     table = read_paper_columns(inp.papers, others, inp.paper_id_column) if others else None
+    rows = file_rows(ctx, ctx.ids)
+    take = pa.array(rows, mask=rows < 0)  # papers the file does not list have a null key
     columns = []
     for k in keys:
         values = (pa.array(read_paper_years(inp.papers, inp.paper_id_column, inp.date_column, inp.year_column),
                            from_pandas=True) if k == YEAR_KEY else table.column(k).combine_chunks())
-        # ids not in the papers file have a null key: rows of the file that name them are taken where listed
-        slot = np.full(len(ids), -1, np.int64)
-        slot[index[listed]] = np.flatnonzero(listed)
-        taken = values.take(pa.array(slot, mask=slot < 0))
-        columns.append(taken)
-    return group_codes(columns)
-
-
-def with_percentiles(ctx: JobContext, table: pa.Table, index: np.ndarray, codes: np.ndarray) -> pa.Table:
-    """papers.parquet's ``table`` (rows = papers ``index``) with ``percentile`` and ``citations_percentile``."""
-    groups = codes[index]
-    table = table.append_column("percentile", as_nullable(group_percentiles(table.column("score").to_numpy(),
-                                                                            groups)))
-    if "citations" in table.column_names:
-        cites = table.column("citations").to_numpy().astype(np.float64)
-        table = table.append_column("citations_percentile", as_nullable(group_percentiles(cites, groups)))
-    return table
+        columns.append(values.take(take))
+    codes = group_codes(columns)
+    ctx.group_codes = (ctx.ids, codes)
+    return codes
 
 
 def trajectories(ctx: JobContext) -> None:
@@ -135,7 +128,7 @@ def trajectories(ctx: JobContext) -> None:
     excluded[ctx.excluded] = True
     in_record = np.array([int(((years <= c) & ~excluded).sum()) for c in caps], np.int64)
     counts = np.minimum(in_record, traj.top_k) if traj.top_k else in_record
-    codes = key_codes(ctx, ctx.ids) if cfg.output.normalize_by else None
+    codes = key_codes(ctx) if cfg.output.normalize_by else None
     names = [str(int(c)) for c in caps]
     log.info("trajectories: %d years (%s..%s), %d batch(es) of up to %d; records of %d..%d papers", n_years, names[0],
              names[-1], n_batches, batch, int(in_record.min()), int(in_record.max()))
@@ -221,7 +214,7 @@ def personalized_percentiles(ctx: JobContext, table: pa.Table) -> pa.Table:
     normalize_by``."""
     assert ctx.ids is not None
     index = index_of(ctx.ids, table.column("paper_id"))
-    codes = key_codes(ctx, ctx.ids)
+    codes = key_codes(ctx)
     keys = np.where(index >= 0, codes[np.maximum(index, 0)], -1)
     sets = table.column("seed_set").combine_chunks()
     groups = group_codes([sets, pa.array(np.where(keys >= 0, keys, 0), mask=keys < 0)])
