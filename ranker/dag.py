@@ -134,11 +134,16 @@ def _diagonal_scale(g: CitationGraph, dtype: torch.dtype, alpha: float) -> torch
     scale = g.__dict__.setdefault("_diag_scale", {})
     key = (dtype, alpha)
     if key not in scale:
-        if "_self_share" not in g.__dict__:
-            g.__dict__["_self_share"] = self_shares(g)
         scale.clear()
-        scale[key] = (1.0 / (1.0 - alpha * g.__dict__["_self_share"])).to(dtype).unsqueeze(1)
+        scale[key] = (1.0 / (1.0 - alpha * cached_self_shares(g))).to(dtype).unsqueeze(1)
     return scale[key]
+
+
+def cached_self_shares(g: CitationGraph) -> torch.Tensor:
+    """:func:`self_shares` of ``g``, computed once per graph (cached on it)."""
+    if "_self_share" not in g.__dict__:
+        g.__dict__["_self_share"] = self_shares(g)
+    return g.__dict__["_self_share"]
 
 
 def self_shares(g: CitationGraph, *, compiled: bool = True) -> torch.Tensor:

@@ -60,12 +60,15 @@ class Snapshots:
     scale : torch.Tensor
         ``float64 [f, B]``: the factor of each such paper's column of ``P^T`` in each record
         (``1 / sum_{i <= cap} P^T[i, j]``), 0 where it cites nothing in the record.
+    row : torch.Tensor
+        ``int64 [n]``: each paper's row of ``scale`` (-1 for papers citing no newer paper).
     """
 
     year: torch.Tensor
     caps: torch.Tensor
     forward: torch.Tensor
     scale: torch.Tensor
+    row: torch.Tensor
 
 
 def snapshot_columns(graph: CitationGraph, year: torch.Tensor, caps: torch.Tensor, *,
@@ -84,18 +87,19 @@ def snapshot_columns(graph: CitationGraph, year: torch.Tensor, caps: torch.Tenso
 
         val = (graph.transition(torch.float64).values() if graph.weight is not None
                else torch.zeros(0, dtype=torch.float64))
-        _, forward, scale = forward_scales(graph.crow.numpy(), graph.col.numpy(), val.numpy(),
-                                           inverse_out_weight(graph.out_weight).to(torch.float64).numpy(),
-                                           year.numpy(), caps.numpy())
-        return Snapshots(year=year, caps=caps, forward=torch.from_numpy(forward), scale=torch.from_numpy(scale))
+        row, forward, scale = forward_scales(graph.crow.numpy(), graph.col.numpy(), val.numpy(),
+                                             inverse_out_weight(graph.out_weight).to(torch.float64).numpy(),
+                                             year.numpy(), caps.numpy())
+        return Snapshots(year=year, caps=caps, forward=torch.from_numpy(forward), scale=torch.from_numpy(scale),
+                         row=torch.from_numpy(row))
     cited = graph.row_index().long()
     citing = graph.col.long()
     forward = torch.unique(citing[year.index_select(0, cited) > year.index_select(0, citing)])
     f = int(forward.numel())
     scale = torch.zeros((f, int(caps.numel())), dtype=torch.float64, device=graph.device)
+    position = torch.full((graph.n,), -1, dtype=torch.int64, device=graph.device)
+    position[forward] = torch.arange(f, device=graph.device)
     if f:
-        position = torch.full((graph.n,), -1, dtype=torch.int64, device=graph.device)
-        position[forward] = torch.arange(f, device=graph.device)
         mine = position.index_select(0, citing) >= 0
         who = position.index_select(0, citing[mine])
         value = graph.transition(torch.float64).values()[mine]
@@ -105,7 +109,7 @@ def snapshot_columns(graph: CitationGraph, year: torch.Tensor, caps: torch.Tenso
             kept.index_add_(0, who, torch.where(when <= caps[b], value, torch.zeros_like(value)))
             scale[:, b] = torch.where(kept > 0, 1.0 / kept.clamp_min(torch.finfo(torch.float64).tiny),
                                       torch.zeros_like(kept))
-    return Snapshots(year=year, caps=caps, forward=forward, scale=scale)
+    return Snapshots(year=year, caps=caps, forward=forward, scale=scale, row=position)
 
 
 def year_end_day(year: int) -> float:
@@ -210,7 +214,7 @@ def snapshot_pagerank(graph: CitationGraph, year: torch.Tensor, caps: torch.Tens
 def _sweep(graph: CitationGraph, snaps: Snapshots, teleport: torch.Tensor, *, alpha: float, tol: float,
            max_iter: int, callback: IterationCallback | None) -> PageRankResult:
     """:func:`snapshot_pagerank` by the compiled sweep, in float64."""
-    from .dag import compiled_plan, leveled, self_shares
+    from .dag import cached_self_shares, compiled_plan, leveled
     from .kernels import snapshot_sweep, sweep
 
     g, plan = leveled(graph)
@@ -218,14 +222,10 @@ def _sweep(graph: CitationGraph, snaps: Snapshots, teleport: torch.Tensor, *, al
     perm = plan.perm
     n, n_cols = teleport.shape
     arrays = compiled_plan(g, plan, torch.float64)
-    position = torch.full((graph.n,), -1, dtype=torch.int64)
-    position[snaps.forward] = torch.arange(int(snaps.forward.numel()))
-    year, fidx, v = snaps.year, position, teleport.to(torch.float64)
+    year, fidx, v = snaps.year, snaps.row, teleport.to(torch.float64)
     if permuted:
         year, fidx, v = year.index_select(0, perm), fidx.index_select(0, perm), v.index_select(0, perm)
-    shares = g.__dict__.get("_self_share")
-    if shares is None:
-        shares = g.__dict__["_self_share"] = self_shares(g)
+    shares = cached_self_shares(g)
     y = torch.zeros((n, n_cols), dtype=torch.float64)
     iters = torch.zeros(n_cols, dtype=torch.int64)
     resid = torch.zeros(n_cols, dtype=torch.float64)

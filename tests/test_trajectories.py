@@ -173,5 +173,5 @@ def test_compiled_forward_scales_equal_the_torch_reference(case):
     caps = torch.tensor(sorted(set(years.tolist())))
     a = snapshot_columns(g, torch.from_numpy(years), caps)
     b = snapshot_columns(g, torch.from_numpy(years), caps, compiled=False)
-    assert torch.equal(a.forward, b.forward)
+    assert torch.equal(a.forward, b.forward) and torch.equal(a.row, b.row)
     torch.testing.assert_close(a.scale, b.scale, rtol=1e-15, atol=0)
