@@ -7,9 +7,9 @@ tested against it:
   compiled for the CPU in :mod:`ranker.kernels.step_cpu` (numba), the whole step fused in
   :mod:`ranker.kernels.triton_step` (Triton, optional: needs ``triton``).
 - :mod:`ranker.kernels.condensation` (numba): the condensation plan in one pass of Tarjan's
-  algorithm; reference: scipy's components and Kahn's algorithm in :mod:`ranker.components`.
+  algorithm; reference: scipy's components and Kahn's algorithm in :mod:`ranker.solvers.components`.
 - :mod:`ranker.kernels.sweep` (numba): the exact sweep over the plan with Gauss-Seidel inside
-  components; reference: the torch solver of :mod:`ranker.dag`.
+  components; reference: the torch solver of :mod:`ranker.solvers.dag`.
 - :mod:`ranker.kernels.numbering` (numba): ``int64`` ids numbered in order of first appearance
   by one hash table; reference: :func:`ranker.kernels.numbering.number_reference` (a dict).
 - :mod:`ranker.kernels.id_parse` (numba): prefix-and-digits string ids parsed to ``int64`` from

@@ -1,6 +1,6 @@
 """Compiled condensation plan (numba): strong components, their levels and a sweep order in one pass.
 
-The plain reference is :func:`ranker.components.plan_components` with ``compiled=False``:
+The plain reference is :func:`ranker.solvers.components.plan_components` with ``compiled=False``:
 scipy's strong components, then Kahn's algorithm in numpy (one round of array operations per
 level). Both give the same components, the same level for every paper and so the same slices;
 only the order of the papers inside a component differs (tested in

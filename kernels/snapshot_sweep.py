@@ -8,7 +8,7 @@ nothing is left: the paper is dangling in that year). The plan (levels and stron
 components of the whole graph) stays valid for every record: a record's citations are a subset
 of the graph's, so every order that is topological for the graph is one for the record.
 
-Reference: the power iteration of :func:`ranker.trajectories.snapshot_pagerank` with
+Reference: the power iteration of :func:`ranker.solvers.snapshots.snapshot_pagerank` with
 ``method = "power"`` (torch, any device); both are tested against networkx on each year's
 induced subgraph (``tests/test_trajectories.py``).
 
@@ -119,7 +119,8 @@ def _level_row(i, c0, w, crow, col, val, col_scale, weighted, year, caps, fidx, 
 
 @njit(cache=True, nogil=True)
 def forward_scales(crow, col, val, col_scale, year, caps):  # pragma: no cover - compiled
-    """The papers citing a newer paper, and each one's factor per column (:func:`ranker.trajectories.snapshot_columns`).
+    """The papers citing a newer paper, and each one's factor per column
+    (:func:`ranker.solvers.snapshots.snapshot_columns`).
 
     Returns ``(fidx, forward, scale)``: ``fidx[j]`` the row of ``scale`` of paper ``j`` (-1 for
     papers citing no newer paper), ``forward`` those papers in increasing order, and

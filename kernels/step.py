@@ -73,7 +73,7 @@ def pagerank_step(
     rhs : torch.Tensor, optional
         ``[n, B]`` (this block's rows), dtype of ``x``: the step is then
         ``x' = alpha P^T x + alpha d(x) v + rhs`` (the correction equation of an iterative
-        refinement, :func:`ranker.pagerank.power_iteration`); None is ``rhs = (1 - alpha) v``.
+        refinement, :func:`ranker.solvers.power.power_iteration`); None is ``rhs = (1 - alpha) v``.
 
     Returns
     -------

@@ -1,9 +1,9 @@
 """Compiled CPU kernels over the condensation plan (numba): the exact sweep, and the renumbering.
 
 The plan itself is made by :mod:`ranker.kernels.condensation`. The plain references here are
-:func:`ranker.dag.dag_pagerank` with ``kernel="torch"`` (one sparse x dense product per
+:func:`ranker.solvers.dag.dag_pagerank` with ``kernel="torch"`` (one sparse x dense product per
 level, Jacobi iteration inside large components), :meth:`ranker.graph.CitationGraph.permute`
-and :func:`ranker.dag.self_shares` with ``compiled=False`` (torch's gathers and masks). Each
+and :func:`ranker.solvers.dag.self_shares` with ``compiled=False`` (torch's gathers and masks). Each
 is tested against its kernel (``tests/test_kernels_sweep.py``), the solvers also against
 networkx.
 

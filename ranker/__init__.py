@@ -15,9 +15,6 @@ Names are imported on first use, so ``import ranker.cli`` (the command's start-u
 pay for torch.
 """
 
-import sys
-import types
-
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -25,11 +22,11 @@ _EXPORTS = {
     "RankerError": "errors", "ConfigError": "errors", "InputError": "errors", "GraphError": "errors",
     "ConvergenceError": "errors", "OutputError": "errors",
     "CitationGraph": "graph", "build_graph": "graph",
-    "PageRankResult": "iteration", "pagerank": "pagerank", "personalized_pagerank": "pagerank",
-    "seed_teleport": "pagerank", "uniform_teleport": "pagerank",
+    "PageRankResult": "solvers.iteration", "pagerank": "solvers.power", "personalized_pagerank": "solvers.power",
+    "seed_teleport": "solvers.power", "uniform_teleport": "solvers.power",
     "RunResult": "job", "run_job": "job",
-    "Renumbered": "renumber", "renumber": "renumber", "rank": "frames",
-    "snapshot_pagerank": "trajectories", "snapshot_teleport": "trajectories",
+    "Renumbered": "dense_ids", "renumber": "dense_ids", "rank": "frames",
+    "snapshot_pagerank": "solvers.snapshots", "snapshot_teleport": "solvers.snapshots",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -48,17 +45,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-class _Package(types.ModuleType):
-    """``ranker.pagerank`` is both a submodule and a function. Importing the submodule sets the
-    package attribute to the module; this keeps the function, which ``from ranker import pagerank``
-    has always given (the submodule stays reachable as ``ranker.pagerank`` in ``sys.modules``)."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -116,7 +116,7 @@ def build_app():
     def init(path: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the job file.")] = Path(
             "job.toml")) -> None:
         """Write a commented template job file (refuses to overwrite one; makes its folder if missing)."""
-        from .template import job_template
+        from .config.reference import job_template
 
         if path.exists():
             typer.echo(f"error: {path} exists; choose another name", err=True)

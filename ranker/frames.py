@@ -3,7 +3,7 @@
 :func:`rank` takes what a notebook holds (a pandas or polars DataFrame, an Arrow table, or a
 path to a parquet/CSV/JSON Lines file) with ids of any kind, and returns an Arrow table
 (``.to_pandas()`` and ``polars.from_arrow`` are one call away), as cuGraph's ``renumber=True``
-does. It runs the same solvers as a job (:func:`ranker.solve.solve`) without writing files.
+does. It runs the same solvers as a job (:func:`ranker.solvers.choose.solve`) without writing files.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import pyarrow as pa
 import torch
 
 from .config import DEVICES, METHODS, TIES
+from .dense_ids import renumber
 from .devices import resolve_device
 from .graph import build_graph, graph_from_edges
 from .io import IdMap
-from .io.formats import first_repeated
-from .pagerank import check_walk, seed_teleport, uniform_teleport
-from .renumber import renumber
-from .solve import solve
+from .io.text_batches import first_repeated
+from .solvers.choose import solve
+from .solvers.power import check_walk, seed_teleport, uniform_teleport
 
 
 def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight: str | None = None,
@@ -47,7 +47,7 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
         Papers kept per seed set (personalized), or per year (with ``years``), at most: papers a
         set cannot reach by citations have score 0 and are not listed.
     alpha, tol, max_iter, method :
-        As :func:`ranker.solve.solve`: ``x = alpha P^T x + (1 - alpha) v``, dangling papers'
+        As :func:`ranker.solvers.choose.solve`: ``x = alpha P^T x + (1 - alpha) v``, dangling papers'
         mass to ``v``; stop when the L1 change is below ``tol``. ``alpha`` in (0, 1), ``tol``
         finite and positive, ``max_iter >= 1``.
     device : {"cpu", "cuda", "auto"}
@@ -59,7 +59,7 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
     years : mapping, pandas.Series or table, optional
         Each paper's year (id -> year; a Series indexed by id; or a table with columns
         ``paper_id`` and ``year``): rank the citation record as it stood at the end of each year
-        (:func:`ranker.trajectories.snapshot_pagerank`, all years in one batched solve). Every
+        (:func:`ranker.solvers.snapshots.snapshot_pagerank`, all years in one batched solve). Every
         paper of the citations needs a year.
     at_years : list of int, optional
         With ``years``: the years to rank (each must be some paper's year); default every year.
@@ -141,7 +141,7 @@ def _rank_years(graph: Any, ids: pa.Array, years: Any, at_years: list[int] | Non
     """:func:`rank` with ``years``: each year's record ranked, the long table of each year's top papers."""
     from .job.tables import convergence_check, tie_ranks
     from .job.tables import top_k as top_rows
-    from .trajectories import snapshot_pagerank
+    from .solvers.snapshots import snapshot_pagerank
 
     year = _year_of(ids, years)
     present = np.unique(year)

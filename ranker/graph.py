@@ -82,7 +82,7 @@ class CitationGraph:
     stats : dict
         Counts seen while building (self-citations, duplicates, dangling papers).
     segments : list of (kind, start, end), optional
-        Set when the papers are numbered in topological level order (:mod:`ranker.dag`):
+        Set when the papers are numbered in topological level order (:mod:`ranker.solvers.dag`):
         the row ranges of each level's papers on no cycle and of its strongly connected
         components, in solve order.
     """

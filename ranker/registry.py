@@ -40,7 +40,7 @@ class PaperRanker:
         uniform over each year's record.
     solver : str or callable
         ``solver(graph, rank_cfg, dtype, callback) -> PageRankResult``: its own iteration instead
-        of :func:`ranker.solve.solve` with the teleport.
+        of :func:`ranker.solvers.choose.solve` with the teleport.
     solver_name : str
         How ``run.json`` names that solver.
     finish : str or callable

@@ -42,12 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from ranker import parse_config, run_job  # noqa: E402
-from ranker.dag import leveled  # noqa: E402
 from ranker.graph import CitationGraph, graph_from_edges  # noqa: E402
 from ranker.io import read_citations  # noqa: E402
 from ranker.io.listing import citation_files  # noqa: E402
-from ranker.pagerank import tolerance_floor  # noqa: E402
-from ranker.solve import choose_method, solve  # noqa: E402
+from ranker.solvers.choose import choose_method, solve  # noqa: E402
+from ranker.solvers.dag import leveled  # noqa: E402
+from ranker.solvers.power import tolerance_floor  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

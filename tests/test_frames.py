@@ -146,7 +146,7 @@ def test_build_graph_and_the_solvers_refuse_bad_parameters():
     import torch
 
     from ranker import build_graph, pagerank, personalized_pagerank, uniform_teleport
-    from ranker.solve import solve
+    from ranker.solvers.choose import solve
 
     g = build_graph(torch.tensor([0, 1]), torch.tensor([1, 2]), 3)
     with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 1\), got 2"):

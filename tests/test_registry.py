@@ -54,7 +54,7 @@ def test_unknown_rankers_are_named_and_the_four_are_registered():
         get_ranker("magic")
     with pytest.raises(ConfigError, match="algorithm must be one of pagerank, citerank"):
         parse_config({"input": {"citations": "x"}, "rank": {"algorithm": "magic"}})
-    assert function("ranker.rankers:rescale_by_time").__name__ == "rescale_by_time"
+    assert function("ranker.solvers.paper_rankers:rescale_by_time").__name__ == "rescale_by_time"
     entries = {name: (r.needs_dates, r.distributed, r.through_time) for name, r in RANKERS.items()}
     assert entries["citerank"] == (True, False, True) and entries["pagerank"] == (False, True, True)
     assert np.all([callable(function(r.solver)) for r in RANKERS.values() if r.solver])

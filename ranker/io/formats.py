@@ -41,13 +41,11 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError, OutputError, where
 from .outputs import folders_named
-from .text_batches import (  # noqa: F401 - check_unique_columns and first_repeated are read from here too
+from .text_batches import (
     BLOCK_BYTES,
     Retry,
-    check_unique_columns,
-    first_repeated,
     is_gzip,
-    text_batches,
+    iter_text_batches,
 )
 
 log = logging.getLogger("ranker")
@@ -115,7 +113,7 @@ def column_names(path: str, fmt: str) -> list[str]:
     try:
         if fmt == "parquet":
             return pq.read_schema(path).names
-        for batch in text_batches(path, fmt, ()):
+        for batch in iter_text_batches(path, fmt, ()):
             return batch.schema.names
     except (pa.ArrowException, OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError):
         pass  # the readers report it, with the file's name
@@ -223,7 +221,7 @@ def nested_ids(path: str, fmt: str, key_column: str, nested: str) -> Converted:
         column, *fields = nested.split(".")
         writer, rows = None, 0
         try:
-            for batch in text_batches(path, fmt, (key_column,)):
+            for batch in iter_text_batches(path, fmt, (key_column,)):
                 table = pa.Table.from_batches([batch])
                 for name in (key_column, column):
                     if name not in table.column_names:
@@ -301,7 +299,7 @@ def _convert_once(path: str, fmt: str, id_columns: tuple[str, ...], explode: str
     rows = pairs = 0
     try:
         try:
-            for batch in text_batches(path, fmt, id_columns, types, block_size):
+            for batch in iter_text_batches(path, fmt, id_columns, types, block_size):
                 table = pa.Table.from_batches([batch])
                 if keep:
                     table = table.select([c for c in table.column_names if c in keep])

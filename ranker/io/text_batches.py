@@ -1,6 +1,6 @@
 """Record batches of a citation file: parquet, or CSV, TSV and JSON Lines text (gzipped or not).
 
-:func:`text_batches` is what :mod:`ranker.io.formats` converts to parquet: CSV through Arrow's
+:func:`iter_text_batches` is what :mod:`ranker.io.formats` converts to parquet: CSV through Arrow's
 reader, JSON Lines through its own chunker (:func:`json_batches`: blocks of whole lines, each
 line's nesting checked first, then Arrow's parser on every core). A row longer than the block
 raises :class:`Retry`, to read the file again with larger blocks.
@@ -53,7 +53,7 @@ class Retry(Exception):
         self.block_size, self.types = block_size, types or {}
 
 
-def text_batches(path: str, fmt: str, id_columns: tuple[str, ...], types: dict[str, pa.DataType] | None = None,
+def iter_text_batches(path: str, fmt: str, id_columns: tuple[str, ...], types: dict[str, pa.DataType] | None = None,
              block_size: int = BLOCK_BYTES):
     """Record batches of a parquet, CSV, TSV or JSON Lines file (gzip detected by content).
 

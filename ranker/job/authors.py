@@ -10,13 +10,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from ..authors import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
 from ..errors import InputError
 from ..graph import build_graph, csr_tensor
 from ..io import Authorships, id_kind, read_authorships, read_coauthorships
-from ..iteration import PageRankResult
-from ..pagerank import uniform_teleport
-from ..solve import solve
+from ..solvers.author_rankers import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
+from ..solvers.choose import solve
+from ..solvers.iteration import PageRankResult
+from ..solvers.power import uniform_teleport
 from .context import JobContext
 from .tables import convergence_check, exclude_index, ranked_table, walk_settings
 

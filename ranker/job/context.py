@@ -11,8 +11,8 @@ import numpy as np
 
 from ..config import JobConfig
 from ..io import Authorships, IdMap, SeedSets, StagedOutputs, write_parquet_atomic
-from ..iteration import PageRankResult
 from ..progress import StageTimes
+from ..solvers.iteration import PageRankResult
 
 if TYPE_CHECKING:  # the seams, for readers and type checkers (importing them here would be circular)
     from ..parallel.comm import Communicator

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from ..authors import author_scores, counting_weights
 from ..errors import InputError
 from ..io import IdMap, id_kind, open_parquet, read_columns
 from ..progress import progress_bar
+from ..solvers.author_rankers import author_scores, counting_weights
 from .context import JobContext, Target
 from .personalize import BatchTicker
 from .tables import auto_batch, convergence_check, exclude_index, top_k
@@ -69,7 +69,7 @@ def read_targets(ctx: JobContext) -> list[Target]:
     return out
 
 
-def credit(ctx: JobContext) -> None:
+def assign_credit(ctx: JobContext) -> None:
     """Credit for each target's impact, owed to the papers it builds on and to their authors.
 
     A personalized walk restarting at the target paper (or at an author's papers, by their

@@ -4,7 +4,7 @@ The job's stages (:mod:`ranker.job.stages`) run the same on one process and on s
 reach the graph only through an engine:
 
 - :class:`LocalEngine`: the whole graph on this process's device. The condensation plan and
-  the exact DAG solvers (:mod:`ranker.dag`), the Triton step, and batches of seed sets that
+  the exact DAG solvers (:mod:`ranker.solvers.dag`), the Triton step, and batches of seed sets that
   split in halves on out-of-memory (and move to the CPU when one column does not fit).
 - :class:`PartitionedEngine`: row blocks over the ranks of a :class:`ranker.parallel.comm.Comm`
   (:mod:`ranker.parallel.partition`); power iteration with the row-block hooks; each column's
@@ -28,10 +28,11 @@ from ..errors import ConfigError, GraphError
 from ..graph import CitationGraph, graph_from_edges
 from ..io import IdMap, read_citations, read_paper_days
 from ..kernels import column_sums
-from ..pagerank import PageRankResult, seed_teleport, tolerance_floor, uniform_teleport
 from ..progress import progress_bar, residual_bar
 from ..registry import function, get_ranker
-from ..solve import choose_method, describe, solve
+from ..solvers.choose import choose_method, describe, solve
+from ..solvers.iteration import PageRankResult
+from ..solvers.power import seed_teleport, tolerance_floor, uniform_teleport
 from .context import JobContext
 from .tables import auto_batch, check_finite, convergence_check, exclude_matches, top_k, walk_settings
 
@@ -144,7 +145,7 @@ class LocalEngine:
     def order(self, ctx: JobContext) -> None:
         """Renumber the graph in condensation-level order (method ``dag`` or ``auto``), and with it
         every paper index the job holds."""
-        from ..dag import leveled
+        from ..solvers.dag import leveled
 
         with ctx.stages("order"), progress_bar("order (strongly connected components, levels)", None,
                                                 enabled=ctx.show):
@@ -274,9 +275,9 @@ class LocalEngine:
 
     def rank_snapshots(self, ctx: JobContext, year: torch.Tensor, caps: torch.Tensor,
                        callback: Any = None) -> PageRankResult:
-        """Each year's record ranked (:func:`ranker.trajectories.snapshot_pagerank`), the years split on
+        """Each year's record ranked (:func:`ranker.solvers.snapshots.snapshot_pagerank`), the years split on
         out-of-memory as seed sets are (:meth:`split_on_oom`): scores ``[n, B]`` on the CPU."""
-        from .. import trajectories
+        from ..solvers import snapshots
 
         rank_cfg = ctx.cfg.rank
         entry = get_ranker(rank_cfg.algorithm)
@@ -288,8 +289,8 @@ class LocalEngine:
             dtype = torch.float64 if method == "sweep" else self.dtype
             on = year.to(graph.device), caps[a:b].to(graph.device)
             teleport = (function(entry.snapshot_teleport)(ctx, *on, dtype) if entry.snapshot_teleport else
-                        trajectories.snapshot_teleport(*on, dtype=dtype))
-            res = trajectories.snapshot_pagerank(graph, *on, teleport, **walk_settings(rank_cfg), method=method,
+                        snapshots.snapshot_teleport(*on, dtype=dtype))
+            res = snapshots.snapshot_pagerank(graph, *on, teleport, **walk_settings(rank_cfg), method=method,
                                                  callback=callback, batch_invariant=True)
             del teleport
             res.scores = res.scores.cpu()
@@ -353,7 +354,7 @@ class PartitionedEngine:
         """Nothing: the partitioned solver is the power method, in any numbering."""
 
     def rank(self, ctx: JobContext) -> None:
-        from ..parallel.pagerank import partitioned_pagerank
+        from ..parallel.distributed_power import partitioned_pagerank
 
         graph, rank_cfg, comm = self.graph, ctx.cfg.rank, self.comm
         st = graph.stats
@@ -391,7 +392,7 @@ class PartitionedEngine:
                    k: int, callback: Any = None) -> tuple[PageRankResult, pa.Array | None, np.ndarray | None,
                                                            np.ndarray]:
         """Solve a batch over the ranks; rank 0 merges each column's top ``k`` from every block."""
-        from ..parallel.pagerank import column_totals, partitioned_pagerank
+        from ..parallel.distributed_power import column_totals, partitioned_pagerank
 
         graph, rank_cfg, comm = self.graph, ctx.cfg.rank, self.comm
         set_index, paper_index, weight = seeds
@@ -436,7 +437,7 @@ class PartitionedEngine:
 
 def check_tolerance(tol: float, dtype: torch.dtype, n: int) -> None:
     """Raise :class:`ranker.errors.ConfigError` when ``[rank] tol`` is below what ``dtype`` can reach over
-    ``n`` papers (:func:`ranker.pagerank.tolerance_floor`)."""
+    ``n`` papers (:func:`ranker.solvers.power.tolerance_floor`)."""
     floor = tolerance_floor(dtype, n)
     if tol < floor:
         name = str(dtype).removeprefix("torch.")

@@ -21,7 +21,7 @@ from .tables import convergence_check, tie_ranks
 log = logging.getLogger("ranker")
 
 
-def personalize(ctx: JobContext) -> None:
+def rank_seed_sets(ctx: JobContext) -> None:
     """Solve every seed set of ``ctx.seeds`` in batches, checkpointing each finished batch, and stage
     ``personalized.parquet`` on rank 0.
 

@@ -1,6 +1,6 @@
 """The job's side of the registered paper rankers (:mod:`ranker.registry`): what each needs from the job.
 
-Each function here is named by a registry entry; the pure rankers are in :mod:`ranker.rankers`.
+Each function here is named by a registry entry; the pure rankers are in :mod:`ranker.solvers.paper_rankers`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from ..io import has_dates
-from ..iteration import PageRankResult
-from ..rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
+from ..solvers.iteration import PageRankResult
+from ..solvers.paper_rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .context import JobContext
 from .tables import walk_settings
 
@@ -40,7 +40,7 @@ def citerank_teleport_of(ctx: JobContext, graph: Any, dtype: torch.dtype) -> tor
 def citerank_snapshots_of(ctx: JobContext, year: torch.Tensor, caps: torch.Tensor, dtype: torch.dtype
                           ) -> torch.Tensor:
     """CiteRank's teleport in each year's record: ages from the end of that year."""
-    from ..trajectories import snapshot_teleport
+    from ..solvers.snapshots import snapshot_teleport
 
     assert ctx.days is not None
     days = torch.from_numpy(ctx.days).to(year.device)

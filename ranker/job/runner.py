@@ -30,8 +30,8 @@ from ..io.checkpoints import Checkpoints
 from ..io.formats import remove_converted
 from ..io.listing import citation_files
 from ..io.output_dir import OUTPUT_NAMES, OutputDir, check_inputs_apart
-from ..iteration import PageRankResult
 from ..progress import peak_rss
+from ..solvers.iteration import PageRankResult
 from .context import JobContext
 from .engines import LocalEngine, PartitionedEngine
 from .stages import STAGES, Stage

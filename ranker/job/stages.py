@@ -24,11 +24,10 @@ from ..percentiles import as_nullable, group_percentiles
 from ..registry import function, get_ranker
 from .authors import rank_authors, read_job_authorships, read_job_coauthorships
 from .context import JobContext
-from .credit import credit, read_targets
-from .personalize import personalize
+from .credit import assign_credit, read_targets
+from .personalize import rank_seed_sets
 from .tables import check_finite, exclude_matches, ranked_table, unmatched_excluded, with_facts_by_row, with_paper_facts
-from .trajectories import YEAR_KEY, check_trajectories, key_codes
-from .trajectories import trajectories as rank_trajectories
+from .trajectories import YEAR_KEY, check_trajectories, key_codes, rank_years
 
 log = logging.getLogger("ranker")
 
@@ -200,17 +199,17 @@ def authors(ctx: JobContext) -> None:
 
 def personalized(ctx: JobContext) -> None:
     with ctx.stages("personalize"):
-        personalize(ctx)
+        rank_seed_sets(ctx)
 
 
 def snapshots(ctx: JobContext) -> None:
     with ctx.stages("trajectories"):
-        rank_trajectories(ctx)
+        rank_years(ctx)
 
 
 def credited(ctx: JobContext) -> None:
     with ctx.stages("credit"):
-        credit(ctx)
+        assign_credit(ctx)
 
 
 def report(ctx: JobContext) -> None:

@@ -16,7 +16,7 @@ from .. import __version__
 from ..errors import ConfigError, ConvergenceError, GraphError
 from ..io import IdMap
 from ..io.ids import coerce_ids
-from ..iteration import PageRankResult
+from ..solvers.iteration import PageRankResult
 
 log = logging.getLogger("ranker")
 

@@ -1,7 +1,7 @@
 """The trajectories stage and the normalized percentiles: rankings through time, and within year and field.
 
 ``[trajectories]``: the ranking of the citation record at the end of each year, all years in one
-batched solve (:func:`ranker.trajectories.snapshot_pagerank`), each finished batch checkpointed
+batched solve (:func:`ranker.solvers.snapshots.snapshot_pagerank`), each finished batch checkpointed
 as personalized batches are; ``trajectories.parquet`` holds each year's top papers.
 
 ``[output] normalize_by``: each paper's percentile within its group (its year, its field),
@@ -113,7 +113,7 @@ def key_codes(ctx: JobContext) -> np.ndarray:
     return codes
 
 
-def trajectories(ctx: JobContext) -> None:
+def rank_years(ctx: JobContext) -> None:
     """Rank every year's record in batches of years, checkpointing each finished batch, and stage
     ``trajectories.parquet``: ``year``, ``paper_id``, ``score``, ``rank`` (and ``percentile``)."""
     cfg = ctx.cfg

@@ -12,5 +12,5 @@ ingest
     :func:`read_partitioned`: streaming ingest into contiguous row blocks, ids numbered by their
     hash owners, each citation sent to its cited paper's block.
 pagerank
-    :func:`partitioned_pagerank`: :func:`ranker.pagerank.iterate` with the row-block hooks.
+    :func:`partitioned_pagerank`: :func:`ranker.solvers.power.iterate` with the row-block hooks.
 """
