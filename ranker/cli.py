@@ -8,6 +8,9 @@ typer application is built by :func:`build_app` (``ranker.cli.app`` builds it on
 import os
 import signal
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 INTERRUPTED = "error: interrupted; no partial output was left under a final name"
 
@@ -32,7 +35,7 @@ class _signals_deferred:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, self.held)
 
 
-def build_app():
+def build_app() -> Any:
     """The typer application (imported here: ``import ranker.cli`` stays light).
 
     ``rank-citations --config FILE`` runs the job (the root command); ``validate`` checks a job
@@ -132,14 +135,14 @@ def build_app():
     return app
 
 
-def _run(config, overrides: list[str], show_progress: bool) -> None:
+def _run(config: Path, overrides: list[str], show_progress: bool) -> None:
     with _signals_deferred():  # imported late (`--help` stays fast), and whole
         from .config import load_config
         from .job import run_job
     run_job(load_config(config, overrides=overrides), show_progress=show_progress)
 
 
-def _validate(config, overrides: list[str]) -> None:
+def _validate(config: Path, overrides: list[str]) -> None:
     with _signals_deferred():
         from .config import load_config
         from .job import validate_job
@@ -147,7 +150,7 @@ def _validate(config, overrides: list[str]) -> None:
     print("ok: " + ", ".join(f"{v} {k}" for k, v in facts.items()) + "; nothing was written")
 
 
-def _estimate(config, overrides: list[str]) -> None:
+def _estimate(config: Path, overrides: list[str]) -> None:
     with _signals_deferred():
         from .config import load_config
         from .job.estimate import estimate_job
@@ -165,7 +168,7 @@ def _estimate(config, overrides: list[str]) -> None:
                  "batch_size, or torchrun over several machines (README, 'Past one machine')"))
 
 
-def _guarded(work, *, quiet: bool, debug: bool) -> None:
+def _guarded(work: Callable[[], Any], *, quiet: bool, debug: bool) -> None:
     """Run ``work`` with the log set up; a known error is one line and exit 1, an interrupt exit 130."""
     import typer
 
@@ -195,13 +198,13 @@ def _guarded(work, *, quiet: bool, debug: bool) -> None:
         raise typer.Exit(1) from None
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name == "app":  # `from ranker.cli import app`: tests and notebooks drive the same application
         return build_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_reported = []
+_reported: list[bool] = []
 
 
 def _report_interrupt() -> None:
@@ -225,4 +228,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -19,7 +19,7 @@ import torch
 from .config import DEVICES, METHODS, TIES
 from .dense_ids import renumber
 from .devices import resolve_device
-from .graph import build_graph, graph_from_edges
+from .graph import CitationGraph, build_graph, graph_from_edges
 from .io import IdMap
 from .io.text_batches import first_repeated
 from .solvers.choose import solve
@@ -106,7 +106,7 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
                            method=method, ties=ties, on_nonconvergence=on_nonconvergence)
     if at_years is not None:
         raise ValueError("at_years needs years (each paper's year)")
-    kw = dict(method=method, alpha=alpha, tol=tol, max_iter=max_iter)
+    kw: dict[str, Any] = dict(method=method, alpha=alpha, tol=tol, max_iter=max_iter)
     citations_of = np.diff(graph.crow.cpu().numpy()).astype(np.int64)
     if seed_lists is None:
         res = solve(graph, uniform_teleport(graph.n, device=graph.device), **kw)
@@ -124,11 +124,11 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
                              device=graph.device)
     res = solve(graph, teleport, batch_invariant=True, **kw)
     convergence_check(res, names, tol, on_nonconvergence)
-    scores = res.scores.to(torch.float64).cpu()
+    columns = res.scores.to(torch.float64).cpu()
     k = min(top_k, graph.n)
-    idx, val = top_rows(scores, k, IdMap(ids=ids, kind="integer" if pa.types.is_integer(ids.type) else "string"))
+    idx, val = top_rows(columns, k, IdMap(ids=ids, kind="integer" if pa.types.is_integer(ids.type) else "string"))
     seed_sets = {(j, q) for j, q in zip(s.tolist(), p.tolist())}
-    table = batch_table(names, ids.take(pa.array(idx.T.reshape(-1))), val, scores.sum(0).numpy(), k)
+    table = batch_table(names, ids.take(pa.array(idx.T.reshape(-1))), val, columns.sum(0).numpy(), k)
     table = table.append_column("is_seed", pa.array([(j, int(q)) in seed_sets for j in range(len(names))
                                                      for q in idx[:, j]]))
     table = table.filter(pa.array(val.T.reshape(-1) > 0))  # papers a set cannot reach are not listed
@@ -240,7 +240,8 @@ def _seed_lists(seeds: Any) -> dict[str, list]:
     return out
 
 
-def _graph(citations: Any, citing: str, cited: str, weight: str | None, device: torch.device):
+def _graph(citations: Any, citing: str, cited: str, weight: str | None, device: torch.device
+           ) -> tuple[CitationGraph, pa.Array]:
     """The graph and its ids (an Arrow array, index order) from a path or an in-memory table."""
     if isinstance(citations, (str, Path)):
         from .io import read_citations

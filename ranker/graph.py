@@ -129,9 +129,9 @@ class CitationGraph:
         device = torch.device(device)
         if device == self.device:
             return self
-        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return CitationGraph(n=self.n, crow=mv(self.crow), col=mv(self.col), weight=mv(self.weight),
-                             out_weight=mv(self.out_weight), stats=dict(self.stats))
+        return CitationGraph(n=self.n, crow=self.crow.to(device), col=self.col.to(device),
+                             weight=None if self.weight is None else self.weight.to(device),
+                             out_weight=self.out_weight.to(device), stats=dict(self.stats))
 
     def permute(self, perm: torch.Tensor, *, segments: list[tuple[str, int, int]] | None = None,
                 compiled: bool = True) -> "CitationGraph":
@@ -393,7 +393,7 @@ def graph_from_edges(edges: Any, *, self_citations: str = "keep", duplicates: st
     edge buffer (:func:`build_from_pairs`); otherwise :func:`build_graph`. Both give the same graph.
     """
     pairs, citing, cited, weight = edges.pairs, edges.citing, edges.cited, edges.weight
-    edges.pairs = edges.citing = edges.cited = edges.weight = None
+    edges.release(weight=True)
     n = len(edges.ids)
     device = torch.device(device)
     if (device.type == "cpu" and weight is None and pairs is not None and pairs.dtype == np.int32

@@ -41,6 +41,7 @@ def group_codes(keys: list[pa.Array | pa.ChunkedArray | np.ndarray]) -> np.ndarr
         rank = pc.rank(encoded.dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy().astype(np.int64) - 1
         idx = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         parts.append(rank[idx] if len(rank) else idx)
+    assert null is not None
     n = parts[0].size
     if len(parts) == 1:
         codes = parts[0]

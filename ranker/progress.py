@@ -165,8 +165,10 @@ def progress_bar(description: str, total: int | None, *, enabled: bool = True) -
         task = progress.add_task(description, total=total, info="")
 
         def advance(n: int = 1, **fields: object) -> None:
-            progress.update(task, advance=n, **({"info": " ".join(f"{k}={v}" for k, v in fields.items())}
-                                                if fields else {}))
+            if fields:
+                progress.update(task, advance=n, info=" ".join(f"{k}={v}" for k, v in fields.items()))
+            else:
+                progress.update(task, advance=n)
 
         yield advance
 

@@ -106,7 +106,7 @@ def _img(fig: Any, alt: str) -> str:
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
 
 
-def _distribution(papers: pa.Table):
+def _distribution(papers: pa.Table) -> Any:
     """Scores against rank on log-log axes (the complementary distribution, read sideways)."""
     import matplotlib.pyplot as plt
 
@@ -122,7 +122,7 @@ def _distribution(papers: pa.Table):
     return fig
 
 
-def _by_year(papers: pa.Table):
+def _by_year(papers: pa.Table) -> Any:
     import matplotlib.pyplot as plt
 
     year = papers.column("year").cast(pa.float64()).to_numpy(zero_copy_only=False)

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -127,7 +128,7 @@ def _legacy_manifest(path: Path) -> bool:
         return False
 
 
-def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, progress=None) -> dict:
+def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec(), *, progress: Any = None) -> dict:
     """Write a synthetic citation dataset under ``out_dir``.
 
     Files: ``citations/part-NNNNN.parquet`` (``citing``, ``cited``), ``papers.parquet``
@@ -259,7 +260,7 @@ class _Authors:
         return n_auth, who
 
 
-def _write_files(tmp: Path, spec: SyntheticSpec, progress) -> dict[str, int]:
+def _write_files(tmp: Path, spec: SyntheticSpec, progress: Any) -> dict[str, int]:
     """Generate every file into ``tmp``; returns the counts for the manifest."""
     (tmp / "citations").mkdir()
     rng = np.random.default_rng(spec.seed)

@@ -18,7 +18,8 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 def test_the_job_file_reference_is_written_from_the_config():
     text = (ROOT / "docs" / "job-file.md").read_text()
     block = text[text.index(BEGIN) + len(BEGIN):text.index(END)]
-    assert block == "\n```toml\n" + reference_block() + "```\n", "run: python -m ranker.config.reference --write docs/job-file.md"
+    fix = "run: python -m ranker.config.reference --write docs/job-file.md"
+    assert block == "\n```toml\n" + reference_block() + "```\n", fix
 
 
 def test_the_reference_holds_every_key_with_its_default():

@@ -78,7 +78,7 @@ def _parse_section(cls: type, section: str, table: Any, *, base: Path,
             values[key] = _parse_section(nested[key], f"{section}.{key}", value, base=base)
             continue
         f = fields[key]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default  # every key of a section has a plain default (sections.key)
         value = _check_type(section, key, value, default)
         if (section, key) in PATH_KEYS and value:
             value = os.path.normpath(os.path.join(base, os.path.expanduser(value)))

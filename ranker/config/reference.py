@@ -57,7 +57,7 @@ def _fields(cls: type) -> list[dataclasses.Field]:
 def reference_block() -> str:
     """Every section and key with its default, choices and meaning: the block of ``docs/job-file.md``."""
     lines: list[str] = []
-    for section, (cls, optional) in SECTIONS.items():
+    for section, (cls, _) in SECTIONS.items():
         lines += ["", _line(f"[{section}]", _heading(cls))]
         for f in _fields(cls):
             shown = f.metadata.get("shown") or toml_value(f.default)

@@ -61,6 +61,14 @@ class EdgeList:
     stats: dict[str, Any] = field(default_factory=dict)
     pairs: np.ndarray | None = None  # [E, 2] buffer that citing/cited view; see ranker.graph.graph_from_edges
 
+    def release(self, *, weight: bool = False) -> None:
+        """Let go of the rows (and the weights), once the caller holds what it needs of them: the
+        buffer is freed as soon as no other reference holds it."""
+        empty = np.zeros(0, np.int64)
+        self.pairs, self.citing, self.cited = None, empty, empty
+        if weight:
+            self.weight = None
+
 
 def read_papers(path: str, id_column: str, batch_rows: int,
                 shard_of: tuple[int, int] | None = None) -> tuple[pa.Array, str, int]:
@@ -227,6 +235,7 @@ def _start_numbering(kind: str, id_range: tuple[int, int] | None, pattern: IdPat
     numbering = HashNumbering()
     if known is not None and len(known):
         numbers = known_numbers if pattern is not None else normalize_ids(known, "integer")
+        assert numbers is not None
         codes = numbering.number(numbers.to_numpy(zero_copy_only=False))
         if not np.array_equal(codes, np.arange(len(known), dtype=codes.dtype)):
             raise _duplicate_paper_error(papers, paper_id_column, known, codes)
@@ -291,7 +300,7 @@ def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:
 
 def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_range: tuple[int, int] | None,  # noqa: C901 - a debt (issue 24)
             total: int, batch_rows: int, weight_offset: float, advance: Advance | None,
-            pattern: IdPattern | None = None, numbering: Any = None):
+            pattern: IdPattern | None = None, numbering: Any = None) -> tuple:
     """Every batch validated and encoded on a thread pool (Arrow releases the GIL).
 
     Returns ``codes`` (``int32 [E, 2]``: (citing, cited) local dictionary codes, or ids minus the
@@ -386,7 +395,7 @@ def _encode(sources: list[ParquetSource], columns: list[str], kind: str, id_rang
 
 def _settle_unknown_papers(codes: np.ndarray, weights: np.ndarray | None, ids: IdMap,
                            sources: list[ParquetSource], stats: dict[str, Any], papers: str, unknown_papers: str,
-                           citing_column: str, cited_column: str):
+                           citing_column: str, cited_column: str) -> tuple:
     """``[input] unknown_papers`` for citations naming papers absent from the papers file (indices
     ``>= ids.n_known``): kept, dropped (with their rows), or an error naming the first row."""
     citing_idx, cited_idx = codes[:, 0], codes[:, 1]
@@ -437,7 +446,7 @@ def _dense_integer_range(sources: list[ParquetSource], columns: list[str], known
         kmin, kmax = pc.min_max(known).values()
         lo = kmin.as_py() if lo is None else min(lo, kmin.as_py())
         hi = kmax.as_py() if hi is None else max(hi, kmax.as_py())
-    if lo is None:
+    if lo is None or hi is None:
         return None
     span = hi - lo + 1
     limit = max(1 << 24, 4 * (2 * total + (len(known) if known is not None else 0)))

@@ -162,7 +162,8 @@ def coerce_ids(values: tuple | list, kind: str) -> tuple[pa.Array, np.ndarray]:
     position : numpy.ndarray
         ``int64``: the index in ``values`` of each id.
     """
-    out, pos = [], []
+    out: list[str | int] = []
+    pos: list[int] = []
     for i, v in enumerate(values):
         if kind == "string":
             out.append(str(v))

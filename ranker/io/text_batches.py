@@ -8,6 +8,9 @@ raises :class:`Retry`, to read the file again with larger blocks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import BinaryIO
+
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
@@ -54,7 +57,7 @@ class Retry(Exception):
 
 
 def iter_text_batches(path: str, fmt: str, id_columns: tuple[str, ...], types: dict[str, pa.DataType] | None = None,
-             block_size: int = BLOCK_BYTES):
+             block_size: int = BLOCK_BYTES) -> Iterator[pa.RecordBatch]:
     """Record batches of a parquet, CSV, TSV or JSON Lines file (gzip detected by content).
 
     Id columns are read as text; ``types`` fixes other columns' types (numbers the job needs,
@@ -89,7 +92,8 @@ def grow_block(block_size: int, path: str) -> None:
     raise Retry(block_size=block_size * 4) from None
 
 
-def json_batches(stream, path: str, types: dict[str, pa.DataType], block_size: int):
+def json_batches(stream: BinaryIO, path: str, types: dict[str, pa.DataType], block_size: int
+                 ) -> Iterator[pa.RecordBatch]:
     """JSON Lines cut into blocks of whole lines (a block grows until it holds one), each line's
     nesting checked (:mod:`ranker.kernels.json_depth`), then parsed by pyarrow on every core."""
     from ..kernels.json_depth import deep_line

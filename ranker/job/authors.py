@@ -41,7 +41,7 @@ def read_job_coauthorships(ctx: JobContext) -> tuple[pa.Array, pa.Array, np.ndar
 
 
 def merge_coauthorships(path: str, pairs: tuple[pa.Array, pa.Array, np.ndarray], auth: Authorships,
-                        have_authorships: bool):
+                        have_authorships: bool) -> tuple:
     """Authors of ``auth`` plus those of the coauthorships ``pairs`` in one dictionary (``auth``'s
     first, indices unchanged), and the coauthorship edges in both directions, self-pairs dropped."""
     a, b, w = pairs
@@ -102,6 +102,7 @@ def _author_walk(ctx: JobContext, auth: Authorships, weight: np.ndarray, co_edge
     cfg, ids = ctx.cfg, ctx.ids
     algo, inp, rank_cfg = cfg.authors.algorithm, cfg.input, cfg.rank
     graph = ctx.engine.graph
+    assert ids is not None and graph is not None
     n_authors = len(auth.authors)
     if algo == "author_pagerank":  # coauthor_pagerank and coranking use the coauthorship graph
         values = (torch.ones(graph.nnz, dtype=torch.float64, device=graph.device) if graph.weight is None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,7 +20,8 @@ if TYPE_CHECKING:  # the seams, for readers and type checkers (importing them he
     from .engines import Engine
 
 
-class Target(NamedTuple):
+@dataclass(frozen=True)
+class Target:
     """One ``[credit]`` target: a paper, or an author (whose papers are its seeds)."""
 
     kind: str  # "paper" | "author"
@@ -126,5 +128,5 @@ class JobContext:
         if self.authorships is not None:
             self.authorships.paper = inverse[self.authorships.paper]
         if self.targets is not None:
-            self.targets = [t._replace(index=int(inverse[t.index]) if t.kind == "paper" else t.index,
-                                       papers=inverse[t.papers]) for t in self.targets]
+            self.targets = [dataclasses.replace(t, index=int(inverse[t.index]) if t.kind == "paper" else t.index,
+                                                papers=inverse[t.papers]) for t in self.targets]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -13,8 +14,9 @@ from ..errors import InputError
 from ..io import IdMap, id_kind, open_parquet, read_columns
 from ..progress import progress_bar
 from ..solvers.author_rankers import author_scores, counting_weights
+from .batches import BatchTicker
 from .context import JobContext, Target
-from .personalize import BatchTicker
+from .engines import local_engine
 from .tables import auto_batch, convergence_check, exclude_index, top_k
 
 log = logging.getLogger("ranker")
@@ -48,7 +50,7 @@ def read_targets(ctx: JobContext) -> list[Target]:
             raise InputError(f"{cr.targets}, column 'kind', row {i}: must be 'paper' or 'author', got {kind!r}")
         if kind == "author" and auth is None:
             raise InputError(f"{at}: author target {value!r} needs [input] authorships")
-        dictionary = ids.ids if kind == "paper" else auth.authors
+        dictionary = ids.ids if kind == "paper" or auth is None else auth.authors
         want = str if (id_kind(dictionary.type) or "string") == "string" else int
         try:
             idx = (pc.index_in(pa.array([value], dictionary.type), value_set=dictionary)[0].as_py()
@@ -64,6 +66,7 @@ def read_targets(ctx: JobContext) -> list[Target]:
         if kind == "paper":
             out.append(Target(kind, idx, np.array([idx]), np.ones(1)))
         else:
+            assert auth is not None and a_weight is not None
             rows = np.flatnonzero(auth.author == idx)
             out.append(Target(kind, idx, auth.paper[rows], a_weight[rows]))
     return out
@@ -89,14 +92,17 @@ def assign_credit(ctx: JobContext) -> None:
     p_excl = torch.from_numpy(ctx.excluded)
     id_type = (pa.int64() if ids.kind == "integer" else pa.string()) if a_kind == ids.kind else pa.string()
     rank_cfg = cfg.rank
-    engine = ctx.engine
+    engine = local_engine(ctx, "[credit]")
     batch = auto_batch(engine.n, engine.dtype, engine.device, len(targets))
     tables, no_credit = [], 0
     n_batches = (len(targets) + batch - 1) // batch
     ticker = BatchTicker("credit", n_batches, unit="targets")
 
     def name_of(t: Target) -> pa.Array:
-        return ids.output_ids(np.array([t.index])) if t.kind == "paper" else auth.authors.take([t.index])
+        if t.kind == "paper":
+            return ids.output_ids(np.array([t.index]))
+        assert auth is not None
+        return auth.authors.take([t.index])
 
     with progress_bar("credit", n_batches, enabled=ctx.show) as advance:
         for lo in range(0, len(targets), batch):
@@ -110,7 +116,7 @@ def assign_credit(ctx: JobContext) -> None:
             if p_excl.numel():
                 x[p_excl] = 0.0
             views = [("paper", x, ids)]
-            if auth is not None:
+            if auth is not None and a_weight is not None:
                 ax = author_scores(auth.paper, auth.author, a_weight, x, len(auth.authors))
                 for j, t in enumerate(chunk):
                     if t.kind == "author":
@@ -118,24 +124,9 @@ def assign_credit(ctx: JobContext) -> None:
                 if a_excl.size:
                     ax[torch.from_numpy(a_excl)] = 0.0
                 views.append(("author", ax, IdMap(auth.authors, a_kind)))
-            for kind, scores, dictionary in views:
-                tot = scores.sum(0)
-                top, val = top_k(scores, cr.top_k, dictionary)
-                for j, t in enumerate(chunk):
-                    keep = val[:, j] > 0
-                    if not keep.any() or tot[j] <= 0:
-                        no_credit += kind == "paper"
-                        continue
-                    m = int(keep.sum())
-                    tables.append(pa.table({
-                        "target": pa.concat_arrays([name_of(t).cast(id_type)] * m),
-                        "target_kind": pa.array([t.kind] * m, pa.string()),
-                        "credited": dictionary.output_ids(top[keep, j]).cast(id_type),
-                        "kind": pa.array([kind] * m, pa.string()),
-                        "score": pa.array(val[keep, j], pa.float64()),
-                        "share": pa.array(val[keep, j] / float(tot[j]), pa.float64()),
-                        "rank": pa.array(np.arange(1, m + 1, dtype=np.int64)),
-                    }))
+            rows, none = credit_rows(chunk, views, cr.top_k, id_type, name_of)
+            tables += rows
+            no_credit += none
             advance(1)
             ticker.tick(len(chunk), iterations=int(res.iterations.max()))
     schema = pa.schema([("target", id_type), ("target_kind", pa.string()), ("credited", id_type),
@@ -147,3 +138,30 @@ def assign_credit(ctx: JobContext) -> None:
         log.info("credit: %d target(s) cite nothing reachable, so owe no credit", no_credit)
     ctx.meta["credit"] = facts
     ctx.write_table("credit", table, credit=facts)
+
+
+def credit_rows(chunk: list[Target], views: list[tuple[str, torch.Tensor, IdMap]], k: int, id_type: pa.DataType,
+                name_of: Any) -> tuple[list[pa.Table], int]:
+    """One batch's rows of credit.parquet: for each target and each view (papers, authors), the ``k``
+    best credited with score, share of the credit that left the target, and rank; and how many
+    targets owe no paper any credit."""
+    tables, no_credit = [], 0
+    for kind, scores, dictionary in views:
+        tot = scores.sum(0)
+        top, val = top_k(scores, k, dictionary)
+        for j, t in enumerate(chunk):
+            keep = val[:, j] > 0
+            if not keep.any() or tot[j] <= 0:
+                no_credit += kind == "paper"
+                continue
+            m = int(keep.sum())
+            tables.append(pa.table({
+                "target": pa.concat_arrays([name_of(t).cast(id_type)] * m),
+                "target_kind": pa.array([t.kind] * m, pa.string()),
+                "credited": dictionary.output_ids(top[keep, j]).cast(id_type),
+                "kind": pa.array([kind] * m, pa.string()),
+                "score": pa.array(val[keep, j], pa.float64()),
+                "share": pa.array(val[keep, j] / float(tot[j]), pa.float64()),
+                "rank": pa.array(np.arange(1, m + 1, dtype=np.int64)),
+            }))
+    return tables, no_credit

@@ -149,6 +149,7 @@ class LocalEngine:
 
         with ctx.stages("order"), progress_bar("order (strongly connected components, levels)", None,
                                                 enabled=ctx.show):
+            assert self.graph is not None
             self.graph, plan = leveled(self.graph)
             ctx.renumber(plan.perm.cpu().numpy())
         f = plan.facts
@@ -433,6 +434,15 @@ class PartitionedEngine:
         batch = (pers_cfg.batch_size if pers_cfg is not None and pers_cfg.batch_size else
                  auto_batch(max(self.graph.n_pad, 1), self.dtype, self.graph.device, n_sets))
         return int(self.comm.all_gather_ints([batch]).min())  # the same batches on every rank
+
+
+def local_engine(ctx: JobContext, what: str) -> LocalEngine:
+    """The job's engine, for a stage that runs on one process only (``what`` names it): the
+    stages' table holds such a stage off torchrun jobs, so this is the :class:`LocalEngine`."""
+    engine = ctx.engine
+    if not isinstance(engine, LocalEngine):
+        raise AssertionError(f"{what} runs on one process only; the engine is {type(engine).__name__}")
+    return engine
 
 
 def check_tolerance(tol: float, dtype: torch.dtype, n: int) -> None:

@@ -130,7 +130,7 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
               "write papers": held + PLAN_PER_CITATION * rows // 2 + table}
     if columns > 1:  # personalized batches or trajectories, after the papers table was written
         stages["batched columns"] = held + GRAPH_PER_CITATION * rows + table + on_host
-    peak_stage = max(stages, key=stages.get)
+    peak_stage = max(stages, key=lambda name: stages[name])
     host = stages[peak_stage]
     out: dict[str, Any] = {"citations": rows, "citations_exact": rows_exact, "papers": papers, "exact": exact,
                            "papers_bound": papers_kind, "id_kind": id_kind, "score_columns": columns,

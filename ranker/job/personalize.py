@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,9 @@ import pyarrow.compute as pc
 from ..errors import OutputError
 from ..io import IdMap, free_bytes
 from ..io.checkpoints import Checkpoints, checkpoint_schema
-from ..progress import progress_bar
+from .batches import BatchResults, run_batches
 from .context import JobContext
-from .tables import convergence_check, tie_ranks
+from .tables import tie_ranks
 
 log = logging.getLogger("ranker")
 
@@ -26,85 +25,63 @@ def rank_seed_sets(ctx: JobContext) -> None:
     ``personalized.parquet`` on rank 0.
 
     Every rank runs the loop (the engine's batches are collective on several processes); rank 0
-    alone reads and writes files, and the others follow its resume decisions. A batch is taken
-    from its checkpoint only when the checkpoint verifies against the job's fingerprint
-    (:class:`ranker.io.checkpoints.Checkpoints`). Without a terminal, one log line per batch (at
-    most one every 10 s past 100 batches) shows the progress.
+    alone reads and writes files, and the others follow its resume decisions
+    (:func:`ranker.job.batches.run_batches`). A batch is taken from its checkpoint only when the
+    checkpoint verifies against the job's fingerprint (:class:`ranker.io.checkpoints.Checkpoints`).
     """
     cfg, comm, seeds = ctx.cfg, ctx.comm, ctx.seeds
     pers_cfg = cfg.personalize
-    assert pers_cfg is not None and seeds is not None
-    rank_cfg = cfg.rank
+    assert pers_cfg is not None and seeds is not None and ctx.ids is not None
     n_sets = len(seeds)
     batch = ctx.engine.batch_size(ctx, n_sets)
-    n_batches = (n_sets + batch - 1) // batch
     log.info("personalized PageRank: %d seed sets from %s, %d batch(es) of up to %d", n_sets, pers_cfg.seeds,
-             n_batches, batch)
+             (n_sets + batch - 1) // batch, batch)
     ckpt = Checkpoints(ctx.out_dir, ctx.checkpoint_job)
     k = min(pers_cfg.top_k, ctx.engine.n - int(ctx.excluded.size))
-    root_ids = ctx.ids if comm.is_root else None  # proves a checkpoint's papers are in the graph
     with comm.phase("checkpoint directory"):
         if comm.is_root:
             ckpt.create()
-            check_space(ctx.out_dir, ckpt, n_sets * k * (id_bytes(root_ids) + 40 + 24))
-    schema = checkpoint_schema(ctx.ids.kind)
+            check_space(ctx.out_dir, ckpt, n_sets * k * (id_bytes(ctx.ids) + 40 + 24))
     order = np.argsort(seeds.set_index, kind="stable")
     set_sorted = seeds.set_index[order]
-    iters = np.zeros(n_sets, np.int64)
-    resid = np.zeros(n_sets, np.float64)
-    tables: list[pa.Table] = []
-    resumed = 0
-    ticker = BatchTicker("personalized", n_batches, enabled=comm.is_root)
-    with progress_bar("personalized", n_batches, enabled=ctx.show) as advance:
-        for bi in range(n_batches):
-            lo, hi = bi * batch, min(n_sets, (bi + 1) * batch)
-            names = seeds.names[lo:hi]
-            info = ckpt.read(bi, names, k, root_ids, schema) if comm.is_root else None
-            if comm.follow_root(info is not None):
-                if comm.is_root:
-                    iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
-                    tables.append(info["table"])
-                resumed += 1
-                advance(1)
-                ticker.tick(hi - lo, resumed=True)
-                continue
-            a, b = np.searchsorted(set_sorted, [lo, hi])
-            rows = order[a:b]
-            sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
-            curve = ctx.curves.setdefault(f"personalized batch {bi + 1}", [])
-            res, paper_ids, val, remaining = ctx.engine.rank_batch(
-                ctx, sub, hi - lo, k,
-                callback=lambda it, resid, active, curve=curve: curve.append((int(it), float(resid))))
-            convergence_check(res, names, rank_cfg.tol, rank_cfg.on_nonconvergence)
-            iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
-            with comm.phase("write checkpoint"):
-                if comm.is_root:
-                    table = batch_table(names, paper_ids, val, remaining, k)
-                    ckpt.write(bi, table, names, iters[lo:hi].tolist(), resid[lo:hi].tolist())
-                    tables.append(table)
-            advance(1, iterations=int(iters[lo:hi].max()))
-            ticker.tick(hi - lo, iterations=int(iters[lo:hi].max()), residual=float(resid[lo:hi].max()))
+
+    def solve(bi: int, lo: int, hi: int, callback: Any) -> tuple[Any, Any]:
+        a, b = np.searchsorted(set_sorted, [lo, hi])
+        rows = order[a:b]
+        sub = (seeds.set_index[rows] - lo, seeds.paper_index[rows], seeds.weight[rows])
+        res, paper_ids, val, remaining = ctx.engine.rank_batch(ctx, sub, hi - lo, k, callback=callback)
+        return res, lambda: batch_table(seeds.names[lo:hi], paper_ids, val, remaining, k)
+
+    done = run_batches(ctx, ckpt, what="personalized", unit="seed sets", names=seeds.names, batch=batch, keep=k,
+                       schema=checkpoint_schema(ctx.ids.kind), solve=solve, collective=True)
     with comm.phase("write personalized"):
         if comm.is_root:
-            if resumed:
-                log.info("resumed: %d of %d batch(es) taken from checkpoints in %s", resumed, n_batches, ckpt.dir)
-            facts = {"seed_sets": n_sets, "batch_size": batch, "batches": n_batches, "resumed_batches": resumed,
-                     "top_k": pers_cfg.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
-                     "residuals": dict(zip(seeds.names, resid.tolist()))}
-            ctx.meta["personalized"] = facts
-            table = pa.concat_tables(tables)
-            # rows set aside (excluded: -1) and papers the seed set cannot reach (0) are not listed
-            table = mark_seeds(ctx, table.filter(pc.greater(table.column("score"), 0.0)))
-            ranks = tie_ranks(table.column("score").to_numpy(), cfg.output.ties,
-                              groups=table.column("seed_set").to_numpy(zero_copy_only=False))
-            table = table.set_column(table.column_names.index("rank"), "rank", pa.array(ranks))
-            if cfg.output.normalize_by:
-                from .trajectories import personalized_percentiles  # it imports this module's BatchTicker
+            write_personalized(ctx, done, batch)
 
-                table = personalized_percentiles(ctx, table)
-            ctx.write_table("personalized", table)
-            log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
-                     float(resid.max()))
+
+def write_personalized(ctx: JobContext, done: BatchResults, batch: int) -> None:
+    """Stage ``personalized.parquet`` from the batches' rows: the listed papers ranked within their set
+    (ties under ``[output] ties``), with ``is_seed`` and, under ``normalize_by``, ``percentile``."""
+    cfg, seeds = ctx.cfg, ctx.seeds
+    assert seeds is not None and cfg.personalize is not None
+    iters, resid = done.iterations, done.residuals
+    ctx.meta["personalized"] = {
+        "seed_sets": len(seeds), "batch_size": batch, "batches": done.batches, "resumed_batches": done.resumed,
+        "top_k": cfg.personalize.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
+        "residuals": dict(zip(seeds.names, resid.tolist()))}
+    table = pa.concat_tables(done.tables)
+    # rows set aside (excluded: -1) and papers the seed set cannot reach (0) are not listed
+    table = mark_seeds(ctx, table.filter(pc.greater(table.column("score"), 0.0)))
+    ranks = tie_ranks(table.column("score").to_numpy(), cfg.output.ties,
+                      groups=table.column("seed_set").to_numpy(zero_copy_only=False))
+    table = table.set_column(table.column_names.index("rank"), "rank", pa.array(ranks))
+    if cfg.output.normalize_by:
+        from .trajectories import personalized_percentiles
+
+        table = personalized_percentiles(ctx, table)
+    ctx.write_table("personalized", table)
+    log.info("personalized: iterations %d..%d, max residual %.3e", int(iters.min()), int(iters.max()),
+             float(resid.max()))
 
 
 def mark_seeds(ctx: JobContext, table: pa.Table) -> pa.Table:
@@ -132,34 +109,6 @@ def batch_table(names: list[str], paper_ids: pa.Array, val: np.ndarray, remainin
         "rank": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int64), len(names))),
         "share": pa.array((val / np.where(remaining > 0, remaining, 1.0)).T.reshape(-1), pa.float64()),
     })
-
-
-class BatchTicker:
-    """Progress of a batch loop as log lines, for logs that are not a terminal (no progress bar).
-
-    One INFO line per batch, or at most one every ``every_s`` seconds when there are more than
-    100 batches (the last batch always logs): done/total, seed sets, iterations, residual,
-    elapsed time and an estimate of the time left.
-    """
-
-    def __init__(self, what: str, total: int, *, unit: str = "seed sets", enabled: bool = True,
-                 every_s: float = 10.0) -> None:
-        self.what, self.total, self.unit, self.enabled = what, total, unit, enabled
-        self.every_s = every_s if total > 100 else 0.0
-        self.done = 0
-        self.start = self.last = time.perf_counter()
-
-    def tick(self, columns: int, **facts: Any) -> None:
-        self.done += 1
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < self.every_s and self.done < self.total):
-            return
-        self.last = now
-        elapsed = now - self.start
-        left = elapsed / self.done * (self.total - self.done)
-        line = "".join(f", {k} {v:.2e}" if isinstance(v, float) else f", {k} {v}" for k, v in facts.items())
-        log.info("%s batch %d/%d: %d %s%s; %.1f s elapsed, about %.1f s left", self.what, self.done,
-                 self.total, columns, self.unit, line, elapsed, left)
 
 
 def id_bytes(ids: IdMap | None) -> int:

@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import torch
@@ -36,6 +36,9 @@ from .context import JobContext
 from .engines import LocalEngine, PartitionedEngine
 from .stages import STAGES, Stage
 from .tables import versions
+
+if TYPE_CHECKING:
+    from ..parallel.comm import Communicator
 
 log = logging.getLogger("ranker")
 
@@ -112,6 +115,7 @@ def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:
     """
     from ..parallel.comm import launched
 
+    comm: Communicator
     if launched():
         from ..parallel.comm import Comm
 
@@ -159,6 +163,7 @@ def validate_job(cfg: JobConfig) -> dict[str, Any]:
             for stage in STAGES:
                 if stage.validates and stage.enabled(cfg):
                     run_stage(ctx, stage)
+        assert engine.graph is not None
         facts = {"papers": engine.n, "citations": engine.graph.nnz}
         if ctx.seeds is not None:
             facts["seed sets"] = len(ctx.seeds)

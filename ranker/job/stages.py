@@ -150,6 +150,7 @@ def order(ctx: JobContext) -> None:
 
 def rank(ctx: JobContext) -> None:
     ctx.engine.rank(ctx)
+    assert ctx.result is not None
     ctx.meta["global"] = {"iterations": int(ctx.result.iterations[0]), "residual": float(ctx.result.residuals[0]),
                           "converged": bool(ctx.result.converged[0])}
 

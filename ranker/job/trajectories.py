@@ -11,6 +11,7 @@ as personalized batches are; ``trajectories.parquet`` holds each year's top pape
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,10 +21,10 @@ from ..errors import ConfigError, GraphError
 from ..io import IdMap, read_paper_columns, read_paper_years
 from ..io.checkpoints import Checkpoints, checkpoint_schema
 from ..percentiles import as_nullable, group_codes, group_percentiles
-from ..progress import progress_bar
+from .batches import run_batches
 from .context import JobContext
-from .personalize import BatchTicker
-from .tables import convergence_check, tie_ranks, top_k
+from .engines import local_engine
+from .tables import tie_ranks, top_k
 
 log = logging.getLogger("ranker")
 
@@ -105,8 +106,12 @@ def key_codes(ctx: JobContext) -> np.ndarray:
     take = pa.array(rows, mask=rows < 0)  # papers the file does not list have a null key
     columns = []
     for k in keys:
-        values = (pa.array(read_paper_years(inp.papers, inp.paper_id_column, inp.date_column, inp.year_column),
-                           from_pandas=True) if k == YEAR_KEY else table.column(k).combine_chunks())
+        if k == YEAR_KEY:
+            values = pa.array(read_paper_years(inp.papers, inp.paper_id_column, inp.date_column, inp.year_column),
+                              from_pandas=True)
+        else:
+            assert table is not None
+            values = table.column(k).combine_chunks()
         columns.append(values.take(take))
     codes = group_codes(columns)
     ctx.group_codes = (ctx.ids, codes)
@@ -114,63 +119,45 @@ def key_codes(ctx: JobContext) -> np.ndarray:
 
 
 def rank_years(ctx: JobContext) -> None:
-    """Rank every year's record in batches of years, checkpointing each finished batch, and stage
-    ``trajectories.parquet``: ``year``, ``paper_id``, ``score``, ``rank`` (and ``percentile``)."""
+    """Rank every year's record in batches of years, checkpointing each finished batch
+    (:func:`ranker.job.batches.run_batches`), and stage ``trajectories.parquet``: ``year``,
+    ``paper_id``, ``score``, ``rank`` (and ``percentile``)."""
     cfg = ctx.cfg
-    traj, rank_cfg = cfg.trajectories, cfg.rank
+    traj = cfg.trajectories
     assert traj is not None and ctx.ids is not None and ctx.years is not None and ctx.snapshot_years is not None
+    engine = local_engine(ctx, "[trajectories]")
     caps = ctx.snapshot_years
     years = ctx.years.astype(np.int64)
-    n_years = caps.size
-    batch = ctx.engine.snapshot_batch(ctx, n_years)
-    n_batches = (n_years + batch - 1) // batch
+    batch = engine.snapshot_batch(ctx, caps.size)
     excluded = np.zeros(len(ctx.ids), bool)
     excluded[ctx.excluded] = True
     in_record = np.array([int(((years <= c) & ~excluded).sum()) for c in caps], np.int64)
     counts = np.minimum(in_record, traj.top_k) if traj.top_k else in_record
     codes = key_codes(ctx) if cfg.output.normalize_by else None
     names = [str(int(c)) for c in caps]
-    log.info("trajectories: %d years (%s..%s), %d batch(es) of up to %d; records of %d..%d papers", n_years, names[0],
-             names[-1], n_batches, batch, int(in_record.min()), int(in_record.max()))
+    log.info("trajectories: %d years (%s..%s), %d batch(es) of up to %d; records of %d..%d papers", caps.size,
+             names[0], names[-1], (caps.size + batch - 1) // batch, batch, int(in_record.min()),
+             int(in_record.max()))
     ckpt = Checkpoints(ctx.out_dir, ctx.checkpoint_job, stage="trajectories")
     ckpt.create()
     schema = checkpoint_schema(ctx.ids.kind, "trajectories", percentile=codes is not None)
-    iters = np.zeros(n_years, np.int64)
-    resid = np.zeros(n_years, np.float64)
-    tables: list[pa.Table] = []
-    resumed = 0
     year_t = torch.from_numpy(years)
-    ticker = BatchTicker("trajectories", n_batches, unit="years", enabled=True)
-    with progress_bar("trajectories", n_batches, enabled=ctx.show) as advance:
-        for bi in range(n_batches):
-            lo, hi = bi * batch, min(n_years, (bi + 1) * batch)
-            info = ckpt.read(bi, names[lo:hi], counts[lo:hi].tolist(), ctx.ids, schema)
-            if info is not None:
-                iters[lo:hi], resid[lo:hi] = info["iterations"], info["residuals"]
-                tables.append(info["table"])
-                resumed += 1
-                advance(1)
-                ticker.tick(hi - lo, resumed=True)
-                continue
-            curve = ctx.curves.setdefault(f"trajectories batch {bi + 1}", [])
-            res = ctx.engine.rank_snapshots(ctx, year_t, torch.from_numpy(caps[lo:hi]),
-                                            callback=lambda it, r, a, curve=curve: curve.append((int(it), float(r))))
-            convergence_check(res, names[lo:hi], rank_cfg.tol, rank_cfg.on_nonconvergence)
-            iters[lo:hi], resid[lo:hi] = res.iterations.numpy(), res.residuals.numpy()
-            table = snapshot_rows(ctx, res.scores, caps[lo:hi], years, excluded, counts[lo:hi], codes, schema)
-            ckpt.write(bi, table, names[lo:hi], iters[lo:hi].tolist(), resid[lo:hi].tolist())
-            tables.append(table)
-            advance(1, iterations=int(iters[lo:hi].max()))
-            ticker.tick(hi - lo, iterations=int(iters[lo:hi].max()), residual=float(resid[lo:hi].max()))
-    if resumed:
-        log.info("resumed: %d of %d batch(es) of years taken from checkpoints in %s", resumed, n_batches, ckpt.dir)
-    table = pa.concat_tables(tables)
+
+    def solve(bi: int, lo: int, hi: int, callback: Any) -> tuple[Any, Any]:
+        res = engine.rank_snapshots(ctx, year_t, torch.from_numpy(caps[lo:hi]), callback=callback)
+        return res, lambda: snapshot_rows(ctx, res.scores, caps[lo:hi], years, excluded, counts[lo:hi], codes,
+                                          schema)
+
+    done = run_batches(ctx, ckpt, what="trajectories", unit="years", names=names, batch=batch,
+                       keep=counts.tolist(), schema=schema, solve=solve, collective=False)
+    table = pa.concat_tables(done.tables)
     ranks = tie_ranks(table.column("score").to_numpy(), cfg.output.ties, groups=table.column("year").to_numpy())
     table = table.set_column(table.column_names.index("rank"), "rank", pa.array(ranks))
+    iters, resid = done.iterations, done.residuals
     ctx.meta["trajectories"] = {
-        "years": [int(c) for c in caps], "top_k": traj.top_k, "batch_size": batch, "batches": n_batches,
-        "resumed_batches": resumed, "papers": dict(zip(names, in_record.tolist())),
-        "solver": ctx.engine.snapshot_solver(ctx), "iterations": dict(zip(names, iters.tolist())),
+        "years": [int(c) for c in caps], "top_k": traj.top_k, "batch_size": batch, "batches": done.batches,
+        "resumed_batches": done.resumed, "papers": dict(zip(names, in_record.tolist())),
+        "solver": engine.snapshot_solver(ctx), "iterations": dict(zip(names, iters.tolist())),
         "residuals": dict(zip(names, resid.tolist()))}
     ctx.write_table("trajectories", table)
     log.info("trajectories: %d rows; iterations %d..%d, max residual %.3e", table.num_rows, int(iters.min()),
@@ -188,7 +175,7 @@ def snapshot_rows(ctx: JobContext, scores: torch.Tensor, caps: np.ndarray, years
     out[gone] = -1.0
     k = int(counts.max()) if counts.size else 0
     idx, val = top_k(out, max(k, 1), ctx.ids)
-    parts = {"year": [], "index": [], "score": [], "rank": [], "percentile": []}
+    parts: dict[str, list[np.ndarray]] = {"year": [], "index": [], "score": [], "rank": [], "percentile": []}
     for b, cap in enumerate(caps):
         kb = int(counts[b])
         parts["year"].append(np.full(kb, cap, np.int64))

@@ -60,7 +60,8 @@ def partitioned_pagerank(graph: PartitionedGraph, teleport: torch.Tensor, comm: 
     comm.stage = "solve"
     rows = graph.max_rows
 
-    def step(transition, x, v, dangling, a, rhs=None):
+    def step(transition: torch.Tensor, x: torch.Tensor, v: torch.Tensor, dangling: torch.Tensor, a: float,
+             rhs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         return pagerank_step(transition, x, v, dangling, a, gather=lambda block: comm.all_gather_rows(block, rows),
                              reduce=comm.sum_in_rank_order, rhs=rhs)
 

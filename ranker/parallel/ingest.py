@@ -78,6 +78,7 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
         known, known_rows = ((pa.array([], pa.large_string() if kind == "string" else pa.int64()),
                               np.zeros(0, np.int64)) if not papers
                              else _read_papers_shard(papers, paper_id_column, kind, comm, batch_rows))
+    assert edges.pairs is not None
     (total_rows,) = comm.sum_ints([len(edges.pairs)])
     if total_rows == 0:
         raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
@@ -158,6 +159,7 @@ def _number_ids(edges: EdgeList, known: pa.Array, known_rows: np.ndarray, comm: 
     W, r = comm.world_size, comm.rank
     comm.stage = "numbering"
     local_ids, codes = edges.ids.ids, edges.pairs
+    assert codes is not None
     n_local = len(local_ids)
     indeg = np.bincount(codes[:, 1], minlength=n_local).astype(np.int64) if len(codes) else np.zeros(n_local,
                                                                                                      np.int64)
@@ -231,9 +233,10 @@ def _settle_unknown_papers(edges: EdgeList, numbering: _Numbering, comm: Comm, f
     naming papers absent from the papers file are kept, dropped, or an error naming the first."""
     W, r = comm.world_size, comm.rank
     codes, weights = edges.pairs, edges.weight
+    assert codes is not None
     g_local, k_local = numbering.index, numbering.known
     citing_g, cited_g = g_local[codes[:, 0]], g_local[codes[:, 1]]
-    edges.pairs = edges.citing = edges.cited = None
+    edges.release()
     if not papers:
         return citing_g, cited_g, weights
     unknown = ~(k_local[codes[:, 0]] & k_local[codes[:, 1]])

@@ -18,7 +18,9 @@ import socket
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch.multiprocessing as mp
 
@@ -37,14 +39,14 @@ def _environ(rank: int, world_size: int, port: int) -> None:
     torch.set_num_threads(1)
 
 
-def _call(fn, args):
+def _call(fn: Callable[..., Any], args: tuple) -> tuple[Any, ...]:
     try:
         return ("ok", fn(*args))
     except BaseException as exc:  # noqa: BLE001 - reported to the test
         return ("error", type(exc).__name__, str(exc), traceback.format_exc())
 
 
-def _serve(rank: int, world_size: int, port: int, tasks, results) -> None:
+def _serve(rank: int, world_size: int, port: int, tasks: Any, results: Any) -> None:
     _environ(rank, world_size, port)
     import torch.distributed as dist
 
@@ -71,7 +73,7 @@ class Ranks:
         for p in self.procs:
             p.start()
 
-    def run(self, fn, *args, timeout: float = 120.0) -> list:
+    def run(self, fn: Callable[..., Any], *args: Any, timeout: float = 120.0) -> list:
         for q in self.tasks:
             q.put((fn, args))
         out: list = [None] * self.world_size
@@ -93,7 +95,7 @@ class Ranks:
                 p.kill()
 
 
-def _once(rank: int, world_size: int, port: int, out: str, fn, args) -> None:
+def _once(rank: int, world_size: int, port: int, out: str, fn: Callable[..., Any], args: tuple) -> None:
     _environ(rank, world_size, port)
     result = _call(fn, args)
     import torch.distributed as dist
@@ -103,7 +105,7 @@ def _once(rank: int, world_size: int, port: int, out: str, fn, args) -> None:
     Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(result))
 
 
-def run_once(world_size: int, fn, *args, timeout: float = 120.0) -> list:
+def run_once(world_size: int, fn: Callable[..., Any], *args: Any, timeout: float = 120.0) -> list:
     """``fn(*args)`` on a fresh group of ``world_size`` processes (``fn`` joins the group itself).
 
     Unlike torch's spawn, a rank that dies does not take the others down: each is left to

@@ -21,6 +21,11 @@ from ..kernels import column_sums, pagerank_step
 IterationCallback = Callable[[int, float, int], None]
 
 
+#: One iteration ``step(transition, x, teleport, dangling, alpha) -> (x_next, residual per column)``
+#: (:func:`ranker.kernels.pagerank_step` and the solvers' variants of it).
+Step = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
+
 @dataclass
 class PageRankResult:
     """Scores and convergence facts, one entry per column.
@@ -219,7 +224,7 @@ def pad_columns(t: torch.Tensor, lanes: int) -> torch.Tensor:
 
 def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, dangling: torch.Tensor, *,
             alpha: float, tol: float, max_iter: int, callback: IterationCallback | None = None,
-            step=pagerank_step, lanes: int = 1, extrapolate: bool = True,
+            step: Step = pagerank_step, lanes: int = 1, extrapolate: bool = True,
             reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
             rhs: torch.Tensor | None = None,
             on_narrow: Callable[[torch.Tensor], None] | None = None) -> PageRankResult:
@@ -267,7 +272,8 @@ def iterate(transition: torch.Tensor, x0: torch.Tensor, teleport: torch.Tensor, 
 
 def power_iteration(transition: Callable[[torch.dtype], torch.Tensor], teleport: torch.Tensor,
                     dangling: torch.Tensor, *, alpha: float, tol: float, max_iter: int,
-                    callback: IterationCallback | None = None, step=pagerank_step, lanes: int = 1,
+                    callback: IterationCallback | None = None, step: Step = pagerank_step,
+                    lanes: int = 1,
                     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
                     float32_start: bool | None = None) -> PageRankResult:
     """Power iteration from ``teleport`` (:func:`iterate`); a float64 solve mostly in float32.
@@ -300,7 +306,7 @@ def power_iteration(transition: Callable[[torch.dtype], torch.Tensor], teleport:
                        max_iter=max_iter, callback=callback, step=step, lanes=lanes, reduce=reduce)
     counted = [0]
 
-    def numbered(it, res, active):  # every step in the order it runs
+    def numbered(it: int, res: float, active: int) -> None:  # every step in the order it runs
         counted[0] += 1
         if callback is not None:
             callback(counted[0], res, active)
@@ -342,6 +348,6 @@ def power_iteration(transition: Callable[[torch.dtype], torch.Tensor], teleport:
         x.add_(e.scores.to(x.dtype))
         real = cols.active >= 0
         spent[cols.active[real]] += e.iterations[real]
-    res = cols.result()
-    res.iterations = spent
-    return res
+    out = cols.result()
+    out.iterations = spent
+    return out

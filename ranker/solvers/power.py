@@ -17,10 +17,12 @@ from ..kernels import pagerank_step
 from .iteration import (
     IterationCallback,
     PageRankResult,
+    Step,
     power_iteration,
 )
 
 log = logging.getLogger("ranker")
+
 
 def uniform_teleport(n: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> torch.Tensor:
     """``[n, 1]`` uniform teleport column (global PageRank)."""
@@ -195,14 +197,15 @@ def personalized_pagerank(
                            float32_start=float32_start)
 
 
-def _triton_step(graph: CitationGraph):
+def _triton_step(graph: CitationGraph) -> Step:
     """The fused Triton step bound to ``graph``: structure-only (no stored values) when unweighted."""
     from ..kernels.triton_step import pagerank_step_triton
 
     inv = inverse_out_weight(graph.out_weight)
     weighted = graph.weight is not None
 
-    def step(transition, x, v, dangling, alpha):
+    def step(transition: torch.Tensor, x: torch.Tensor, v: torch.Tensor, dangling: torch.Tensor,
+             alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
         return pagerank_step_triton(graph.crow, graph.col, transition.values() if weighted else None,
                                     None if weighted else inv.to(x.dtype), x, v, dangling, alpha)
 

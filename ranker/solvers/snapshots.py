@@ -256,7 +256,8 @@ def _power(graph: CitationGraph, snaps: Snapshots, teleport: torch.Tensor, *, al
     # the year of each running column (padding copies column 0, as iterate pads)
     running = {"column": torch.cat([torch.arange(n_real), torch.zeros((-n_real) % lanes, dtype=torch.int64)])}
 
-    def step(transition, x, v, dangling, alpha):
+    def step(transition: torch.Tensor, x: torch.Tensor, v: torch.Tensor, dangling: torch.Tensor,
+             alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
         on = running["column"].to(graph.device)
         s = scale.index_select(1, on)
         caps = snaps.caps.index_select(0, on)
