@@ -21,7 +21,7 @@ _EXPORTS = {
     "JobConfig": "config", "load_config": "config", "parse_config": "config",
     "RankerError": "errors", "ConfigError": "errors", "InputError": "errors", "GraphError": "errors",
     "ConvergenceError": "errors", "OutputError": "errors",
-    "CitationGraph": "graph", "build_graph": "graph",
+    "CitationGraph": "graph", "build_graph": "graph_build",
     "PageRankResult": "solvers.iteration", "pagerank": "solvers.power", "personalized_pagerank": "solvers.power",
     "seed_teleport": "solvers.power", "uniform_teleport": "solvers.power",
     "RunResult": "job", "run_job": "job",

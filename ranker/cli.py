@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 INTERRUPTED = "error: interrupted; no partial output was left under a final name"
 
@@ -39,47 +39,67 @@ def build_app() -> Any:
     """The typer application (imported here: ``import ranker.cli`` stays light).
 
     ``rank-citations --config FILE`` runs the job (the root command); ``validate`` checks a job
-    up to its first solve, ``init`` writes a commented template job file.
+    up to its first solve, ``estimate`` predicts its sizes and memory, ``init`` writes a
+    commented template job file.
     """
-    from pathlib import Path
-    from typing import Annotated, Optional
-
     import typer
-
-    from . import __version__
 
     app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                       rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
                       help="Rank papers of a citation graph (PageRank, personalized PageRank, author credit) "
                            "from parquet, CSV or JSON Lines files. Run a job with --config FILE.")
+    options = _options()
+    _add_root(app, options)
+    _add_commands(app, options)
+    return app
+
+
+def _options() -> Any:
+    """The options the commands share, as typer annotations."""
+    from types import SimpleNamespace
+    from typing import Annotated, Optional
+
+    import typer
+
+    return SimpleNamespace(
+        Config=Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE",
+                                                      help="TOML job file (rank-citations init writes one).")],
+        Overrides=Annotated[Optional[list[str]], typer.Option(
+            "--set", metavar="SECTION.KEY=VALUE",
+            help="Override a key of the job file, e.g. --set rank.alpha=0.5 (repeatable; VALUE in TOML syntax, "
+                 "bare words as strings).")],
+        Quiet=Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")],
+        Debug=Annotated[bool, typer.Option("--debug", help="Debug log; tracebacks for errors.")],
+        Device=Annotated[Optional[str], typer.Option(metavar="DEVICE",
+                                                     help="Override [rank] device: auto, cuda or cpu.")],
+        NoProgress=Annotated[bool, typer.Option("--no-progress", help="No progress bars.")],
+        JobFile=Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="TOML job file.")],
+    )
+
+
+def _settings(overrides: list[str] | None, device: str | None) -> list[str]:
+    """``--set`` overrides, with ``--device`` as one more."""
+    return list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
+
+
+def _add_root(app: Any, o: Any) -> None:
+    """The root command: run the job of ``--config``."""
+    import typer
+
+    from . import __version__
 
     def show_version(value: bool) -> None:
         if value:
             typer.echo(f"rank-citations {__version__}")
             raise typer.Exit()
 
-    Config = Annotated[Optional[Path], typer.Option("--config", "-c", metavar="FILE",
-                                                    help="TOML job file (rank-citations init writes one).")]
-    Overrides = Annotated[Optional[list[str]], typer.Option(
-        "--set", metavar="SECTION.KEY=VALUE",
-        help="Override a key of the job file, e.g. --set rank.alpha=0.5 (repeatable; VALUE in TOML syntax, "
-             "bare words as strings).")]
-    Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
-    Debug = Annotated[bool, typer.Option("--debug", help="Debug log; tracebacks for errors.")]
+    Version = Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                           help="Print the version and exit.")]
 
     @app.callback(invoke_without_command=True)
-    def root(
-        ctx: typer.Context,
-        config: Config = None,
-        overrides: Overrides = None,
-        quiet: Quiet = False,
-        debug: Debug = False,
-        no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
-        device: Annotated[Optional[str], typer.Option(metavar="DEVICE",
-                                                      help="Override [rank] device: auto, cuda or cpu.")] = None,
-        version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
-                                              help="Print the version and exit.")] = False,
-    ) -> None:
+    def root(ctx: typer.Context, config: o.Config = None, overrides: o.Overrides = None, quiet: o.Quiet = False,
+             debug: o.Debug = False, no_progress: o.NoProgress = False, device: o.Device = None,
+             version: Version = False) -> None:
         """Run the job described by --config and write its outputs."""
         if ctx.invoked_subcommand is not None:
             given = [flag for flag, value in (("--config", config), ("--set", overrides), ("--device", device))
@@ -93,27 +113,25 @@ def build_app() -> Any:
         if config is None:
             typer.echo("error: missing option --config FILE (see rank-citations --help)", err=True)
             raise typer.Exit(2)
-        settings = list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
-        _guarded(lambda: _run(config, settings, not no_progress), quiet=quiet, debug=debug)
+        _guarded(lambda: _run(config, _settings(overrides, device), not no_progress), quiet=quiet, debug=debug)
 
-    Device = Annotated[Optional[str], typer.Option(metavar="DEVICE", help="Override [rank] device: auto, cuda or cpu.")]
+
+def _add_commands(app: Any, o: Any) -> None:
+    """``validate``, ``estimate`` and ``init``."""
+    import typer
 
     @app.command()
-    def validate(config: Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="TOML job file.")],
-                 overrides: Overrides = None, device: Device = None, quiet: Quiet = False,
-                 debug: Debug = False) -> None:
+    def validate(config: o.JobFile, overrides: o.Overrides = None, device: o.Device = None, quiet: o.Quiet = False,
+                 debug: o.Debug = False) -> None:
         """Every check up to the first solve (job file, input files and their columns, id types, seeds,
         targets, authorships); nothing is written."""
-        settings = list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
-        _guarded(lambda: _validate(config, settings), quiet=quiet, debug=debug)
+        _guarded(lambda: _validate(config, _settings(overrides, device)), quiet=quiet, debug=debug)
 
     @app.command()
-    def estimate(config: Annotated[Path, typer.Option("--config", "-c", metavar="FILE", help="TOML job file.")],
-                 overrides: Overrides = None, device: Device = None) -> None:
+    def estimate(config: o.JobFile, overrides: o.Overrides = None, device: o.Device = None) -> None:
         """Predicted sizes and peak host and device memory of a job, from the files' metadata alone
         (nothing is read or written), and whether it fits the device found."""
-        settings = list(overrides or []) + ([f"rank.device={device}"] if device is not None else [])
-        _guarded(lambda: _estimate(config, settings), quiet=True, debug=False)
+        _guarded(lambda: _estimate(config, _settings(overrides, device)), quiet=True, debug=False)
 
     @app.command()
     def init(path: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the job file.")] = Path(
@@ -131,8 +149,6 @@ def build_app() -> Any:
             typer.echo(f"error: cannot write {path} ({exc.strerror or exc})", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"wrote {path}: edit [input] citations, then run: rank-citations --config {path}")
-
-    return app
 
 
 def _run(config: Path, overrides: list[str], show_progress: bool) -> None:

@@ -19,7 +19,8 @@ import torch
 from .config import DEVICES, METHODS, TIES
 from .dense_ids import renumber
 from .devices import resolve_device
-from .graph import CitationGraph, build_graph, graph_from_edges
+from .graph import CitationGraph
+from .graph_build import build_graph, graph_from_edges
 from .io import IdMap
 from .io.text_batches import first_repeated
 from .solvers.choose import solve
@@ -86,8 +87,9 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
     the web", Stanford InfoLab (1999).
     """
     from .io.formats import remove_converted
+    from .job.checks import convergence_check
     from .job.personalize import batch_table
-    from .job.tables import convergence_check, ranked_table, tie_ranks
+    from .job.tables import ranked_table, tie_ranks
     from .job.tables import top_k as top_rows
 
     _check_arguments(top_k=top_k, alpha=alpha, tol=tol, max_iter=max_iter, method=method, device=device, ties=ties,
@@ -139,7 +141,8 @@ def rank(citations: Any, *, citing: str = "citing", cited: str = "cited", weight
 def _rank_years(graph: Any, ids: pa.Array, years: Any, at_years: list[int] | None, *, top_k: int, alpha: float,
                 tol: float, max_iter: int, method: str, ties: str, on_nonconvergence: str) -> pa.Table:
     """:func:`rank` with ``years``: each year's record ranked, the long table of each year's top papers."""
-    from .job.tables import convergence_check, tie_ranks
+    from .job.checks import convergence_check
+    from .job.tables import tie_ranks
     from .job.tables import top_k as top_rows
     from .solvers.snapshots import snapshot_pagerank
 

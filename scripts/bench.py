@@ -32,6 +32,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from ranker import parse_config, run_job  # noqa: E402
-from ranker.graph import CitationGraph, graph_from_edges  # noqa: E402
+from ranker.graph import CitationGraph  # noqa: E402
+from ranker.graph_build import graph_from_edges  # noqa: E402
 from ranker.io import read_citations  # noqa: E402
 from ranker.io.listing import citation_files  # noqa: E402
 from ranker.solvers.choose import choose_method, solve  # noqa: E402
@@ -144,42 +147,29 @@ def dataset(spec: str, cache: Path) -> tuple[str, str, str]:
     return str(d / "citations"), str(d / "papers.parquet"), label
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--graph", default="hepth")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--seeds", type=int, default=64)
-    ap.add_argument("--tol", type=float, default=1e-10)
-    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "rank-citations-bench"))
-    ap.add_argument("--skip-networkx", action="store_true")
-    args = ap.parse_args()
+def pandas_ingest(files: list[str], papers: str) -> tuple:
+    """What an analyst does instead: pandas reads, numpy numbers the ids, scipy builds the CSR."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    df = pd.concat([pd.read_parquet(f) for f in files])
+    ids_all = pd.read_parquet(papers)["paper_id"].to_numpy() if papers else np.empty(0)
+    uniq, inv = np.unique(np.concatenate([ids_all, df["citing"].to_numpy(), df["cited"].to_numpy()]),
+                          return_inverse=True)
+    k = len(ids_all)
+    m = len(df)
+    src, dst = inv[k:k + m], inv[k + m:]
+    a = sp.csr_matrix((np.ones(m), (dst, src)), shape=(len(uniq), len(uniq)))
+    a.data[:] = 1.0  # duplicates once
+    return a, src, dst, len(uniq)
+
+
+
+def bench_ingest(b: SimpleNamespace) -> Any:
+    """Ours (parquet to CSR, then the topological order) against pandas + scipy and igraph."""
     import igraph
 
-    cit, papers, label = dataset(args.graph, Path(args.cache))
-    files = citation_files(cit)
-    alpha, tol, R = 0.85, args.tol, args.repeat
-    rows: list[tuple[str, str, float, int, str]] = []
-
-    def add(workload, who, sec, peak, note=""):
-        rows.append((workload, who, sec, peak, note))
-        print(f"  {workload:<22} {who:<28} {sec:9.3f} s  peak {peak / 2**20:8.1f} MiB  {note}", file=sys.stderr)
-
-    print(f"# {label}: torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}",
-          file=sys.stderr)
-
-    # ---------------------------------------------------------------- compiled kernels: loaded once per process
-    def warm():
-        from ranker import build_graph
-
-        small = build_graph(torch.tensor([1, 2, 0, 2]), torch.tensor([0, 0, 1, 1]), 3)
-        solve(small, torch.full((3, 1), 1 / 3, dtype=torch.float64))
-        solve(small, torch.full((3, 1), 1 / 3, dtype=torch.float32))
-
-    sec_w, _, _ = timed(warm, 1)
-    add("start-up", "ours: load compiled kernels", sec_w, 0,
-        "once per process (numba's cache; compiled once per machine)")
-
-    # ---------------------------------------------------------------- ingest
+    files, papers, R, add = b.files, b.papers, b.R, b.add
     def ours_ingest():
         e = read_citations(files, papers=papers)
         ids = e.ids
@@ -197,30 +187,20 @@ def main() -> None:
         f"method auto chooses {choose_method(lg)}")
     sec_with_order = sec + sec_o
 
-    def pandas_ingest():
-        import pandas as pd
-        import scipy.sparse as sp
-
-        df = pd.concat([pd.read_parquet(f) for f in files])
-        ids_all = pd.read_parquet(papers)["paper_id"].to_numpy() if papers else np.empty(0)
-        uniq, inv = np.unique(np.concatenate([ids_all, df["citing"].to_numpy(), df["cited"].to_numpy()]),
-                              return_inverse=True)
-        k = len(ids_all)
-        m = len(df)
-        src, dst = inv[k:k + m], inv[k + m:]
-        a = sp.csr_matrix((np.ones(m), (dst, src)), shape=(len(uniq), len(uniq)))
-        a.data[:] = 1.0  # duplicates once
-        return a, src, dst, len(uniq)
-
-    sec_p, peak_p, (a_t, src, dst, n) = timed(pandas_ingest, R)
+    sec_p, peak_p, (a_t, src, dst, n) = timed(lambda: pandas_ingest(files, papers), R)
     add("ingest", "pandas+numpy+scipy CSR", sec_p, peak_p,
         f"ratio ours/peer {sec / sec_p:.2f} (with the topological order {sec_with_order / sec_p:.2f})")
     edges = np.stack([src, dst], 1)
     sec_ig, peak_ig, ig = timed(lambda: igraph.Graph(n=n, edges=edges, directed=True), 1)
     add("ingest", "igraph.Graph(edges)", sec_ig, peak_ig, f"ratio ours/peer {sec / sec_ig:.2f}")
     ig.simplify(multiple=True, loops=False)
+    return g, ids, lg, plan, sec, n, edges, a_t, ig
 
-    # ---------------------------------------------------------------- global PageRank
+
+def bench_global(b: SimpleNamespace, g: Any, ids: Any, lg: Any, plan: Any, n: int, edges: Any, a_t: Any,
+                 ig: Any) -> Any:
+    """Global PageRank: ours (DAG sweep and power method, float64 and float32) against PRPACK, scipy, networkx."""
+    alpha, tol, R, add, args = b.alpha, b.tol, b.R, b.add, b.args
     sec_pr, _, ref = timed(lambda: np.array(ig.pagerank(damping=alpha, implementation="prpack")), R)
     add("pagerank", "igraph PRPACK", sec_pr, 0, "exact reference")
     ref_by_id = ref  # igraph order = pandas (sorted id) order; map ours to it
@@ -268,8 +248,12 @@ def main() -> None:
         G.add_edges_from(edges.tolist())
         sec_nx, peak_nx, _ = timed(lambda: nx.pagerank(G, alpha=alpha, tol=tol / n, max_iter=1000), 1)
         add("pagerank", "networkx (tol 1e-10 L1)", sec_nx, peak_nx, "")
+    return order, inv
 
-    # ---------------------------------------------------------------- personalized
+
+def bench_personalized(b: SimpleNamespace, g: Any, lg: Any, n: int, inv: Any, order: Any, ig: Any) -> Any:
+    """Personalized PageRank: ours batched, per seed set, against igraph's PRPACK one seed at a time."""
+    alpha, tol, R, add, args = b.alpha, b.tol, b.R, b.add, b.args
     rng = np.random.default_rng(0)
     seeds = rng.choice(np.arange(n // 2, n), size=args.seeds, replace=False)  # recent papers (ours' index)
     v = torch.zeros((g.n, args.seeds), dtype=torch.float64)
@@ -288,7 +272,13 @@ def main() -> None:
         f"max {int(its.max())}, {int((its == 0).sum())} of {its.numel()} exact (no iteration)")
     add(f"ppr x{args.seeds}", "igraph per seed set", per_ig, 0, f"mean of {k} calls")
 
-    # ---------------------------------------------------------------- whole job
+
+
+def bench_job(b: SimpleNamespace) -> Any:
+    """The whole job against igraph's pipeline (read, number, rank, write)."""
+    import igraph
+
+    files, papers, cit, alpha, tol, R, add = b.files, b.papers, b.cit, b.alpha, b.tol, b.R, b.add
     with tempfile.TemporaryDirectory() as out:
         cfg = parse_config({"input": {"citations": cit, "papers": papers}, "rank": {"tol": tol, "device": "cpu"},
                             "output": {"dir": out}})
@@ -300,7 +290,7 @@ def main() -> None:
         add("whole job", "ours, [output] report = false", sec_b, peak_b, "the parquet files and run.json only")
 
         def igraph_job():
-            a, s_, d_, n_ = pandas_ingest()
+            a, s_, d_, n_ = pandas_ingest(files, papers)
             gg = igraph.Graph(n=n_, edges=np.stack([s_, d_], 1), directed=True)
             gg.simplify(multiple=True, loops=False)
             pr = np.array(gg.pagerank(damping=alpha, implementation="prpack"))
@@ -312,10 +302,52 @@ def main() -> None:
         add("whole job", "igraph pipeline", sec_ij, peak_ij,
             f"ratio ours/peer {sec_j / sec_ij:.2f} (without the report {sec_b / sec_ij:.2f})")
 
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--graph", default="hepth")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=64)
+    ap.add_argument("--tol", type=float, default=1e-10)
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "rank-citations-bench"))
+    ap.add_argument("--skip-networkx", action="store_true")
+    args = ap.parse_args()
+    cit, papers, label = dataset(args.graph, Path(args.cache))
+    files = citation_files(cit)
+    alpha, tol, R = 0.85, args.tol, args.repeat
+    rows: list[tuple[str, str, float, int, str]] = []
+
+    def add(workload, who, sec, peak, note=""):
+        rows.append((workload, who, sec, peak, note))
+        print(f"  {workload:<22} {who:<28} {sec:9.3f} s  peak {peak / 2**20:8.1f} MiB  {note}", file=sys.stderr)
+
+    print(f"# {label}: torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}",
+          file=sys.stderr)
+
+    # ---------------------------------------------------------------- compiled kernels: loaded once per process
+    def warm():
+        from ranker import build_graph
+
+        small = build_graph(torch.tensor([1, 2, 0, 2]), torch.tensor([0, 0, 1, 1]), 3)
+        solve(small, torch.full((3, 1), 1 / 3, dtype=torch.float64))
+        solve(small, torch.full((3, 1), 1 / 3, dtype=torch.float32))
+
+    sec_w, _, _ = timed(warm, 1)
+    add("start-up", "ours: load compiled kernels", sec_w, 0,
+        "once per process (numba's cache; compiled once per machine)")
+
+    b = SimpleNamespace(files=files, papers=papers, cit=cit, alpha=alpha, tol=tol, R=R, add=add, args=args)
+    g, ids, lg, plan, sec, n, edges, a_t, ig = bench_ingest(b)
+    order, inv = bench_global(b, g, ids, lg, plan, n, edges, a_t, ig)
+    bench_personalized(b, g, lg, n, inv, order, ig)
+    bench_job(b)
+
     print(f"\n### {label}\n")
     print("| workload | who | median s | peak RSS MiB | notes |\n|---|---|---:|---:|---|")
     for w, who, s, p, note in rows:
         print(f"| {w} | {who} | {s:.3f} | {p / 2**20:.0f} | {note} |")
+
 
 
 def accuracy_sorted(x, ref):

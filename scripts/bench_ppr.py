@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import dataset  # noqa: E402
-from ranker.graph import graph_from_edges  # noqa: E402
+from ranker.graph_build import graph_from_edges  # noqa: E402
 from ranker.io import read_citations  # noqa: E402
 from ranker.io.listing import citation_files  # noqa: E402
 from ranker.solvers.choose import choose_method, solve  # noqa: E402

@@ -87,6 +87,21 @@ def job(path: Path, data: Path, out: Path, years: str | None) -> Path:
     return path
 
 
+def largest_difference(ours: str, npz: Path, caps: list[int]) -> float:
+    """The largest |ours - igraph| over the papers ours lists for each year."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(ours).to_pandas()
+    got = np.load(npz)
+    worst = 0.0
+    for c in caps:
+        ref = dict(zip(got[f"ids_{c}"].tolist(), got[f"pr_{c}"].tolist()))
+        rows_c = t[t["year"] == c]
+        worst = max(worst, max(abs(s - ref[p]) for p, s in zip(rows_c["paper_id"], rows_c["score"])))
+    return worst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--papers", type=int, default=2_000_000)
@@ -97,9 +112,6 @@ def main() -> None:
     ap.add_argument("--snapshots", type=int, default=11)
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "rank-citations-bench"))
     args = ap.parse_args()
-    import numpy as np
-    import pyarrow.parquet as pq
-
     from ranker.synthetic import REGIMES, SyntheticSpec, generate
 
     cache = Path(args.cache)
@@ -131,15 +143,7 @@ def main() -> None:
     print(f"  igraph, {len(caps)} years   whole process {ig_wall:7.2f} s, peak {ig_rss / 2**30:5.2f} GiB; read+number "
           f"{ig['read']:.2f} s, build once {ig['build']:.2f} s, induced subgraphs {ig['induced']:.2f} s, PRPACK "
           f"{ig['prpack']:.2f} s", flush=True)
-    # our scores against igraph's, over each year's listed papers
-    ours = rows[f"{len(caps)} years"][2]["outputs"]["trajectories"]
-    t = pq.read_table(ours).to_pandas()
-    got = np.load(npz)
-    worst = 0.0
-    for c in caps:
-        ref = dict(zip(got[f"ids_{c}"].tolist(), got[f"pr_{c}"].tolist()))
-        rows_c = t[t["year"] == c]
-        worst = max(worst, max(abs(s - ref[p]) for p, s in zip(rows_c["paper_id"], rows_c["score"])))
+    worst = largest_difference(rows[f"{len(caps)} years"][2]["outputs"]["trajectories"], npz, caps)
     wall11, _, meta11 = rows[f"{len(caps)} years"]
     stage11 = meta11["seconds"]["trajectories"]
     per_year = ig["induced"] + ig["prpack"]

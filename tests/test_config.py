@@ -113,7 +113,7 @@ def test_tolerance_out_of_reach_of_float32_is_refused_before_solving(tmp_path):
     """float32 cannot resolve an L1 change of 1e-10 over thousands of papers (the run stalled at 7e-9)."""
     import numpy as np
 
-    import ranker.job.engines as engines
+    import ranker.job.local_engine as engines
     from ranker import run_job
 
     rng = np.random.default_rng(0)

@@ -73,7 +73,7 @@ def test_inputs_are_not_modified():
 def test_inplace_pair_build_equals_general_build():
     import pyarrow as pa
 
-    from ranker.graph import graph_from_edges
+    from ranker.graph_build import graph_from_edges
     from ranker.io import EdgeList, IdMap
 
     rng = np.random.default_rng(9)

@@ -3,7 +3,9 @@
 import torch
 
 from ranker import parse_config
-from ranker.job.engines import Engine, LocalEngine, PartitionedEngine
+from ranker.job.engines import Engine
+from ranker.job.local_engine import LocalEngine
+from ranker.job.partitioned_engine import PartitionedEngine
 from ranker.parallel.comm import Comm, Communicator, SoloComm
 
 

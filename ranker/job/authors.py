@@ -11,14 +11,18 @@ import pyarrow.compute as pc
 import torch
 
 from ..errors import InputError
-from ..graph import build_graph, csr_tensor
+from ..graph import csr_tensor
+from ..graph_build import build_graph
 from ..io import Authorships, id_kind, read_authorships, read_coauthorships
 from ..solvers.author_rankers import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
 from ..solvers.choose import solve
 from ..solvers.iteration import PageRankResult
 from ..solvers.power import uniform_teleport
+from .checks import convergence_check
 from .context import JobContext
-from .tables import convergence_check, exclude_index, ranked_table, walk_settings
+from .exclusions import exclude_index
+from .solve_options import walk_settings
+from .tables import ranked_table
 
 log = logging.getLogger("ranker")
 

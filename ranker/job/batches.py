@@ -20,8 +20,8 @@ import pyarrow as pa
 from ..io.checkpoints import Checkpoints
 from ..progress import progress_bar
 from ..solvers.iteration import IterationCallback, PageRankResult
+from .checks import convergence_check
 from .context import JobContext
-from .tables import convergence_check
 
 log = logging.getLogger("ranker")
 

@@ -40,7 +40,7 @@ class JobContext:
     comm : Communicator
         This process's place in the job: :class:`ranker.parallel.comm.SoloComm` or ``Comm``.
     engine : Engine
-        Where the graph lives and how it is solved: :class:`ranker.job.engines.LocalEngine` or
+        Where the graph lives and how it is solved: :class:`ranker.job.local_engine.LocalEngine` or
         ``PartitionedEngine``.
     out_dir : Path
         The checked, locked output directory (rank 0); the configured path elsewhere.

@@ -15,9 +15,12 @@ from ..io import IdMap, id_kind, open_parquet, read_columns
 from ..progress import progress_bar
 from ..solvers.author_rankers import author_scores, counting_weights
 from .batches import BatchTicker
+from .checks import convergence_check
 from .context import JobContext, Target
-from .engines import local_engine
-from .tables import auto_batch, convergence_check, exclude_index, top_k
+from .exclusions import exclude_index
+from .local_engine import single_process_engine
+from .solve_options import auto_batch
+from .tables import top_k
 
 log = logging.getLogger("ranker")
 
@@ -92,7 +95,7 @@ def assign_credit(ctx: JobContext) -> None:
     p_excl = torch.from_numpy(ctx.excluded)
     id_type = (pa.int64() if ids.kind == "integer" else pa.string()) if a_kind == ids.kind else pa.string()
     rank_cfg = cfg.rank
-    engine = local_engine(ctx, "[credit]")
+    engine = single_process_engine(ctx, "[credit]")
     batch = auto_batch(engine.n, engine.dtype, engine.device, len(targets))
     tables, no_credit = [], 0
     n_batches = (len(targets) + batch - 1) // batch

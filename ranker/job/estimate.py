@@ -82,30 +82,7 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     from ..devices import resolve_device
 
     inp = cfg.input
-    id_kind = "text"
-    if inp.synthetic is not None:
-        rows = int(inp.synthetic.papers * inp.synthetic.mean_references)
-        papers, exact, rows_exact = inp.synthetic.papers, False, False
-        papers_kind, id_kind = "exactly", "compact"
-    else:
-        files = citation_files(inp.citations)
-        rows, exact, id_range = _citation_rows(files, inp.citing_column, inp.cited_column)
-        rows_exact = exact
-        papers_kind = "at most"
-        sample = _sample(files, inp.citing_column, inp.cited_column)
-        if sample is not None:
-            id_kind = _id_kind(sample, inp.compact_ids)
-        if inp.papers and detect_format(inp.papers) == "parquet":
-            papers = pq.ParquetFile(inp.papers).metadata.num_rows
-            # with unknown_papers = "keep", citations may name papers the file does not list: at least this many
-            papers_kind = "exactly" if inp.unknown_papers != "keep" else "at least"
-            exact = exact and inp.unknown_papers != "keep"
-        elif id_range:
-            papers = min(2 * rows, id_range)
-            exact = False
-        else:  # string ids without a papers file: every row could name two new papers
-            papers, exact = 2 * rows, False
-            papers_kind = "at most"
+    rows, rows_exact, papers, exact, papers_kind, id_kind = _sizes(cfg)
     score_bytes = 8 if cfg.rank.dtype == "float64" else 4
     device = resolve_device(cfg.rank.device)
     sweep = device.type == "cpu" and cfg.rank.method != "power"
@@ -146,6 +123,29 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
         except (ValueError, OSError, AttributeError):  # pragma: no cover - non-Linux
             pass
     return out
+
+
+def _sizes(cfg: JobConfig) -> tuple[int, bool, int, bool, str, str]:
+    """``(citations, whether exact, papers, whether exact, "exactly" | "at least" | "at most",
+    id kind)``, from the footers, a sample of the first rows, and the papers file when there is one."""
+    inp = cfg.input
+    if inp.synthetic is not None:
+        return (int(inp.synthetic.papers * inp.synthetic.mean_references), False, inp.synthetic.papers, False,
+                "exactly", "compact")
+    files = citation_files(inp.citations)
+    rows, exact, id_range = _citation_rows(files, inp.citing_column, inp.cited_column)
+    rows_exact = exact
+    sample = _sample(files, inp.citing_column, inp.cited_column)
+    id_kind = _id_kind(sample, inp.compact_ids) if sample is not None else "text"
+    if inp.papers and detect_format(inp.papers) == "parquet":
+        papers = pq.ParquetFile(inp.papers).metadata.num_rows
+        # with unknown_papers = "keep", citations may name papers the file does not list: at least this many
+        keep = inp.unknown_papers == "keep"
+        return rows, rows_exact, papers, exact and not keep, "at least" if keep else "exactly", id_kind
+    if id_range:
+        return rows, rows_exact, min(2 * rows, id_range), False, "at most", id_kind
+    # string ids without a papers file: every row could name two new papers
+    return rows, rows_exact, 2 * rows, False, "at most", id_kind
 
 
 def _sample(files: list[str], citing: str, cited: str) -> Any | None:

@@ -15,7 +15,7 @@ from ..io import has_dates
 from ..solvers.iteration import PageRankResult
 from ..solvers.paper_rankers import DAYS_PER_YEAR, articlerank, citerank_teleport, rescale_by_time
 from .context import JobContext
-from .tables import walk_settings
+from .solve_options import walk_settings
 
 log = logging.getLogger("ranker")
 

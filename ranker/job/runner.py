@@ -14,14 +14,17 @@ import contextlib
 import datetime
 import logging
 import os
+import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import torch
 
+from .. import __version__
 from ..config import JobConfig
 from ..devices import device_name, resolve_device
 from ..errors import ConfigError
@@ -33,9 +36,9 @@ from ..io.output_dir import OUTPUT_NAMES, OutputDir, check_inputs_apart
 from ..progress import peak_rss
 from ..solvers.iteration import PageRankResult
 from .context import JobContext
-from .engines import LocalEngine, PartitionedEngine
+from .local_engine import LocalEngine
+from .partitioned_engine import PartitionedEngine
 from .stages import STAGES, Stage
-from .tables import versions
 
 if TYPE_CHECKING:
     from ..parallel.comm import Communicator
@@ -265,3 +268,9 @@ def job_inputs(cfg: JobConfig) -> tuple[list[str], list[str]]:
     else:
         files += citation_files(inp.citations)
     return files, dirs
+
+
+def versions() -> dict[str, str]:
+    """Versions of this package and of the libraries whose numbers it reports (run metadata)."""
+    return {"rank_citations": __version__, "torch": torch.__version__, "pyarrow": pa.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}

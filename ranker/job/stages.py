@@ -23,10 +23,12 @@ from ..io.listing import citation_files
 from ..percentiles import as_nullable, group_percentiles
 from ..registry import function, get_ranker
 from .authors import rank_authors, read_job_authorships, read_job_coauthorships
+from .checks import check_finite
 from .context import JobContext
 from .credit import assign_credit, read_targets
+from .exclusions import exclude_matches, unmatched_excluded
 from .personalize import rank_seed_sets
-from .tables import check_finite, exclude_matches, ranked_table, unmatched_excluded, with_facts_by_row, with_paper_facts
+from .tables import ranked_table, with_facts_by_row, with_paper_facts
 from .trajectories import YEAR_KEY, check_trajectories, key_codes, rank_years
 
 log = logging.getLogger("ranker")

@@ -1,45 +1,17 @@
-"""The job's tables and checks on results: ranked tables, top k per column, excluded ids."""
+"""The job's ranked tables: ranks with ties, top k per column, paper facts joined by row."""
 
 from __future__ import annotations
 
 import logging
-import os
-import platform
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from .. import __version__
-from ..errors import ConfigError, ConvergenceError, GraphError
 from ..io import IdMap
-from ..io.ids import coerce_ids
-from ..solvers.iteration import PageRankResult
 
 log = logging.getLogger("ranker")
-
-
-def check_finite(scores: torch.Tensor, what: str) -> None:
-    """Refuse to write scores that are not all finite (a defect: say so rather than write NaN)."""
-    bad = ~torch.isfinite(scores)
-    if bool(bad.any()):
-        raise GraphError(f"{what}: {int(bad.sum())} scores are not finite (NaN or infinite); nothing was written. "
-                         "This is a bug: please report it with the input")
-
-
-def convergence_check(result: PageRankResult, names: list[str], tol: float, policy: str) -> None:
-    bad = torch.nonzero(~result.converged).flatten().tolist()
-    if not bad:
-        return
-    j = bad[0]
-    msg = (f"{len(bad)} of {len(names)} score columns did not converge; first: {names[j]!r} stopped at "
-           f"L1 residual {result.residuals[j].item():.3e} > tol {tol:.1e} after {result.iterations[j].item()} "
-           "iterations (raise [rank] max_iter or tol, or set on_nonconvergence = 'warn')")
-    if policy == "error":
-        raise ConvergenceError(msg)
-    log.warning(msg)
 
 
 def tie_ranks(sorted_scores: np.ndarray, ties: str = "ordinal", groups: np.ndarray | None = None) -> np.ndarray:
@@ -130,61 +102,6 @@ def _ranked_by_keys(ids: IdMap, id_keys: list[np.ndarray], scores: np.ndarray, m
     return pa.table(cols)
 
 
-def exclude_matches(values: tuple, ids: Any, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the ``[output] exclude_ids`` among ``ids``, and which entries matched.
-
-    Parameters
-    ----------
-    values : tuple
-        The job file's ids (strings and integers).
-    ids : pyarrow.Array or callable
-        The ids (index ``i`` is id ``ids[i]``), or a lookup ``ids(values) -> indices``
-        (:meth:`ranker.io.IdMap.lookup`: null where unknown).
-    kind : {"string", "integer"}
-
-    Returns
-    -------
-    index : numpy.ndarray
-        ``int64``: indices of the matching entries.
-    matched : numpy.ndarray
-        ``bool [len(values)]``: whether each entry is one of ``ids`` (after :func:`ranker.io.ids.coerce_ids`).
-    """
-    matched = np.zeros(len(values), bool)
-    want, pos = coerce_ids(values, kind)
-    if not len(want):
-        return np.zeros(0, np.int64), matched
-    if callable(ids):
-        idx = ids(want)
-    else:
-        if not len(ids):
-            return np.zeros(0, np.int64), matched
-        idx = pc.index_in(want.cast(ids.type), value_set=ids)
-    found = idx.is_valid().to_numpy(zero_copy_only=False)
-    matched[pos[found]] = True
-    return np.unique(idx.filter(idx.is_valid()).to_numpy().astype(np.int64)), matched
-
-
-def exclude_index(values: tuple, dictionary: pa.Array, kind: str) -> np.ndarray:
-    """Indices in ``dictionary`` of the ``[output] exclude_ids`` that are in it (the list may mix
-    paper and author ids; the job checks beforehand that every entry is one or the other)."""
-    return exclude_matches(values, dictionary, kind)[0]
-
-
-def unmatched_excluded(values: tuple, matched: np.ndarray, what: str) -> None:
-    """Refuse ``[output] exclude_ids`` entries that match nothing, naming the first few.
-
-    Raises
-    ------
-    ConfigError
-        Some entry is not an id of a paper (or author) of the job.
-    """
-    missing = [values[i] for i in np.flatnonzero(~matched)]
-    if missing:
-        shown = ", ".join(repr(v) for v in missing[:5]) + (", ..." if len(missing) > 5 else "")
-        raise ConfigError(f"[output] exclude_ids: {len(missing)} of {len(values)} entries match no {what} of the "
-                          f"job: {shown}; check the ids (they are looked up as the input's ids: text or integers)")
-
-
 def top_k(scores: torch.Tensor, k: int, ids: IdMap | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` rows of each column, ties broken by paper id (by index when ``ids`` is None).
 
@@ -211,30 +128,6 @@ def top_k(scores: torch.Tensor, k: int, ids: IdMap | None = None) -> tuple[np.nd
         idx_out[:, b] = cand[order]
         val_out[:, b] = vals[order]
     return idx_out, val_out
-
-
-def auto_batch(n: int, dtype: torch.dtype, device: torch.device, n_sets: int) -> int:
-    """Seed sets per batch: what fits in a quarter of free memory at ~5 dense columns each."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-    else:
-        try:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):  # pragma: no cover - non-Linux
-            free = 4 << 30
-    per_col = max(1, n) * torch.finfo(dtype).bits // 8 * 5
-    return int(max(1, min(n_sets, 256, (free // 4) // per_col)))
-
-
-def walk_settings(rank_cfg: Any) -> dict[str, Any]:
-    """``alpha``, ``tol`` and ``max_iter`` of ``[rank]``, as the solvers take them."""
-    return {"alpha": rank_cfg.alpha, "tol": rank_cfg.tol, "max_iter": rank_cfg.max_iter}
-
-
-def versions() -> dict[str, str]:
-    """Versions of this package and of the libraries whose numbers it reports (run metadata)."""
-    return {"rank_citations": __version__, "torch": torch.__version__, "pyarrow": pa.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
 
 
 def with_facts_by_row(table: pa.Table, facts: pa.Table, row: str = "__row") -> pa.Table:

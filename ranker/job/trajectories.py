@@ -23,7 +23,7 @@ from ..io.checkpoints import Checkpoints, checkpoint_schema
 from ..percentiles import as_nullable, group_codes, group_percentiles
 from .batches import run_batches
 from .context import JobContext
-from .engines import local_engine
+from .local_engine import single_process_engine
 from .tables import tie_ranks, top_k
 
 log = logging.getLogger("ranker")
@@ -125,7 +125,7 @@ def rank_years(ctx: JobContext) -> None:
     cfg = ctx.cfg
     traj = cfg.trajectories
     assert traj is not None and ctx.ids is not None and ctx.years is not None and ctx.snapshot_years is not None
-    engine = local_engine(ctx, "[trajectories]")
+    engine = single_process_engine(ctx, "[trajectories]")
     caps = ctx.snapshot_years
     years = ctx.years.astype(np.int64)
     batch = engine.snapshot_batch(ctx, caps.size)

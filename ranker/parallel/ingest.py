@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import torch
 
 from ..errors import GraphError, InputError, where
-from ..graph import build_from_pairs, build_graph
+from ..graph_build import build_from_pairs, build_graph
 from ..io.citations import EdgeList, locate_row, read_citations, read_papers
 from ..io.sources import open_parquet, shard
 from .comm import Comm
@@ -45,7 +45,7 @@ def read_partitioned(files: list[str], comm: Comm, *, citing_column: str = "citi
     batch_rows, advance, fmt, weight_offset :
         As :func:`ranker.io.read_citations`.
     self_citations, duplicates, index_dtype :
-        As :func:`ranker.graph.build_graph`.
+        As :func:`ranker.graph_build.build_graph`.
 
     Returns
     -------

@@ -261,23 +261,9 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
     if stored_values is None:
         stored_values = g.weight is not None or g.device.type != "cpu"
     assert stored_values or g.weight is None, "a weighted graph needs its stored values"
-    inv_out = inverse_out_weight(g.out_weight)
-    if stored_values:
-        t = g.transition(dtype)
-        crow, col, val = t.crow_indices(), t.col_indices(), t.values()
-        col_scale = None
-    else:  # P^T y = S (y / out_weight): ones of stride 0 stand for the values, nothing stored per citation
-        crow, col = g.crow, g.col
-        val = torch.ones(1, dtype=dtype, device=g.device).expand(g.nnz)
-        col_scale = inv_out.to(dtype)
+    crow, col, val, col_scale, stored_as = _operator(g, dtype, stored_values)
     sc = _diagonal_scale(g, dtype, alpha)
-    # One score matrix. Structure-only, it holds y / out_weight for papers that cite something
-    # (what the product reads) and y itself for dangling papers (never read: they cite nothing);
-    # y comes back by one multiplication at the end.
     y = torch.zeros_like(v)
-    stored_as = None
-    if col_scale is not None:
-        stored_as = torch.where(g.out_weight > 0, inv_out, torch.ones_like(inv_out)).to(dtype).unsqueeze(1)
     facts = {"levels": plan.levels, "core_papers": plan.core_papers, "core_citations": 0, "direct_papers": 0,
              "iterated_papers": 0, **{k: v for k, v in plan.facts.items() if k != "levels"}}
     iters = torch.zeros(n_cols, dtype=torch.int64)
@@ -297,24 +283,55 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
             blocks[(dtype, s, e)] = _core_block(crow, col, val, s, e, col_scale)
         a_cc = blocks[(dtype, s, e)]
         facts["core_citations"] += int(a_cc.values().numel())
-        if e - s <= DENSE_MAX:  # y_C = (I - alpha A_CC)^-1 b_C, the inverse computed once per plan
-            inverses = g.__dict__.setdefault("_core_inverse", {})
-            if (dtype, alpha, s, e) not in inverses:
-                inverses[(dtype, alpha, s, e)] = _dense_inverse(a_cc, alpha)
-            z = torch.mm(inverses[(dtype, alpha, s, e)], z.to(torch.float64)).to(dtype)
+        z, jacobi = _solve_components(g, a_cc, z, s, e, alpha=alpha, tol=tol, max_iter=max_iter,
+                                      callback=callback, lanes=lanes)
+        if jacobi is None:
             facts["direct_papers"] += e - s
-        else:  # y <- alpha A_CC y + b is one pagerank_step with teleport b / (1 - alpha) and no dangling papers
-            res = iterate(a_cc, z, z / (1.0 - alpha), torch.empty(0, dtype=torch.int64, device=g.device),
-                          alpha=alpha, tol=tol, max_iter=max_iter, callback=callback, lanes=lanes)
-            z = res.scores
-            iters = torch.maximum(iters, res.iterations)
-            resid = torch.maximum(resid, res.residuals)
+        else:
+            iters = torch.maximum(iters, jacobi.iterations)
+            resid = torch.maximum(resid, jacobi.residuals)
             facts["iterated_papers"] += e - s
         y[s:e] = z if stored_as is None else z.mul_(stored_as[s:e])
     if stored_as is not None:
         y.div_(stored_as)
     y = _scores_in_input_order(y, plan, permuted)
     return PageRankResult(scores=y, iterations=iters, residuals=resid, converged=resid < tol), facts
+
+
+def _operator(g: CitationGraph, dtype: torch.dtype, stored_values: bool) -> tuple:
+    """What the sweep multiplies by: ``(crow, col, val, col_scale, stored_as)``.
+
+    With stored values, ``P^T`` itself (``col_scale`` and ``stored_as`` None). Structure-only,
+    ``P^T y = S (y / out_weight)``: ones of stride 0 stand for the values (nothing stored per
+    citation), and the one score matrix holds ``y / out_weight`` for papers that cite something
+    (what the product reads) and ``y`` itself for dangling papers (never read: they cite
+    nothing); ``stored_as`` is that factor, and ``y`` comes back by one multiplication at the end.
+    """
+    inv_out = inverse_out_weight(g.out_weight)
+    if stored_values:
+        t = g.transition(dtype)
+        return t.crow_indices(), t.col_indices(), t.values(), None, None
+    val = torch.ones(1, dtype=dtype, device=g.device).expand(g.nnz)
+    stored_as = torch.where(g.out_weight > 0, inv_out, torch.ones_like(inv_out)).to(dtype).unsqueeze(1)
+    return g.crow, g.col, val, inv_out.to(dtype), stored_as
+
+
+def _solve_components(g: CitationGraph, a_cc: torch.Tensor, b: torch.Tensor, s: int, e: int, *, alpha: float,
+                      tol: float, max_iter: int, callback: IterationCallback | None, lanes: int
+                      ) -> tuple[torch.Tensor, PageRankResult | None]:
+    """``y_C = (I - alpha A_CC)^-1 b_C`` for a slice ``s:e`` of strongly connected components: by the
+    dense inverse (computed once per plan) up to :data:`DENSE_MAX` papers, else by Jacobi
+    iteration (``y <- alpha A_CC y + b`` is one pagerank_step with teleport ``b / (1 - alpha)``
+    and no dangling papers), whose result is returned with it."""
+    dtype = b.dtype
+    if e - s <= DENSE_MAX:
+        inverses = g.__dict__.setdefault("_core_inverse", {})
+        if (dtype, alpha, s, e) not in inverses:
+            inverses[(dtype, alpha, s, e)] = _dense_inverse(a_cc, alpha)
+        return torch.mm(inverses[(dtype, alpha, s, e)], b.to(torch.float64)).to(dtype), None
+    res = iterate(a_cc, b, b / (1.0 - alpha), torch.empty(0, dtype=torch.int64, device=g.device),
+                  alpha=alpha, tol=tol, max_iter=max_iter, callback=callback, lanes=lanes)
+    return res.scores, res
 
 
 def _scores_in_input_order(y: torch.Tensor, plan: LevelPlan, permuted: bool) -> torch.Tensor:

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import ranker.job.engines as engines
+import ranker.job.local_engine as engines
 from ranker import parse_config, run_job
 from ranker.io.checkpoints import Checkpoints, job_fingerprint
 from ranker.io.listing import citation_files

@@ -172,7 +172,7 @@ def test_atomic_write_leaves_no_temp_on_failure(tmp_path, monkeypatch):
 
 
 def test_dense_integer_path_equals_hashed_path(tmp_path, monkeypatch):
-    import ranker.io.citations as rio
+    import ranker.io.id_numbering as rio
 
     rng = np.random.default_rng(4)
     f1 = cit(tmp_path, pa.array(rng.integers(1000, 1400, 500), pa.int32()),
@@ -182,7 +182,7 @@ def test_dense_integer_path_equals_hashed_path(tmp_path, monkeypatch):
     p = write_parquet(tmp_path / "p.parquet", {"paper_id": [5000, 1001, 7]})
     dense = read_citations([f1, f2], papers=p, batch_rows=128)
     assert dense.stats["id_numbering"] == "dense integer range"
-    monkeypatch.setattr(rio, "_dense_integer_range", lambda *a, **k: None)
+    monkeypatch.setattr(rio, "dense_integer_range", lambda *a, **k: None)
     hashed = read_citations([f1, f2], papers=p, batch_rows=128)
     assert hashed.stats["id_numbering"] == "hashed"
     for e in (dense, hashed):

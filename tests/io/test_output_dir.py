@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import ranker.io.outputs as io_outputs
-import ranker.job.engines as engines
+import ranker.job.local_engine as engines
 import ranker.job.personalize as personalize_module
 from oracles import write_parquet
 from ranker import parse_config, run_job

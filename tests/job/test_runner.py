@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-import ranker.job.engines as engines
+import ranker.job.local_engine as engines
 from ranker import parse_config, run_job
 
 

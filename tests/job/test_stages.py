@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-import ranker.job.engines as engines
+import ranker.job.local_engine as engines
 import ranker.job.ranking as ranking
 import ranker.job.runner as runner
 from dist_harness import Ranks
@@ -184,7 +184,7 @@ def test_iterate_with_the_one_process_hooks_is_the_plain_iteration_bit_for_bit()
 
 def test_the_partitioned_engine_on_one_process_equals_the_local_job(tmp_path):
     """read_partitioned + partitioned_pagerank over a SoloComm: the distributed path, run here."""
-    from ranker.graph import graph_from_edges
+    from ranker.graph_build import graph_from_edges
     from ranker.io import read_citations
     from ranker.parallel.comm import SoloComm
     from ranker.parallel.distributed_power import partitioned_pagerank

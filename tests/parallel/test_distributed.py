@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from dist_harness import Ranks, die_on_call, run_once
 from oracles import nx_pagerank
 from ranker import parse_config, run_job
-from ranker.graph import graph_from_edges
+from ranker.graph_build import graph_from_edges
 from ranker.io import read_citations
 from ranker.solvers.power import personalized_pagerank, seed_teleport, uniform_teleport
 

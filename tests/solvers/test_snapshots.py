@@ -7,7 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ranker.graph import build_graph
+from ranker.graph_build import build_graph
 from ranker.solvers.paper_rankers import DAYS_PER_YEAR
 from ranker.solvers.snapshots import snapshot_columns, snapshot_pagerank, snapshot_teleport, year_end_day
 
