@@ -4,7 +4,7 @@ The plain reference is :func:`ranker.solvers.components.plan_components` with ``
 scipy's strong components, then Kahn's algorithm in numpy (one round of array operations per
 level). Both give the same components, the same level for every paper and so the same slices;
 only the order of the papers inside a component differs (tested in
-``tests/test_kernels_sweep.py``, and the plan against networkx in ``tests/test_dag.py``).
+``tests/kernels/test_sweep.py``, and the plan against networkx in ``tests/solvers/test_dag.py``).
 
 Why one pass: scipy's components, then a pass over the citations to give each component its
 level, then a depth-first search inside each component for a good Gauss-Seidel order, read

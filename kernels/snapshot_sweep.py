@@ -10,7 +10,7 @@ of the graph's, so every order that is topological for the graph is one for the 
 
 Reference: the power iteration of :func:`ranker.solvers.snapshots.snapshot_pagerank` with
 ``method = "power"`` (torch, any device); both are tested against networkx on each year's
-induced subgraph (``tests/test_trajectories.py``).
+induced subgraph (``tests/solvers/test_snapshots.py``).
 
 Bits: each column is computed alone, in a fixed order (rows in plan order, each row's citations
 in CSR order), so its scores do not depend on the batch, the chunking or the thread count.

@@ -4,7 +4,7 @@ The plan itself is made by :mod:`ranker.kernels.condensation`. The plain referen
 :func:`ranker.solvers.dag.dag_pagerank` with ``kernel="torch"`` (one sparse x dense product per
 level, Jacobi iteration inside large components), :meth:`ranker.graph.CitationGraph.permute`
 and :func:`ranker.solvers.dag.self_shares` with ``compiled=False`` (torch's gathers and masks). Each
-is tested against its kernel (``tests/test_kernels_sweep.py``), the solvers also against
+is tested against its kernel (``tests/kernels/test_sweep.py``), the solvers also against
 networkx.
 
 Why compiled loops: a citation graph has tens to thousands of levels, and a torch or numpy

@@ -1,4 +1,4 @@
-"""The paper rankers a job can run (``[rank] algorithm``): one entry each.
+"""The paper rankers (``[rank] algorithm``) and author rankers (``[authors] algorithm``) a job can run: one entry each.
 
 The configuration checks, the engines, the stages and ``rank-citations init``'s template read
 what a ranker needs and does from its entry, so adding a ranker is one module with its
@@ -78,6 +78,45 @@ def get_ranker(name: str) -> PaperRanker:
         raise KeyError(f"no paper ranker {name!r}; known: {', '.join(RANKERS)}") from None
 
 
+@dataclass(frozen=True)
+class AuthorRanker:
+    """What an author ranker needs and does.
+
+    Attributes
+    ----------
+    name : str
+        Its ``[authors] algorithm``.
+    summary : str
+        One line: what it measures.
+    scores : str or callable
+        ``scores(ctx, authorships, weight, coauthor_edges, facts) -> [authors]``: each author's
+        score (``weight``: each authorship's share under ``[authors] counting``;
+        ``coauthor_edges``: the pairs of ``[input] coauthorships``, or None; ``facts``: what
+        ``run.json`` records, filled in).
+    needs : str
+        The input it needs beyond the citations: ``"authorships"``, ``"authorships or
+        coauthorships"`` or nothing.
+    distributed : bool
+        It runs under ``torchrun`` (from the global scores alone, on rank 0).
+    """
+
+    name: str
+    summary: str
+    scores: str | Callable[..., Any]
+    needs: str = "authorships"
+    distributed: bool = False
+
+
+#: Every registered author ranker, by name, in registration order.
+AUTHOR_RANKERS: dict[str, AuthorRanker] = {}
+
+
+def register_author(ranker: AuthorRanker) -> AuthorRanker:
+    """Add an author ranker (replacing an entry of the same name) and return it."""
+    AUTHOR_RANKERS[ranker.name] = ranker
+    return ranker
+
+
 def function(ref: str | Callable[..., Any]) -> Callable[..., Any]:
     """The function an entry names (``"module:function"``), imported on first use; a callable as it is."""
     if callable(ref):
@@ -99,3 +138,16 @@ register(PaperRanker(
 register(PaperRanker(
     name="rescaled_pagerank", summary="PageRank as a z-score among the window papers closest in date "
     "(Mariani, Medo, Zhang 2016)", needs_dates=True, finish="ranker.job.ranking:rescaled_of"))
+
+register_author(AuthorRanker(
+    name="paper_scores", summary="S_A = C^T S_P: the papers' scores shared by the counting rule",
+    scores="ranker.job.authors:paper_scores_of", needs="", distributed=True))
+register_author(AuthorRanker(
+    name="author_pagerank", summary="PageRank on the author citation graph W = C^T E C",
+    scores="ranker.job.authors:author_citation_walk"))
+register_author(AuthorRanker(
+    name="coauthor_pagerank", summary="PageRank on the undirected coauthorship graph",
+    scores="ranker.job.authors:coauthor_walk", needs="authorships or coauthorships"))
+register_author(AuthorRanker(
+    name="coranking", summary="papers and authors ranked by one coupled walk (Zhou et al. 2007)",
+    scores="ranker.job.authors:coranking_walk"))

@@ -14,6 +14,11 @@ peak RSS of the whole process, bytes and microseconds per citation, each stage's
 peak memory (from the job's log: ``stage NAME: S s, peak memory G GB``), and what
 ``rank-citations estimate`` predicted beside the measured peak. The ratio column compares each
 job's time per citation with the first job of the run (the smallest size's first kind).
+
+``--seed-sets N`` adds ``[personalize]`` to every job: ``N`` single-paper seed sets (papers drawn
+at random, the same draw for a size), top 100 each. Printed beside each job: the personalized
+stage's seconds per seed set, and its ratio to the first job's (locality: a seed's walk reaches
+its ancestors, not the graph, so the time per seed should stay near flat as the graph grows).
 """
 
 from __future__ import annotations
@@ -42,11 +47,28 @@ def generate(cache: Path, papers: int, kind: str) -> Path:
     return d
 
 
-def job_file(d: Path, out: Path, compact: bool) -> Path:
+def job_file(d: Path, out: Path, compact: bool, seeds: Path | None = None) -> Path:
     p = out.with_suffix(".toml")
-    p.write_text(f'[input]\ncitations = "{d / "citations"}"\ncompact_ids = {str(compact).lower()}\n'
-                 f'[rank]\ndevice = "cpu"\ndtype = "float64"\n[output]\ndir = "{out}"\nreport = false\n')
+    body = (f'[input]\ncitations = "{d / "citations"}"\ncompact_ids = {str(compact).lower()}\n'
+            f'[rank]\ndevice = "cpu"\ndtype = "float64"\n[output]\ndir = "{out}"\nreport = false\n')
+    if seeds is not None:
+        body += f'[personalize]\nseeds = "{seeds}"\ntop_k = 100\n'
+    p.write_text(body)
     return p
+
+
+def single_paper_sets(d: Path, n: int) -> Path:
+    """``n`` seed sets of one paper each, drawn at random (seed 0) from the generated papers."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = d / f"single-seeds-{n}.parquet"
+    if not path.exists():
+        ids = pq.read_table(d / "papers.parquet", columns=["paper_id"]).column(0)
+        pick = np.random.default_rng(0).choice(len(ids), size=n, replace=False)
+        pq.write_table(pa.table({"seed_set": [f"s{i}" for i in range(n)], "paper_id": ids.take(pick)}), path)
+    return path
 
 
 def timed(cmd: list[str]) -> tuple[float, int, str]:
@@ -73,15 +95,17 @@ def main() -> None:
     ap.add_argument("--papers", default="2000000", help="comma-separated sizes, in papers (12 citations each)")
     ap.add_argument("--kinds", default="integer,openalex,openalex-text")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "rank-citations-bench"))
+    ap.add_argument("--seed-sets", type=int, default=0, help="add [personalize] with this many single-paper sets")
     a = ap.parse_args()
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
     rows = []
-    base = None
+    base = base_ppr = None
     for papers, kind in [(int(p), k) for p in a.papers.split(",") for k in a.kinds.split(",")]:
         d = generate(cache, papers, kind.removesuffix("-text"))
-        out = cache / f"out-{papers}-{kind}"
-        toml = job_file(d, out, compact=not kind.endswith("-text"))
+        out = cache / (f"out-{papers}-{kind}" + (f"-ppr{a.seed_sets}" if a.seed_sets else ""))
+        seeds = single_paper_sets(d, a.seed_sets) if a.seed_sets else None
+        toml = job_file(d, out, compact=not kind.endswith("-text"), seeds=seeds)
         predicted = estimate(toml)
         cmd = [sys.executable, "-m", "ranker.cli", "--config", str(toml), "--no-progress"]
         wall, rss, log = timed(cmd)
@@ -95,6 +119,13 @@ def main() -> None:
                      run["ingest"].get("id_numbering", "")))
         print(f"{kind}: {wall:.1f} s, peak {rss / 2**30:.2f} GiB, {rss / e:.1f} B/citation, {per:.3f} us/citation; "
               f"estimate said {predicted / 2**30:.2f} GiB ({predicted / rss:.2f}x)", flush=True)
+        if a.seed_sets:
+            ppr = run["seconds"]["personalize"] / a.seed_sets
+            base_ppr = ppr if base_ppr is None else base_ppr
+            facts = run["personalized"]
+            print(f"  personalized: {a.seed_sets} single-paper sets in {facts['batches']} batches of up to "
+                  f"{facts['batch_size']}: {ppr * 1e3:.2f} ms per seed set ({ppr / base_ppr:.2f}x the first job's); "
+                  f"global solve {run['seconds']['pagerank']:.2f} s", flush=True)
     print()
     print("| ids | citations | papers | whole job | peak RSS | B/citation | us/citation | vs integer | estimate "
           "(vs peak) | numbering |")

@@ -3,7 +3,6 @@
 
 from .parse import apply_overrides, load_config, parse_config
 from .sections import (
-    AUTHOR_ALGORITHMS,
     CHOICES,
     DEVICES,
     FORMATS,
@@ -22,7 +21,7 @@ from .sections import (
 )
 
 __all__ = [
-    "AUTHOR_ALGORITHMS", "CHOICES", "DEVICES", "FORMATS", "METHODS", "SECTIONS", "TIES", "AuthorsConfig",
+    "CHOICES", "DEVICES", "FORMATS", "METHODS", "SECTIONS", "TIES", "AuthorsConfig",
     "CreditConfig", "InputConfig", "JobConfig", "OutputConfig", "PersonalizeConfig", "RankConfig",
     "SyntheticConfig", "TrajectoriesConfig", "apply_overrides", "load_config", "parse_config",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..registry import RANKERS
+from ..registry import AUTHOR_RANKERS, RANKERS
 from .sections import (
     PATH_KEYS,
     AuthorsConfig,
@@ -290,11 +290,10 @@ def _check_authors(authors: AuthorsConfig, inp: InputConfig) -> None:
         raise ConfigError(f"[authors] jump must be in (0, 1), got {authors.jump}")
     if inp.coauthorships and not Path(inp.coauthorships).is_file():
         raise ConfigError(f"[input] coauthorships: no such file {inp.coauthorships}")
-    if authors.algorithm == "coauthor_pagerank":
-        if not (inp.authorships or inp.coauthorships):
-            raise ConfigError("[authors] algorithm = 'coauthor_pagerank' needs [input] authorships or coauthorships")
-    elif authors.algorithm != "paper_scores" and not inp.authorships:
-        raise ConfigError(f"[authors] algorithm = {authors.algorithm!r} needs [input] authorships")
+    needs = AUTHOR_RANKERS[authors.algorithm].needs
+    given = {"authorships": bool(inp.authorships), "coauthorships": bool(inp.coauthorships)}
+    if needs and not any(given[what] for what in needs.split(" or ")):
+        raise ConfigError(f"[authors] algorithm = {authors.algorithm!r} needs [input] {needs}")
 
 
 def load_config(path: str | os.PathLike[str], *, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..choices import COUNTING, METHODS
-from ..registry import RANKERS
+from ..registry import AUTHOR_RANKERS, RANKERS
 
 
 def key(default: Any, doc: str = "", *, init: str = "", example: Any = None, shown: str = "") -> Any:
@@ -174,7 +174,6 @@ SECTIONS: dict[str, tuple[type, bool]] = {
 DEVICES = ("auto", "cuda", "cpu")
 TIES = ("ordinal", "min", "dense")
 FORMATS = ("auto", "parquet", "csv", "tsv", "jsonl")
-AUTHOR_ALGORITHMS = ("paper_scores", "author_pagerank", "coauthor_pagerank", "coranking")
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("input", "self_citations"): ("keep", "drop"),
@@ -189,7 +188,6 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("rank", "method"): METHODS,
     ("rank", "kernel"): ("torch", "triton"),
     ("authors", "counting"): COUNTING,
-    ("authors", "algorithm"): AUTHOR_ALGORITHMS,
     ("authors", "coauthor_weight"): ("joint_papers", "fractional"),
 }
 
@@ -204,4 +202,6 @@ def choices_of(section: str, name: str) -> tuple[str, ...] | None:
     """The values a key may take, or None when any value of its type will do."""
     if (section, name) == ("rank", "algorithm"):
         return tuple(RANKERS)
+    if (section, name) == ("authors", "algorithm"):
+        return tuple(AUTHOR_RANKERS)
     return CHOICES.get((section, name))

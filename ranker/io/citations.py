@@ -8,6 +8,8 @@ ids stay integers). How ids become indices is :mod:`ranker.io.id_numbering`.
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import GraphError, InputError, where
+from .formats import detect_format
 from .id_numbering import Advance, number_citations
 from .ids import IdMap, first_true, id_kind, normalize_ids
 from .sources import ParquetSource, check_kind, check_no_nulls, iter_batches, open_parquet, shard
@@ -46,6 +49,8 @@ class EdgeList:
     ids: IdMap
     stats: dict[str, Any] = field(default_factory=dict)
     pairs: np.ndarray | None = None  # [E, 2] buffer that citing/cited view; see ranker.graph_build.graph_from_edges
+    read_rows: int = 0  # rows read from the sources (pairs plus the rows of records citing nothing)
+    source_rows: np.ndarray | None = None  # each pair's row among those read, when some rows were dropped
 
     def release(self, *, weight: bool = False) -> None:
         """Let go of the rows (and the weights), once the caller holds what it needs of them: the
@@ -158,16 +163,24 @@ def read_citations(
             return _empty_share(kind, len(files), bool(weight_column))
         raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
     columns = [citing_column, cited_column] + ([weight_column] if weight_column else [])
-    codes, weights, ids, how = number_citations(
+    codes, weights, ids, how, cites_nothing = number_citations(
         sources, columns, kind, total, known=known, papers=papers, paper_id_column=paper_id_column,
         batch_rows=batch_rows, weight_offset=weight_offset, advance=advance,
         compact_ids=compact_ids and shard_of is None)
-    stats: dict[str, Any] = {"citation_rows": total, "files": len(files), **how}
+    lonely = int(cites_nothing.sum()) if cites_nothing is not None else 0
+    stats: dict[str, Any] = {"citation_rows": total - lonely, "files": len(files), **how}
+    if lonely:
+        stats["records_citing_nothing"] = lonely
     if known is not None:
-        codes, weights, ids = _settle_unknown_papers(codes, weights, ids, sources, stats, papers,
-                                                     unknown_papers, citing_column, cited_column)
+        codes, weights, ids, cites_nothing = _settle_unknown_papers(
+            codes, weights, ids, sources, stats, papers, unknown_papers, citing_column, cited_column, cites_nothing)
+    rows = None  # each pair's row among those read, once the rows of records citing nothing are dropped
+    if cites_nothing is not None and cites_nothing.any():
+        rows = np.flatnonzero(~cites_nothing)
+        codes, weights = codes[rows], None if weights is None else weights[rows]
     pa.default_memory_pool().release_unused()  # hand the batches' cached memory back to the system
-    return EdgeList(citing=codes[:, 0], cited=codes[:, 1], weight=weights, ids=ids, stats=stats, pairs=codes)
+    return EdgeList(citing=codes[:, 0], cited=codes[:, 1], weight=weights, ids=ids, stats=stats, pairs=codes,
+                    read_rows=total, source_rows=rows)
 
 
 def _open_sources(files: list[str], citing_column: str, cited_column: str, weight_column: str, fmt: str,
@@ -176,7 +189,17 @@ def _open_sources(files: list[str], citing_column: str, cited_column: str, weigh
     required = {citing_column: "id", cited_column: "id"}
     if weight_column:
         required[weight_column] = "number"
-    sources = [open_parquet(f, required, role="citations", fmt=fmt, explode=cited_column) for f in files]
+    def opened(f: str) -> ParquetSource:
+        return open_parquet(f, required, role="citations", fmt=fmt, explode=cited_column)
+
+    # text files (a snapshot's gzipped JSON parts) are converted on every core at once; the first
+    # error in file order is the one raised, as when they are read one by one
+    workers = min(len(files), os.cpu_count() or 1)
+    if workers > 1 and any(_is_text(f, fmt) for f in files):
+        with ThreadPoolExecutor(workers) as pool:
+            sources = list(pool.map(opened, files))
+    else:
+        sources = [opened(f) for f in files]
     for src in sources:
         schema = src.file.schema_arrow
         for col in (citing_column, cited_column):
@@ -190,6 +213,14 @@ def _open_sources(files: list[str], citing_column: str, cited_column: str, weigh
     return sources, kind
 
 
+def _is_text(path: str, fmt: str) -> bool:
+    """Whether ``path`` is read through a parquet copy (False when it cannot be read: its opening says why)."""
+    try:
+        return detect_format(path, fmt) != "parquet"
+    except (OSError, InputError):
+        return False
+
+
 def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:
     """The edge list of a process whose share of the rows is empty."""
     none = np.empty((0, 2), np.int32)
@@ -200,17 +231,20 @@ def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:
 
 def _settle_unknown_papers(codes: np.ndarray, weights: np.ndarray | None, ids: IdMap,
                            sources: list[ParquetSource], stats: dict[str, Any], papers: str, unknown_papers: str,
-                           citing_column: str, cited_column: str) -> tuple:
+                           citing_column: str, cited_column: str, cites_nothing: np.ndarray | None = None
+                           ) -> tuple:
     """``[input] unknown_papers`` for citations naming papers absent from the papers file (indices
-    ``>= ids.n_known``): kept, dropped (with their rows), or an error naming the first row."""
+    ``>= ids.n_known``): kept, dropped (with their rows), or an error naming the first row. A record
+    citing nothing (its row in ``cites_nothing``) that the papers file lacks is settled alike."""
     citing_idx, cited_idx = codes[:, 0], codes[:, 1]
     n, n_known = len(ids), ids.n_known
     unknown = (citing_idx >= n_known) | (cited_idx >= n_known)
     n_unknown_rows = int(unknown.sum())
-    stats["unknown_paper_rows"] = n_unknown_rows
+    stats["unknown_paper_rows"] = n_unknown_rows - (int((unknown & cites_nothing).sum()) if cites_nothing is not None
+                                                    else 0)
     stats["unknown_papers"] = n - n_known
     if not n_unknown_rows:
-        return codes, weights, ids
+        return codes, weights, ids, cites_nothing
     if unknown_papers == "error":
         i = first_true(unknown)
         file, frow = locate_row(sources, i)
@@ -222,9 +256,10 @@ def _settle_unknown_papers(codes: np.ndarray, weights: np.ndarray | None, ids: I
         log.info("dropped %d citation rows naming %d papers absent from %s", n_unknown_rows, n - n_known, papers)
         kept = (IdMap(ids=ids.ids.slice(0, n_known), kind=ids.kind, n_known=n_known) if ids.numbers is None else
                 IdMap(kind=ids.kind, n_known=n_known, pattern=ids.pattern, numbers=ids.numbers.slice(0, n_known)))
-        return codes[keep], None if weights is None else weights[keep], kept
+        return (codes[keep], None if weights is None else weights[keep], kept,
+                None if cites_nothing is None else cites_nothing[keep])
     log.info("kept %d papers named by citations but absent from %s", n - n_known, papers)
-    return codes, weights, ids
+    return codes, weights, ids, cites_nothing
 
 
 def locate_row(sources: list[ParquetSource], row: int) -> tuple[str, int]:

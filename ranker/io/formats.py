@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -66,6 +67,8 @@ class Converted:
 
 _converted: dict[tuple, Converted] = {}
 _folder: list[str] = []
+_naming = threading.Lock()  # files are converted on several threads (ranker.io.citations)
+_named: list[int] = [0]
 
 
 def detect_format(path: str, declared: str = "auto") -> str:
@@ -140,14 +143,16 @@ _folder_lock: list[int] = []
 def _copy_path(path: str) -> str:
     """Where the next parquet copy goes: the job's temporary folder (made on first use, after
     sweeping the folders of processes that died without removing theirs)."""
-    if not _folder:
-        sweep_copy_folders()
-        folder = tempfile.mkdtemp(prefix=f"rank-citations-inputs-{os.getpid()}-")
-        fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives: a sweep knows the folder is in use
-        _folder.append(folder)
-        _folder_lock.append(fd)
-    return os.path.join(_folder[0], f"{len(_converted):04d}-{os.path.basename(path)}.parquet")
+    with _naming:
+        if not _folder:
+            sweep_copy_folders()
+            folder = tempfile.mkdtemp(prefix=f"rank-citations-inputs-{os.getpid()}-")
+            fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives: a sweep knows the folder is in use
+            _folder.append(folder)
+            _folder_lock.append(fd)
+        _named[0] += 1
+        return os.path.join(_folder[0], f"{_named[0]:04d}-{os.path.basename(path)}.parquet")
 
 
 def sweep_copy_folders(directory: str | None = None) -> int:
@@ -299,7 +304,7 @@ def _convert_once(path: str, fmt: str, id_columns: tuple[str, ...], explode: str
     rows = pairs = 0
     try:
         try:
-            for batch in iter_text_batches(path, fmt, id_columns, types, block_size):
+            for batch in iter_text_batches(path, fmt, id_columns, types, block_size, only=keep):
                 table = pa.Table.from_batches([batch])
                 if keep:
                     table = table.select([c for c in table.column_names if c in keep])
@@ -353,9 +358,18 @@ def _normalize(table: pa.Table, path: str, explode: str, first_row: int) -> pa.T
         parents = pc.list_parent_indices(lists).to_numpy()
         i = int(parents[np.flatnonzero(flat.is_null().to_numpy(zero_copy_only=False))[0]])
         raise InputError(f"{where(path, explode, first_row + i)}: null id in the list")
-    parents = pc.list_parent_indices(lists)
-    out = {name: (flat if name == explode else table.column(name).take(parents)) for name in table.column_names}
-    out[SOURCE_ROW] = pc.add(parents.cast(pa.int64()), first_row)
+    parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+    # a record whose list is empty or null cites nothing, but is a paper: one row with no cited id
+    # keeps it (ranker.io.id_numbering numbers it and drops the row)
+    lonely = np.flatnonzero(pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False) == 0)
+    if lonely.size:
+        flat = pa.concat_arrays([flat, pa.nulls(lonely.size, flat.type)])
+        parents = np.concatenate([parents, lonely])
+        order = np.argsort(parents, kind="stable")  # the records' order, pairs in list order
+        flat, parents = flat.take(pa.array(order)), parents[order]
+    rows = pa.array(parents)
+    out = {name: (flat if name == explode else table.column(name).take(rows)) for name in table.column_names}
+    out[SOURCE_ROW] = pa.array(parents + first_row)
     return pa.table(out)
 
 

@@ -44,12 +44,14 @@ Advance = Callable[[int], None]
 def number_citations(sources: list[ParquetSource], columns: list[str], kind: str, total: int, *,
                      known: pa.Array | None, papers: str, paper_id_column: str, batch_rows: int,
                      weight_offset: float, advance: Advance | None, compact_ids: bool
-                     ) -> tuple[np.ndarray, np.ndarray | None, IdMap, dict[str, Any]]:
+                     ) -> tuple[np.ndarray, np.ndarray | None, IdMap, dict[str, Any], np.ndarray | None]:
     """Every citation row as a pair of dense indices, by the path the ids allow (module docstring).
 
     Returns ``codes`` (``[E, 2]``, int32 while the ids fit), the weights (None when unweighted),
-    the :class:`IdMap` (the papers file's ids first) and the facts for the log (the path taken,
-    the id pattern).
+    the :class:`IdMap` (the papers file's ids first), the facts for the log (the path taken, the
+    id pattern), and which rows stand for a record that cites nothing (an empty list of an
+    exploded source: its id numbered as a paper, its row a placeholder the caller drops; None
+    when no source was exploded).
     """
     id_range = dense_integer_range(sources, columns[:2], known, total) if kind == "integer" else None
     pattern, known_numbers = (citation_pattern(sources, columns[:2], known)
@@ -58,11 +60,11 @@ def number_citations(sources: list[ParquetSource], columns: list[str], kind: str
     read = (sources, columns, kind, id_range, total, batch_rows, weight_offset, advance)
     try:
         numbering = start_numbering(kind, id_range, pattern, known, known_numbers, papers, paper_id_column)
-        codes, weights, dicts, spans = encode_batches(*read, pattern, numbering)
+        codes, weights, dicts, spans, none = encode_batches(*read, pattern, numbering)
     except NotCompact as exc:
         log.info("%s; reading the ids as text", exc)
         pattern = numbering = None
-        codes, weights, dicts, spans = encode_batches(*read, None, None)
+        codes, weights, dicts, spans, none = encode_batches(*read, None, None)
     n_known = len(known) if known is not None else 0
     if id_range is not None:
         uniq = number_dense(codes, id_range, known, papers, paper_id_column)
@@ -79,7 +81,7 @@ def number_citations(sources: list[ParquetSource], columns: list[str], kind: str
                  f"{pattern.width} digits" if pattern.width else "digits without leading zeros")
     ids = (IdMap(ids=uniq, kind=kind, n_known=n_known) if pattern is None
            else IdMap(kind=kind, n_known=n_known, pattern=pattern, numbers=uniq))
-    return codes, weights, ids, facts
+    return codes, weights, ids, facts, none
 
 
 def duplicate_paper_error(path: str, id_column: str, ids: pa.Array, codes: np.ndarray) -> InputError:
@@ -163,17 +165,26 @@ class BatchEncoder:
     pattern: IdPattern | None
     numbering: Any
     advance: Advance | None
+    cites_nothing: np.ndarray | None = None  # rows of records whose list was empty (exploded sources)
     dicts: list[pa.Array] = field(default_factory=list)
     spans: list[tuple[int, int, int]] = field(default_factory=list)  # (row start, row end, dictionary offset)
     dict_offset: int = 0
 
-    def encode(self, task: tuple[str, int, int, pa.RecordBatch]) -> tuple[int, int, Any]:
+    def encode(self, task: tuple[str, int, int, pa.RecordBatch, bool]) -> tuple[int, int, Any]:
         """Validate one batch and write its codes (or hand its ids to :meth:`collect`)."""
-        path, first, row0, batch = task
+        path, first, row0, batch, exploded = task
         m = batch.num_rows
         citing_column, cited_column = self.columns[0], self.columns[1]
         citing, cited = batch.column(0), batch.column(1)
         check_no_nulls(citing, path, citing_column, first)
+        if exploded and cited.null_count:  # records that cite nothing: numbered as papers, their rows dropped
+            none = cited.is_null()
+            assert self.cites_nothing is not None
+            self.cites_nothing[row0:row0 + m] = none.to_numpy(zero_copy_only=False)
+            if citing.type != cited.type:
+                citing = normalize_ids(citing, self.kind, (path, citing_column, first))
+                cited = normalize_ids(cited, self.kind, (path, cited_column, first))
+            cited = pc.if_else(none, citing, cited)  # a pair the caller drops (number_citations)
         check_no_nulls(cited, path, cited_column, first)
         if self.weights is not None:
             self.weights[row0:row0 + m] = (check_weights(batch.column(2), path, self.columns[2], first)
@@ -249,7 +260,10 @@ def encode_batches(sources: list[ParquetSource], columns: list[str], kind: str, 
                            weight_offset=weight_offset, id_range=id_range, pattern=pattern, numbering=numbering,
                            advance=advance)
 
-    def tasks() -> Iterator[tuple[str, int, int, pa.RecordBatch]]:
+    if any(src.exploded for src in sources):
+        encoder.cites_nothing = np.zeros(total, dtype=bool)
+
+    def tasks() -> Iterator[tuple[str, int, int, pa.RecordBatch, bool]]:
         row0 = 0
         for src in sources:
             if src.num_rows == 0:
@@ -257,7 +271,7 @@ def encode_batches(sources: list[ParquetSource], columns: list[str], kind: str, 
                     log.warning("%s: empty citations file (0 rows), skipped", src.path)
                 continue
             for first, batch in iter_batches(src, columns, batch_rows):
-                yield src.path, first, row0, batch
+                yield src.path, first, row0, batch, src.exploded
                 row0 += batch.num_rows
 
     workers = max(1, min(8, os.cpu_count() or 1))
@@ -270,7 +284,7 @@ def encode_batches(sources: list[ParquetSource], columns: list[str], kind: str, 
         while pending:
             encoder.collect(pending.popleft().result())
     assert sum(end - start for start, end, _ in encoder.spans) == total
-    return encoder.codes, encoder.weights, encoder.dicts, encoder.spans
+    return encoder.codes, encoder.weights, encoder.dicts, encoder.spans, encoder.cites_nothing
 
 
 def dense_integer_range(sources: list[ParquetSource], columns: list[str], known: pa.Array | None,

@@ -105,7 +105,7 @@ def open_parquet(path: str, required: dict[str, str], *, role: str, fmt: str = "
     if needs_conversion(path, fmt, (explode,) if explode else ()):
         ids = tuple(name for name, kind in required.items() if kind in ("id", "text"))
         numbers = tuple(name for name, kind in required.items() if kind == "number")
-        keep = (*required, "weight") if explode else ()  # an exploded list repeats only what the job reads
+        keep = tuple(required) if explode else ()  # an exploded list repeats only what the job reads
         copy = converted(path, fmt, ids, explode, numbers, keep)
         read_path, exploded = copy.path, copy.exploded
     try:

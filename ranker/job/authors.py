@@ -11,9 +11,10 @@ import pyarrow.compute as pc
 import torch
 
 from ..errors import InputError
-from ..graph import csr_tensor
+from ..graph import CitationGraph, csr_tensor
 from ..graph_build import build_graph
 from ..io import Authorships, id_kind, read_authorships, read_coauthorships
+from ..registry import AUTHOR_RANKERS, function
 from ..solvers.author_rankers import author_citation_edges, author_scores, coauthor_edges, coranking, counting_weights
 from ..solvers.choose import solve
 from ..solvers.iteration import PageRankResult
@@ -80,11 +81,7 @@ def rank_authors(ctx: JobContext) -> None:
     weight = counting_weights(auth.paper, auth.position, rule)
     n_authors = len(auth.authors)
     facts: dict[str, Any] = {"algorithm": algo, "counting": rule}
-    if algo == "paper_scores":
-        scores = author_scores(auth.paper, auth.author, weight, torch.from_numpy(ctx.scores)[:, None],
-                               n_authors)[:, 0]
-    else:
-        scores = _author_walk(ctx, auth, weight, co_edges, facts)
+    scores = function(AUTHOR_RANKERS[algo].scores)(ctx, auth, weight, co_edges, facts)
     scores_np = scores.cpu().numpy()
     papers = np.bincount(auth.author, minlength=n_authors)
     kind = id_kind(auth.authors.type) or "string"
@@ -100,43 +97,84 @@ def rank_authors(ctx: JobContext) -> None:
     ctx.write_table("authors", table, authors=facts)
 
 
-def _author_walk(ctx: JobContext, auth: Authorships, weight: np.ndarray, co_edges: Any,
-                 facts: dict[str, Any]) -> torch.Tensor:
-    """Scores of a walk on an author graph: author citations, coauthorships, or coranking's coupled walks."""
-    cfg, ids = ctx.cfg, ctx.ids
-    algo, inp, rank_cfg = cfg.authors.algorithm, cfg.input, cfg.rank
+def paper_scores_of(ctx: JobContext, auth: Authorships, weight: np.ndarray, co_edges: Any,
+                    facts: dict[str, Any]) -> torch.Tensor:
+    """``paper_scores``: each author's share of the papers' global scores (``S_A = C^T S_P``)."""
+    assert ctx.scores is not None
+    return author_scores(auth.paper, auth.author, weight, torch.from_numpy(ctx.scores)[:, None],
+                         len(auth.authors))[:, 0]
+
+
+def author_citation_walk(ctx: JobContext, auth: Authorships, weight: np.ndarray, co_edges: Any,
+                         facts: dict[str, Any]) -> torch.Tensor:
+    """``author_pagerank``: PageRank on the author citation graph (author A cites B through their papers,
+    weighted by the counting rule)."""
     graph = ctx.engine.graph
+    assert graph is not None
+    values = (torch.ones(graph.nnz, dtype=torch.float64, device=graph.device) if graph.weight is None
+              else graph.weight)
+    cited_t = csr_tensor(graph.crow.long(), graph.col.long(), values, (graph.n, graph.n))
+    citing, cited, w = author_citation_edges(cited_t, auth.paper, auth.author, weight, len(auth.authors))
+    return _walk(ctx, _author_graph(ctx, auth, citing, cited, w), facts)
+
+
+def coauthor_walk(ctx: JobContext, auth: Authorships, weight: np.ndarray, co_edges: Any,
+                  facts: dict[str, Any]) -> torch.Tensor:
+    """``coauthor_pagerank``: PageRank on the undirected coauthorship graph."""
+    return _walk(ctx, _coauthor_graph(ctx, auth, co_edges, facts), facts)
+
+
+def coranking_walk(ctx: JobContext, auth: Authorships, weight: np.ndarray, co_edges: Any,
+                   facts: dict[str, Any]) -> torch.Tensor:
+    """``coranking``: papers and authors ranked by one coupled walk over the citation and coauthorship
+    graphs; the papers' side is staged as coranking_papers.parquet."""
+    cfg, ids, graph = ctx.cfg, ctx.ids, ctx.engine.graph
     assert ids is not None and graph is not None
-    n_authors = len(auth.authors)
-    if algo == "author_pagerank":  # coauthor_pagerank and coranking use the coauthorship graph
-        values = (torch.ones(graph.nnz, dtype=torch.float64, device=graph.device) if graph.weight is None
-                  else graph.weight)
-        cited_t = csr_tensor(graph.crow.long(), graph.col.long(), values, (graph.n, graph.n))
-        citing, cited, w = author_citation_edges(cited_t, auth.paper, auth.author, weight, n_authors)
-    elif co_edges is not None:
+    rank_cfg = cfg.rank
+    ag = _coauthor_graph(ctx, auth, co_edges, facts)
+    p_scores, scores, it, resid = coranking(graph.transition(torch.float64), graph.dangling,
+                                            ag.transition(torch.float64), ag.dangling, auth.paper,
+                                            auth.author, jump=cfg.authors.jump, **walk_settings(rank_cfg))
+    res = PageRankResult(scores=scores[:, None], iterations=torch.tensor([it]),
+                         residuals=torch.tensor([resid], dtype=torch.float64),
+                         converged=torch.tensor([resid < rank_cfg.tol]))
+    convergence_check(res, ["coranking"], rank_cfg.tol, rank_cfg.on_nonconvergence)
+    p_np = p_scores.cpu().numpy()
+    facts["paper_output"] = str(ctx.out_dir / "coranking_papers.parquet")
+    facts["jump"] = cfg.authors.jump
+    ctx.write_table("coranking_papers", ranked_table(ids.output_ids(), p_np, p_np, ctx.excluded), authors=facts)
+    return _walked(ag, res, facts, "coranking")
+
+
+def _author_graph(ctx: JobContext, auth: Authorships, citing: Any, cited: Any, w: Any) -> CitationGraph:
+    graph = ctx.engine.graph
+    assert graph is not None
+    return build_graph(citing, cited, len(auth.authors), w, duplicates="sum", device=graph.device)
+
+
+def _coauthor_graph(ctx: JobContext, auth: Authorships, co_edges: Any, facts: dict[str, Any]) -> CitationGraph:
+    """The coauthorship graph: from ``[input] coauthorships`` when given, else from the authorships."""
+    cfg, graph = ctx.cfg, ctx.engine.graph
+    assert graph is not None
+    if co_edges is not None:
         citing, cited, w = co_edges
-        facts["coauthorships"] = inp.coauthorships
+        facts["coauthorships"] = cfg.input.coauthorships
     else:
-        cited, citing, w = coauthor_edges(auth.paper, auth.author, graph.n, n_authors, cfg.authors.coauthor_weight)
+        cited, citing, w = coauthor_edges(auth.paper, auth.author, graph.n, len(auth.authors),
+                                          cfg.authors.coauthor_weight)
         facts["coauthor_weight"] = cfg.authors.coauthor_weight
-    ag = build_graph(citing, cited, n_authors, w, duplicates="sum", device=graph.device)
-    if algo == "coranking":
-        p_scores, scores, it, resid = coranking(graph.transition(torch.float64), graph.dangling,
-                                                ag.transition(torch.float64), ag.dangling, auth.paper,
-                                                auth.author, jump=cfg.authors.jump, **walk_settings(rank_cfg))
-        res = PageRankResult(scores=scores[:, None], iterations=torch.tensor([it]),
-                             residuals=torch.tensor([resid], dtype=torch.float64),
-                             converged=torch.tensor([resid < rank_cfg.tol]))
-        convergence_check(res, [algo], rank_cfg.tol, rank_cfg.on_nonconvergence)
-        p_np = p_scores.cpu().numpy()
-        facts["paper_output"] = str(ctx.out_dir / "coranking_papers.parquet")
-        facts["jump"] = cfg.authors.jump
-        ctx.write_table("coranking_papers", ranked_table(ids.output_ids(), p_np, p_np, ctx.excluded),
-                        authors=facts)
-    else:
-        teleport = uniform_teleport(n_authors, device=graph.device)
-        res = solve(ag, teleport, method=rank_cfg.method, **walk_settings(rank_cfg))
-        convergence_check(res, [algo], rank_cfg.tol, rank_cfg.on_nonconvergence)
+    return _author_graph(ctx, auth, citing, cited, w)
+
+
+def _walk(ctx: JobContext, ag: CitationGraph, facts: dict[str, Any]) -> torch.Tensor:
+    """Global PageRank on an author graph, by the job's method and settings."""
+    rank_cfg, algo = ctx.cfg.rank, ctx.cfg.authors.algorithm
+    res = solve(ag, uniform_teleport(ag.n, device=ag.device), method=rank_cfg.method, **walk_settings(rank_cfg))
+    convergence_check(res, [algo], rank_cfg.tol, rank_cfg.on_nonconvergence)
+    return _walked(ag, res, facts, algo)
+
+
+def _walked(ag: CitationGraph, res: PageRankResult, facts: dict[str, Any], algo: str) -> torch.Tensor:
     facts.update(author_edges=ag.nnz, iterations=int(res.iterations[0]), residual=float(res.residuals[0]))
-    log.info("%s: %d authors, %d author edges, %d iterations", algo, n_authors, ag.nnz, int(res.iterations[0]))
+    log.info("%s: %d authors, %d author edges, %d iterations", algo, ag.n, ag.nnz, int(res.iterations[0]))
     return res.scores[:, 0]

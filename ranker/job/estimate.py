@@ -80,6 +80,8 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     import torch
 
     from ..devices import resolve_device
+    from .engines import DTYPES
+    from .solve_options import auto_batch
 
     inp = cfg.input
     rows, rows_exact, papers, exact, papers_kind, id_kind = _sizes(cfg)
@@ -90,10 +92,12 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     column_bytes = COLUMN_COPIES * score_bytes + (4 * FLOAT32_COPIES if score_bytes == 8 and not sweep else 0)
     columns = 1
     if cfg.personalize is not None:
-        columns = cfg.personalize.batch_size or min(256, _seed_sets(cfg.personalize.seeds))
+        # the batch the job will take: sized from free memory as the engine sizes it (auto_batch)
+        columns = cfg.personalize.batch_size or auto_batch(papers, DTYPES[cfg.rank.dtype], device,
+                                                           _seed_sets(cfg.personalize.seeds))
     solve_bytes = value_bytes * rows + column_bytes * papers * columns
     if cfg.trajectories is not None:
-        years = cfg.trajectories.batch_size or min(256, _trajectory_years(cfg))
+        years = cfg.trajectories.batch_size or auto_batch(papers, torch.float64, device, _trajectory_years(cfg))
         solve_bytes = max(solve_bytes, value_bytes * rows + (TRAJECTORY_COLUMN if sweep else column_bytes)
                           * papers * years)
         columns = max(columns, years)

@@ -21,7 +21,7 @@ from ..io import id_kind, open_parquet, read_paper_facts, read_seeds
 from ..io.checkpoints import job_fingerprint
 from ..io.listing import citation_files
 from ..percentiles import as_nullable, group_percentiles
-from ..registry import function, get_ranker
+from ..registry import AUTHOR_RANKERS, function, get_ranker
 from .authors import rank_authors, read_job_authorships, read_job_coauthorships
 from .checks import check_finite
 from .context import JobContext
@@ -234,7 +234,7 @@ def _not_pagerank(cfg: JobConfig) -> str:
 
 def _author_walk(cfg: JobConfig) -> str:
     a = cfg.authors.algorithm
-    return f"[authors] algorithm = {a!r}" if a != "paper_scores" else ""
+    return "" if AUTHOR_RANKERS[a].distributed else f"[authors] algorithm = {a!r}"
 
 
 #: The job, in order.

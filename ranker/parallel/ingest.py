@@ -236,12 +236,17 @@ def _settle_unknown_papers(edges: EdgeList, numbering: _Numbering, comm: Comm, f
     assert codes is not None
     g_local, k_local = numbering.index, numbering.known
     citing_g, cited_g = g_local[codes[:, 0]], g_local[codes[:, 1]]
+    read_rows, source_rows = edges.read_rows or len(codes), edges.source_rows
     edges.release()
     if not papers:
         return citing_g, cited_g, weights
     unknown = ~(k_local[codes[:, 0]] & k_local[codes[:, 1]])
     first = int(np.argmax(unknown)) if unknown.any() else -1
-    row_offset = comm.all_gather_ints([len(codes)])[:r, 0].sum()
+    row_offset = comm.all_gather_ints([read_rows])[:r, 0].sum()
+    if first >= 0 and source_rows is not None:  # rows of records citing nothing were dropped after reading
+        first_read = int(source_rows[first])
+    else:
+        first_read = first
     unknown_rows, unknown_papers_n = comm.sum_ints([int(unknown.sum()), numbering.unknown])
     stats["unknown_paper_rows"] = unknown_rows
     stats["unknown_papers"] = unknown_papers_n
@@ -249,10 +254,10 @@ def _settle_unknown_papers(edges: EdgeList, numbering: _Numbering, comm: Comm, f
         msg = None
         if first >= 0:
             sources = shard([open_parquet(f, {}, role="citations") for f in files], r, W)
-            file, frow = locate_row(sources, first)
+            file, frow = locate_row(sources, first_read)
             bad = citing_column if not k_local[codes[first, 0]] else cited_column
             missing = edges.ids.ids[int(codes[first, 0] if bad == citing_column else codes[first, 1])].as_py()
-            msg = (int(row_offset + first), f"{where(file, bad, frow)}: paper {missing!r} is not in {papers}")
+            msg = (int(row_offset + first_read), f"{where(file, bad, frow)}: paper {missing!r} is not in {papers}")
         found = [f for f in comm.all_gather_object(msg) if f is not None]
         raise InputError(min(found)[1])
     if unknown_rows and unknown_papers == "drop":

@@ -382,3 +382,124 @@ def test_the_api_reads_an_edited_file_again_and_leaves_no_copy(tmp_path):
     second = ranker.rank(path).to_pylist()
     assert first != second and second[0]["paper_id"] == "b"
     assert formats._folder == []  # ranker.rank removes its own copies
+
+
+def _works_lines(rng: np.random.Generator, n: int, *, late_int_id: bool, empty_first: bool) -> list[str]:
+    """OpenAlex-like records: nested fields the job does not read, optional and null ones, lists."""
+    lines = []
+    for i in range(n):
+        refs = [] if (empty_first and i < 5) else [f"W{int(j)}" for j in rng.integers(0, n, int(rng.integers(0, 6)))]
+        rec = {"id": f"W{i}", "title": None if i % 7 == 0 else f"t{i}",
+               "authorships": [{"author": {"id": f"A{int(j)}", "name": "x" * int(j % 9)}, "position": int(j)}
+                               for j in rng.integers(0, 50, int(rng.integers(0, 4)))],
+               "abstract_inverted_index": {f"w{int(j)}": [int(j)] for j in rng.integers(0, 99, 5)},
+               "referenced_works": refs}
+        if i % 5 == 0:
+            rec["is_retracted"] = False  # an optional field
+        if late_int_id and i == n - 3:
+            rec["referenced_works"] = [17]  # an id of another type, past the first block
+        lines.append(json.dumps(rec))
+    return lines
+
+
+@pytest.mark.parametrize("late_int_id", [False, True])
+@pytest.mark.parametrize("empty_first", [False, True])
+def test_a_json_part_parsed_for_its_two_columns_equals_one_parsed_in_full(tmp_path, monkeypatch, late_int_id,
+                                                                            empty_first):
+    """After the first block, only ``id`` and ``referenced_works`` are parsed; what is read (pairs, rows
+    named in errors) is what parsing every field gives, including a later block whose values do not fit
+    the first block's types and a first block whose lists are all empty (no type yet)."""
+    from ranker.io import text_batches
+
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 1500)
+    lines = _works_lines(np.random.default_rng(3), 120, late_int_id=late_int_id, empty_first=empty_first)
+    path = write_text(tmp_path / "part_000.gz", "\n".join(lines) + "\n", gz=True)
+    narrowed = []
+    real = text_batches.parse_json
+
+    def spy(chunk, options):
+        narrowed.append(options.unexpected_field_behavior == "ignore")
+        return real(chunk, options)
+
+    monkeypatch.setattr(text_batches, "parse_json", spy)
+
+    def read():
+        try:
+            return pairs_of(read_citations([path], citing_column="id", cited_column="referenced_works"))
+        except InputError as exc:
+            return str(exc)
+        finally:
+            remove_converted()
+
+    got = read()
+    monkeypatch.setattr(text_batches, "narrow_options", lambda *a: None)
+    assert got == read()  # the same as every field parsed
+    if not late_int_id:
+        assert isinstance(got, set) and len(got) > 100
+    assert any(narrowed)  # once a block gave the two columns their types (a first pass, or the pass after it)
+
+
+def test_snapshot_parts_are_converted_together_and_the_first_bad_part_in_order_is_named(tmp_path):
+    """Parts of one snapshot (the same name in two update folders) are converted on several threads:
+    every pair is read once, and with two bad parts the error names the first in file order."""
+    expected = set()
+    for d, lo in {"updated_date=2024-01-01": 0, "updated_date=2024-02-01": 40}.items():
+        (tmp_path / "works" / d).mkdir(parents=True)
+        for p in range(2):
+            recs = [{"id": f"W{i}", "referenced_works": [f"W{i - 1}", f"W{i // 2}"]}
+                    for i in range(lo + p * 20 + 1, lo + p * 20 + 21)]
+            expected |= {(r["id"], c) for r in recs for c in r["referenced_works"]}
+            write_text(tmp_path / "works" / d / f"part_00{p}.gz", "".join(json.dumps(r) + "\n" for r in recs),
+                       gz=True)
+    from ranker.io.listing import citation_files
+
+    files = citation_files(str(tmp_path / "works"))
+    got = read_citations(files, citing_column="id", cited_column="referenced_works")
+    assert pairs_of(got) == expected and got.citing.size == 160  # 80 works, 2 rows each (W1, W2 repeat one)
+    remove_converted()
+    write_text(Path(files[3]), '{"id": "W1", "referenced_works": [null]}\n', gz=True)
+    write_text(Path(files[1]), '{"id": "W2", "referenced_works": ["W1"]}\n{"id": \n', gz=True)
+    with pytest.raises(InputError, match=r"2024-01-01/part_001\.gz: not valid JSON Lines"):
+        read_citations(files, citing_column="id", cited_column="referenced_works")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_work_whose_list_is_empty_or_null_is_a_paper_citing_nothing(tmp_path, fmt):
+    """A work with ``referenced_works`` empty or null, cited by no one, is still a paper: it gets a score
+    (the uniform teleport counts it) exactly as networkx gives an isolated node."""
+    works = {"W1": ["W2", "W3"], "W2": ["W3"], "W3": [], "W4": None, "W5": [], "W6": ["W1"]}
+    if fmt == "jsonl":
+        path = write_text(tmp_path / "part_000.gz", "".join(json.dumps({"id": k, "referenced_works": v}) + "\n"
+                                                          for k, v in works.items()), gz=True)
+    else:
+        path = str(tmp_path / "works.parquet")
+        pq.write_table(pa.table({"id": list(works), "referenced_works": pa.array(list(works.values()),
+                                                                                 pa.list_(pa.string()))}), path)
+    cfg = parse_config({"input": {"citations": path, "citing_column": "id", "cited_column": "referenced_works"},
+                        "rank": {"tol": 1e-13, "device": "cpu"}, "output": {"dir": "out", "report": False}},
+                       base=tmp_path)
+    result = run_job(cfg, show_progress=False)
+    got = dict(zip(result.papers.column("paper_id").to_pylist(), result.papers.column("score").to_pylist()))
+    index = {w: i for i, w in enumerate(works)}
+    edges = [(index[a], index[b]) for a, refs in works.items() for b in refs or []]
+    expected = nx_pagerank(edges, len(works))
+    assert set(got) == set(works) and max(abs(got[w] - expected[index[w]]) for w in works) < 1e-10
+    meta = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert meta["ingest"]["citation_rows"] == 4 and meta["ingest"]["records_citing_nothing"] == 3
+
+
+@pytest.mark.parametrize("policy", ["error", "drop", "keep"])
+def test_a_work_citing_nothing_absent_from_the_papers_file_follows_unknown_papers(tmp_path, policy):
+    lines = [{"id": "W1", "referenced_works": ["W2"]}, {"id": "W7", "referenced_works": []},
+             {"id": "W2", "referenced_works": ["W1"]}]
+    path = write_text(tmp_path / "part_000.gz", "".join(json.dumps(r) + "\n" for r in lines), gz=True)
+    write_parquet(tmp_path / "papers.parquet", {"paper_id": ["W1", "W2"]})
+    read = dict(citing_column="id", cited_column="referenced_works", papers=str(tmp_path / "papers.parquet"),
+                unknown_papers=policy)
+    if policy == "error":
+        with pytest.raises(InputError, match=r"part_000\.gz, column 'id', row 1: paper 'W7' is not in"):
+            read_citations([path], **read)
+        return
+    got = read_citations([path], **read)
+    assert got.ids.ids.to_pylist() == (["W1", "W2"] if policy == "drop" else ["W1", "W2", "W7"])
+    assert pairs_of(got) == {("W1", "W2"), ("W2", "W1")} and got.stats["citation_rows"] == 2
