@@ -149,6 +149,11 @@ def read_citations(
     GraphError
         No citations at all.
     """
+    if not (papers or weight_column or shard_of is not None) and compact_ids and files and all(
+            _format(f, fmt) == "jsonl" for f in files):
+        scanned = _scanned(files, citing_column, cited_column, advance)
+        if scanned is not None:
+            return scanned
     known, kind, kind_from = None, None, ""
     if papers:
         known, kind, _ = read_papers(papers, paper_id_column, batch_rows)
@@ -211,6 +216,34 @@ def _open_sources(files: list[str], citing_column: str, cited_column: str, weigh
                 check_kind(kind, src_kind, src.path, col, kind_from)
     assert kind is not None
     return sources, kind
+
+
+def _format(path: str, fmt: str) -> str:
+    try:
+        return detect_format(path, fmt)
+    except (OSError, InputError):
+        return "unreadable"  # the general reader says why
+
+
+def _scanned(files: list[str], citing_column: str, cited_column: str, advance: Advance | None) -> EdgeList | None:
+    """The citations of JSON Lines parts by the works scanner (:mod:`ranker.io.works_snapshot`), or
+    None when it cannot read them."""
+    from .works_snapshot import read_works
+
+    got = read_works(files, citing_column, cited_column)
+    if got is None:
+        return None
+    codes, ids, facts, lonely = got
+    if len(codes) == 0 and lonely == 0:
+        raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
+    if advance is not None:
+        advance(len(codes))
+    stats: dict[str, Any] = {"citation_rows": len(codes), "files": len(files), **facts}
+    if lonely:
+        stats["records_citing_nothing"] = lonely
+    log.info("read %d file(s) with the works scanner: %d citations, %d papers", len(files), len(codes), len(ids))
+    return EdgeList(citing=codes[:, 0], cited=codes[:, 1], weight=None, ids=ids, stats=stats, pairs=codes,
+                    read_rows=len(codes) + lonely)
 
 
 def _is_text(path: str, fmt: str) -> bool:

@@ -358,15 +358,15 @@ def _normalize(table: pa.Table, path: str, explode: str, first_row: int) -> pa.T
         parents = pc.list_parent_indices(lists).to_numpy()
         i = int(parents[np.flatnonzero(flat.is_null().to_numpy(zero_copy_only=False))[0]])
         raise InputError(f"{where(path, explode, first_row + i)}: null id in the list")
-    parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
-    # a record whose list is empty or null cites nothing, but is a paper: one row with no cited id
-    # keeps it (ranker.io.id_numbering numbers it and drops the row)
-    lonely = np.flatnonzero(pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False) == 0)
-    if lonely.size:
-        flat = pa.concat_arrays([flat, pa.nulls(lonely.size, flat.type)])
-        parents = np.concatenate([parents, lonely])
-        order = np.argsort(parents, kind="stable")  # the records' order, pairs in list order
-        flat, parents = flat.take(pa.array(order)), parents[order]
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+    if lengths.all():
+        parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+    else:  # a record whose list is empty or null cites nothing, but is a paper: one row with no cited id
+        # keeps it (ranker.io.id_numbering numbers it and drops the row), in the records' order
+        slots = np.maximum(lengths, 1)
+        parents = np.repeat(np.arange(lengths.size, dtype=np.int64), slots)
+        empty = np.repeat(lengths == 0, slots)
+        flat = flat.take(pa.array(np.cumsum(~empty) - 1, mask=empty))
     rows = pa.array(parents)
     out = {name: (flat if name == explode else table.column(name).take(rows)) for name in table.column_names}
     out[SOURCE_ROW] = pa.array(parents + first_row)

@@ -101,7 +101,7 @@ def json_batches(stream: BinaryIO, path: str, types: dict[str, pa.DataType], blo
 
     With ``only``, the first block is parsed in full (every field inferred) and, when it gave each
     of those columns a type, later blocks are parsed with those types and every other field
-    skipped (an OpenAlex work is about 3.5 KB of JSON of which ranking reads ``id`` and
+    skipped (an OpenAlex work is 3-5 KB of JSON of which ranking reads ``id`` and
     ``referenced_works``: 6x less parsing, measured). A block whose values do not fit those types
     is parsed again in full, and so are the rest, so the batches are what full parsing gives.
     """
@@ -152,7 +152,9 @@ def json_batches(stream: BinaryIO, path: str, types: dict[str, pa.DataType], blo
             if first and only:
                 narrow = narrow_options(table.schema, only, types)
         first = False
-        yield from (table.select([c for c in table.column_names if c in only]) if only else table).to_batches()
+        # one batch per block (the parser's 1 MB pieces would make as many row groups downstream)
+        yield from (table.select([c for c in table.column_names if c in only]) if only else table
+                    ).combine_chunks().to_batches()
         line0 += lines
         if not buf:
             return
