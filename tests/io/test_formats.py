@@ -23,7 +23,7 @@ import pytest
 from oracles import nx_pagerank, write_parquet
 from ranker import parse_config, run_job
 from ranker.errors import InputError, OutputError
-from ranker.io import formats, read_citations
+from ranker.io import formats, read_citations, works_snapshot
 from ranker.io.formats import detect_format, remove_converted
 
 CITING = ["W1", "W1", "W2", "W3", "W3", "W4", "W0042"]
@@ -323,7 +323,8 @@ def test_duplicate_column_names_are_refused_in_csv_json_and_parquet(tmp_path):
         read_citations([str(tmp_path / "d.parquet")])
 
 
-def test_an_exploded_list_copies_only_the_columns_the_job_reads(tmp_path):
+def test_an_exploded_list_copies_only_the_columns_the_job_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(works_snapshot, "read_works", lambda *a, **k: None)  # the general reader's copy
     works = [{"id": f"W{i}", "referenced_works": [f"W{j}" for j in range(i)], "abstract": "x" * 1000,
               "title": f"t{i}"} for i in range(1, 30)]
     path = write_text(tmp_path / "works.jsonl", "".join(json.dumps(w) + "\n" for w in works))
@@ -411,6 +412,7 @@ def test_a_json_part_parsed_for_its_two_columns_equals_one_parsed_in_full(tmp_pa
     the first block's types and a first block whose lists are all empty (no type yet)."""
     from ranker.io import text_batches
 
+    monkeypatch.setattr(works_snapshot, "read_works", lambda *a, **k: None)  # the general reader
     monkeypatch.setattr(formats, "BLOCK_BYTES", 1500)
     lines = _works_lines(np.random.default_rng(3), 120, late_int_id=late_int_id, empty_first=empty_first)
     path = write_text(tmp_path / "part_000.gz", "\n".join(lines) + "\n", gz=True)
