@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError, OutputError, where
 from .outputs import folders_named
+from .pair_rows import SOURCE_ROW, cast_like, is_list, rows_of_pairs
 from .text_batches import (
     BLOCK_BYTES,
     Retry,
@@ -54,7 +55,6 @@ log = logging.getLogger("ranker")
 _EXTENSIONS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
                ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 #: Column of a converted file holding each row's row in the original file (exploded lists).
-SOURCE_ROW = "__source_row"
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def needs_conversion(path: str, fmt: str, list_columns: tuple[str, ...]) -> bool
     except (pa.ArrowException, OSError):
         return False  # the parquet reader reports it
     index = [schema.get_field_index(c) for c in list_columns]  # -1 when missing or twice: reported on opening
-    return any(i >= 0 and _is_list(schema.field(i).type) for i in index)
+    return any(i >= 0 and is_list(schema.field(i).type) for i in index)
 
 
 def column_names(path: str, fmt: str) -> list[str]:
@@ -121,10 +121,6 @@ def column_names(path: str, fmt: str) -> list[str]:
     except (pa.ArrowException, OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError):
         pass  # the readers report it, with the file's name
     return []
-
-
-def _is_list(t: pa.DataType) -> bool:
-    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
 
 
 def _copy_key(path: str, fmt: str, id_columns: tuple[str, ...], how: str) -> tuple:
@@ -233,7 +229,7 @@ def nested_ids(path: str, fmt: str, key_column: str, nested: str) -> Converted:
                         raise InputError(f"{path}: missing column {name!r} (authorships at {nested!r}); columns "
                                          f"are {', '.join(table.column_names)}")
                 lists = table.column(column).combine_chunks()
-                if not _is_list(lists.type):
+                if not is_list(lists.type):
                     raise InputError(f"{where(path, column)}: has type {lists.type}, expected a list of records")
                 parents = pc.list_parent_indices(lists)
                 values = pc.list_flatten(lists)
@@ -308,11 +304,11 @@ def _convert_once(path: str, fmt: str, id_columns: tuple[str, ...], explode: str
                 table = pa.Table.from_batches([batch])
                 if keep:
                     table = table.select([c for c in table.column_names if c in keep])
-                table = _normalize(table, path, explode, rows)
+                table = rows_of_pairs(table, path, explode, rows)
                 if writer is None:
                     writer = pq.ParquetWriter(out, table.schema, compression="zstd")
                 elif table.schema != writer.schema:
-                    table = _cast_like(table, writer.schema, path, rows)
+                    table = cast_like(table, writer.schema, path, rows)
                 _write(writer, table, out, path)
                 rows += batch.num_rows
                 pairs += table.num_rows
@@ -342,77 +338,3 @@ def _write(writer: pq.ParquetWriter, table: pa.Table, out: str, path: str) -> No
                               "point TMPDIR at a folder with room (the copy takes about the size of the "
                               "uncompressed columns) or convert the file to parquet") from None
         raise
-
-
-def _normalize(table: pa.Table, path: str, explode: str, first_row: int) -> pa.Table:
-    """Booleans as 0.0/1.0; the list column ``explode`` as one row per element, with each pair's row."""
-    cols = {}
-    for name, col in zip(table.column_names, table.columns):
-        cols[name] = col.cast(pa.float64()) if pa.types.is_boolean(col.type) else col
-    table = pa.table(cols)
-    if not explode or explode not in table.column_names or not _is_list(table.schema.field(explode).type):
-        return table
-    lists = table.column(explode).combine_chunks()
-    flat = pc.list_flatten(lists)
-    if flat.null_count:
-        parents = pc.list_parent_indices(lists).to_numpy()
-        i = int(parents[np.flatnonzero(flat.is_null().to_numpy(zero_copy_only=False))[0]])
-        raise InputError(f"{where(path, explode, first_row + i)}: null id in the list")
-    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
-    if lengths.all():
-        parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
-    else:  # a record whose list is empty or null cites nothing, but is a paper: one row with no cited id
-        # keeps it (ranker.io.id_numbering numbers it and drops the row), in the records' order
-        slots = np.maximum(lengths, 1)
-        parents = np.repeat(np.arange(lengths.size, dtype=np.int64), slots)
-        empty = np.repeat(lengths == 0, slots)
-        flat = flat.take(pa.array(np.cumsum(~empty) - 1, mask=empty))
-    rows = pa.array(parents)
-    out = {name: (flat if name == explode else table.column(name).take(rows)) for name in table.column_names}
-    out[SOURCE_ROW] = pa.array(parents + first_row)
-    return pa.table(out)
-
-
-def _cast_like(table: pa.Table, schema: pa.Schema, path: str, first_row: int) -> pa.Table:
-    """A later batch whose inferred types differ from the first's: cast to them when no value
-    changes, else read the file again with the wider types (:class:`ranker.io.text_batches.Retry`)."""
-    extra = {name: table.schema.field(name).type for name in table.column_names if name not in schema.names}
-    if extra:  # a field first seen here (JSON records with optional fields): read again with it from the start
-        raise Retry(types={k: (pa.large_string() if pa.types.is_null(t) else t) for k, t in extra.items()})
-    for name in schema.names:  # a field no record of this block has
-        if name not in table.column_names:
-            table = table.append_column(name, pa.nulls(table.num_rows, schema.field(name).type))
-    table = table.select(schema.names)
-    widen = {}
-    for field in schema:
-        got = table.schema.field(field.name).type
-        if got == field.type or pa.types.is_null(got):
-            continue
-        wide = _wider(field.type, got)
-        if wide != field.type:
-            widen[field.name] = wide
-    if widen:
-        raise Retry(types=widen)
-    try:
-        return table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise InputError(f"{path}: near data row {first_row} the columns change type "
-                         f"({str(exc).splitlines()[0][:200]}); set the types consistently") from None
-
-
-def _wider(a: pa.DataType, b: pa.DataType) -> pa.DataType:
-    """A type that holds the values of both ``a`` and ``b`` (columns inferred differently in two blocks)."""
-    if pa.types.is_null(a):
-        return b
-    if pa.types.is_integer(a) and pa.types.is_integer(b):
-        return pa.int64()
-    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
-    if any(f(a) for f in numeric) and any(f(b) for f in numeric):
-        return pa.float64()
-    if pa.types.is_timestamp(a) and pa.types.is_timestamp(b):
-        return pa.timestamp("ns")
-    if (pa.types.is_list(a) or pa.types.is_large_list(a)) and (pa.types.is_list(b) or pa.types.is_large_list(b)):
-        return pa.list_(_wider(a.value_type, b.value_type))
-    if pa.types.is_struct(a) or pa.types.is_struct(b) or _is_list(a) or _is_list(b):
-        return a  # nested shapes are not widened: the cast names the problem
-    return pa.large_string()

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError, where
-from .formats import SOURCE_ROW, converted, detect_format, needs_conversion
+from .formats import converted, detect_format, needs_conversion
 from .ids import first_true, id_kind
+from .pair_rows import SOURCE_ROW
 from .text_batches import check_unique_columns
 
 # --------------------------------------------------------------------------- files
