@@ -27,18 +27,18 @@ def demo_cfg(tmp_path, out):
 def interrupted_run(tmp_path, monkeypatch, out):
     """A run killed after its first personalized batch: one genuine checkpoint is left."""
     cfg = demo_cfg(tmp_path, out)
-    real, calls = engines.solve, []
+    real, calls = engines.LocalEngine.rank_batch, []
 
     def dies(*a, **k):
         calls.append(1)
-        if len(calls) == 3:  # the global solve, batch 0, then batch 1 dies
+        if len(calls) == 2:  # batch 0 is solved, then batch 1 dies
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(engines, "solve", dies)
+    monkeypatch.setattr(engines.LocalEngine, "rank_batch", dies)
     with pytest.raises(KeyboardInterrupt):
         run_job(cfg, show_progress=False)
-    monkeypatch.setattr(engines, "solve", real)
+    monkeypatch.setattr(engines.LocalEngine, "rank_batch", real)
     ckpt = Checkpoints(tmp_path / out, job_fingerprint(cfg, citation_files(cfg.input.citations)))
     assert ckpt.parquet(0).is_file() and ckpt.sidecar(0).is_file() and not ckpt.parquet(1).exists()
     return cfg, ckpt
