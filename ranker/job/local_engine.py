@@ -30,7 +30,7 @@ from .context import JobContext
 from .engines import DTYPES, check_tolerance, exclude_seeds, ids_stats, is_oom, log_graph, paper_days
 from .exclusions import exclude_matches
 from .solve_options import auto_batch, walk_settings
-from .tables import top_k
+from .tables import top_k, top_of_column
 
 log = logging.getLogger("ranker")
 
@@ -147,15 +147,16 @@ class LocalEngine:
         ctx.citations = np.diff(graph.crow.cpu().numpy()).astype(np.int64)  # rows are cited papers
 
     def solve_columns(self, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
-                      callback: Any = None) -> PageRankResult:
-        """Solve seed columns ``0..n_cols-1`` (:meth:`split_on_oom`). Returns the scores on the CPU."""
+                      callback: Any = None, local: bool = True) -> PageRankResult:
+        """Solve seed columns ``0..n_cols-1`` (:meth:`split_on_oom`). Returns the scores on the CPU;
+        ``local``: columns that reach few papers solved on their ancestors (:meth:`local_columns`)."""
         set_index, paper_index, weight = seeds
         rank_cfg = self.cfg.rank
 
         def columns(a: int, b: int) -> PageRankResult:
             graph = self.graph
             assert graph is not None
-            local = self.local_columns(set_index, paper_index, weight, a, b)
+            local = self.local_columns(set_index, paper_index, weight, a, b) if use_local else {}
             whole = np.array([c for c in range(a, b) if c not in local], dtype=np.int64)
             res = PageRankResult(scores=torch.zeros((graph.n, b - a), dtype=self.dtype),
                                  iterations=torch.zeros(b - a, dtype=torch.int64),
@@ -179,6 +180,7 @@ class LocalEngine:
                                                                             full.converged)
             return res
 
+        use_local = local
         return self.split_on_oom(columns, 0, n_cols, "seed set")
 
     def local_columns(self, set_index: np.ndarray, paper_index: np.ndarray, weight: np.ndarray, a: int,
@@ -240,17 +242,45 @@ class LocalEngine:
 
     def rank_batch(self, ctx: JobContext, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
                    k: int, callback: Any = None) -> tuple[PageRankResult, pa.Array, np.ndarray, np.ndarray]:
-        """Solve a batch of seed sets and take each column's top ``k`` outside the excluded papers."""
-        assert ctx.ids is not None
-        res = self.solve_columns(seeds, n_cols, callback)
-        scores = res.scores
-        if ctx.excluded.size or exclude_seeds(ctx):  # left out of the top k, and of the mass the shares divide
-            scores = scores.clone()
-            scores[torch.from_numpy(ctx.excluded)] = -1.0
+        """Solve a batch of seed sets and take each column's top ``k`` outside the excluded papers.
+
+        A set that reaches few papers is solved on its ancestors and its top ``k`` taken from them
+        (:meth:`local_columns`: nothing here costs a pass over all papers); the others are solved
+        together over the whole graph. ``res.scores`` is empty: the caller reads the rows."""
+        assert ctx.ids is not None and self.graph is not None
+        set_index, paper_index, weight = seeds
+        local = self.local_columns(set_index, paper_index, weight, 0, n_cols)
+        whole = np.array([c for c in range(n_cols) if c not in local], dtype=np.int64)
+        idx, val = np.zeros((k, n_cols), np.int64), np.zeros((k, n_cols), np.float64)
+        remaining = np.zeros(n_cols, np.float64)
+        res = PageRankResult(scores=torch.zeros((0, n_cols), dtype=self.dtype),
+                             iterations=torch.zeros(n_cols, dtype=torch.int64),
+                             residuals=torch.zeros(n_cols, dtype=torch.float64),
+                             converged=torch.ones(n_cols, dtype=torch.bool))
+        if whole.size:
+            m = np.isin(set_index, whole)
+            sub = (np.searchsorted(whole, set_index[m]), paper_index[m], weight[m])
+            full = self.solve_columns(sub, whole.size, callback, local=False)
+            scores = full.scores
+            if ctx.excluded.size or exclude_seeds(ctx):  # left out of the top k, and of the mass shares divide
+                scores = scores.clone()
+                scores[torch.from_numpy(ctx.excluded)] = -1.0
+                if exclude_seeds(ctx):
+                    scores[torch.from_numpy(sub[1]), torch.from_numpy(sub[0])] = -1.0
+            remaining[whole] = column_sums(torch.where(scores > 0, scores, torch.zeros_like(scores))).numpy()
+            idx[:, whole], val[:, whole] = top_k(scores, k, ctx.ids)
+            at = torch.from_numpy(whole)
+            res.iterations[at], res.residuals[at], res.converged[at] = (full.iterations, full.residuals,
+                                                                        full.converged)
+        for c, (papers, scores_c, one) in local.items():
+            s = scores_c.astype(np.float64, copy=True)
+            s[np.isin(papers, ctx.excluded)] = -1.0
             if exclude_seeds(ctx):
-                scores[torch.from_numpy(seeds[1]), torch.from_numpy(seeds[0])] = -1.0
-        remaining = column_sums(torch.where(scores > 0, scores, torch.zeros_like(scores))).numpy()
-        idx, val = top_k(scores, k, ctx.ids)
+                s[np.isin(papers, paper_index[set_index == c])] = -1.0
+            remaining[c] = float(s[s > 0].sum())
+            idx[:, c], val[:, c] = top_of_column(papers, s, k, ctx.ids, self.graph.n)
+            res.iterations[c], res.residuals[c], res.converged[c] = (one.iterations[0], one.residuals[0],
+                                                                     one.converged[0])
         return res, ctx.ids.output_ids(idx.T.reshape(-1)), val, remaining
 
     def batch_size(self, ctx: JobContext, n_sets: int) -> int:

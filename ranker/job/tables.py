@@ -130,6 +130,18 @@ def top_k(scores: torch.Tensor, k: int, ids: IdMap | None = None) -> tuple[np.nd
     return idx_out, val_out
 
 
+def top_of_column(papers: np.ndarray, scores: np.ndarray, k: int, ids: IdMap, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` of one column given on ``papers`` alone (every other paper scores 0): the ``k``
+    best, ties by paper id, padded with the first papers outside ``papers`` (score 0) when fewer."""
+    t = pa.table({"s": scores, "id": ids.output_ids(papers)})
+    order = pc.sort_indices(t, [("s", "descending"), ("id", "ascending")]).to_numpy()[:k]
+    idx, val = papers[order], scores[order]
+    if idx.size < k:
+        outside = np.setdiff1d(np.arange(min(n, k + papers.size), dtype=np.int64), papers)[:k - idx.size]
+        idx, val = np.concatenate([idx, outside]), np.concatenate([val, np.zeros(outside.size)])
+    return idx, val
+
+
 def with_facts_by_row(table: pa.Table, facts: pa.Table, row: str = "__row") -> pa.Table:
     """``table`` and the papers file's facts, taken by position: ``table[row]`` is each paper's row in
     the file (a row past its end: a paper the file does not list, facts null); ``row`` is dropped.

@@ -43,7 +43,25 @@ def reference_lists(graph: CitationGraph) -> scipy.sparse.csr_matrix:
 
 
 def ancestors(graph: CitationGraph, seeds: np.ndarray) -> np.ndarray:
-    """The papers reachable from ``seeds`` along references, ``seeds`` included: sorted indices."""
+    """The papers reachable from ``seeds`` along references, ``seeds`` included: sorted indices.
+
+    A compiled breadth-first search (:func:`ranker.kernels.reach.reach`) that touches only what it
+    reaches; :func:`ancestors_reference` (scipy) is what it is tested against."""
+    from ..kernels.reach import reach
+
+    refs = reference_lists(graph)
+    cache = graph.__dict__["_reference_lists"]
+    if "mark" not in cache:
+        cache["mark"], cache["stamp"] = np.zeros(graph.n, np.int64), 0
+    cache["stamp"] += 1
+    out = np.empty(graph.n, np.int64) if "out" not in cache else cache["out"]
+    cache["out"] = out
+    count = reach(refs.indptr, refs.indices, np.asarray(seeds, np.int64), cache["mark"], cache["stamp"], out)
+    return np.sort(out[:count])
+
+
+def ancestors_reference(graph: CitationGraph, seeds: np.ndarray) -> np.ndarray:
+    """:func:`ancestors` by scipy's breadth-first search, one seed at a time (O(citations) each)."""
     refs = reference_lists(graph)
     reached = [breadth_first_order(refs, int(s), directed=True, return_predecessors=False)
                for s in np.unique(seeds)]
@@ -53,12 +71,17 @@ def ancestors(graph: CitationGraph, seeds: np.ndarray) -> np.ndarray:
 def ancestor_subgraph(graph: CitationGraph, papers: np.ndarray) -> CitationGraph:
     """The subgraph ``papers`` (sorted, closed under references) induces, numbered by their order."""
     from ..graph_build import build_graph
+    from ..kernels.reach import gather_rows
 
     refs = reference_lists(graph)
-    sub = refs[papers]  # every reference of these papers lies among them
-    citing = np.repeat(np.arange(papers.size, dtype=np.int64), np.diff(sub.indptr))
-    cited = np.searchsorted(papers, sub.indices)
-    weight = None if graph.weight is None else graph.weight.cpu().numpy()[sub.data]
+    lengths = refs.indptr[papers + 1] - refs.indptr[papers]
+    indptr = np.empty(papers.size + 1, np.int64)
+    indices = np.empty(int(lengths.sum()), refs.indices.dtype)
+    entries = np.empty(indices.size, np.int64)
+    gather_rows(refs.indptr, refs.indices, refs.data, papers, indptr, indices, entries)
+    citing = np.repeat(np.arange(papers.size, dtype=np.int64), lengths)
+    cited = np.searchsorted(papers, indices)  # every reference of these papers lies among them
+    weight = None if graph.weight is None else graph.weight.cpu().numpy()[entries]
     return build_graph(citing, cited, papers.size, weight)
 
 

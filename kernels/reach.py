@@ -1,0 +1,52 @@
+"""The papers a seed set's walk can reach, and the references among them (numba, with scipy references).
+
+:func:`reach` is a breadth-first search along references from several seeds at once. scipy's
+``breadth_first_order`` is the reference (one seed at a time, unions taken): it validates and
+copies the whole graph on every call (O(citations), measured as most of the cost of a seed on a
+24M-citation graph), where this touches only what it reaches. A generation stamp per paper marks
+what was reached, so the marks need no clearing between searches. :func:`gather_rows` is
+``csr[rows]`` for sorted rows (scipy's fancy row indexing is its reference).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def reach(indptr, indices, seeds, mark, stamp, out):  # pragma: no cover - compiled
+    """Every paper reachable from ``seeds`` along the rows of ``indptr``/``indices`` (references),
+    the seeds included, written to ``out`` in the order reached; returns how many. ``mark`` (int64,
+    one per paper) is set to ``stamp`` for each one reached: a fresh ``stamp`` per search."""
+    count = 0
+    for s in seeds:
+        if mark[s] != stamp:
+            mark[s] = stamp
+            out[count] = s
+            count += 1
+    head = 0
+    while head < count:
+        u = out[head]
+        head += 1
+        for k in range(indptr[u], indptr[u + 1]):
+            v = indices[k]
+            if mark[v] != stamp:
+                mark[v] = stamp
+                out[count] = v
+                count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def gather_rows(indptr, indices, data, rows, out_indptr, out_indices, out_data):  # pragma: no cover - compiled
+    """Rows ``rows`` of a CSR matrix into ``out_*`` (``out_indptr`` has ``rows.size + 1`` entries and
+    room for every entry of those rows in the others)."""
+    k = 0
+    out_indptr[0] = 0
+    for i in range(rows.size):
+        r = rows[i]
+        for j in range(indptr[r], indptr[r + 1]):
+            out_indices[k] = indices[j]
+            out_data[k] = data[j]
+            k += 1
+        out_indptr[i + 1] = k
