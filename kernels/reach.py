@@ -50,3 +50,31 @@ def gather_rows(indptr, indices, data, rows, out_indptr, out_indices, out_data):
             out_data[k] = data[j]
             k += 1
         out_indptr[i + 1] = k
+
+
+@njit(cache=True, nogil=True)
+def induced_rows(ref_indptr, ref_indices, ref_entry, rows, pos, out_crow, out_col, out_entry):  # pragma: no cover
+    """The transposed CSR (rows: cited papers; columns: their citers) of the subgraph that ``rows``
+    (sorted, closed under references) induce, from their references (``ref_*``: rows citing papers,
+    ``ref_entry`` each reference's position in the graph's own CSR), renumbered by ``pos``.
+
+    A counting sort over the references of ``rows`` alone: citers come out in increasing order
+    within each row, as in the graph's CSR. ``out_entry`` is each entry's position there."""
+    m = rows.size
+    for i in range(m + 1):
+        out_crow[i] = 0
+    for i in range(m):
+        r = rows[i]
+        for k in range(ref_indptr[r], ref_indptr[r + 1]):
+            out_crow[pos[ref_indices[k]] + 1] += 1
+    for i in range(m):
+        out_crow[i + 1] += out_crow[i]
+    fill = out_crow[:m].copy()
+    for i in range(m):
+        r = rows[i]
+        for k in range(ref_indptr[r], ref_indptr[r + 1]):
+            j = pos[ref_indices[k]]
+            out_col[fill[j]] = i
+            out_entry[fill[j]] = ref_entry[k]
+            fill[j] += 1
+    return out_crow[m]

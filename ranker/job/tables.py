@@ -133,6 +133,9 @@ def top_k(scores: torch.Tensor, k: int, ids: IdMap | None = None) -> tuple[np.nd
 def top_of_column(papers: np.ndarray, scores: np.ndarray, k: int, ids: IdMap, n: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`top_k` of one column given on ``papers`` alone (every other paper scores 0): the ``k``
     best, ties by paper id, padded with the first papers outside ``papers`` (score 0) when fewer."""
+    if scores.size > k:  # the candidates: every paper scoring at least the k-th score
+        keep = np.flatnonzero(scores >= np.partition(scores, scores.size - k)[scores.size - k])
+        papers, scores = papers[keep], scores[keep]
     t = pa.table({"s": scores, "id": ids.output_ids(papers)})
     order = pc.sort_indices(t, [("s", "descending"), ("id", "ascending")]).to_numpy()[:k]
     idx, val = papers[order], scores[order]

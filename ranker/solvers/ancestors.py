@@ -69,20 +69,29 @@ def ancestors_reference(graph: CitationGraph, seeds: np.ndarray) -> np.ndarray:
 
 
 def ancestor_subgraph(graph: CitationGraph, papers: np.ndarray) -> CitationGraph:
-    """The subgraph ``papers`` (sorted, closed under references) induces, numbered by their order."""
-    from ..graph_build import build_graph
-    from ..kernels.reach import gather_rows
+    """The subgraph ``papers`` (sorted, closed under references) induces, numbered by their order.
+
+    Built from the references of ``papers`` alone (every one lies among them, so their out-weights
+    are the graph's) by a compiled counting sort (:func:`ranker.kernels.reach.induced_rows`):
+    the cost is the subgraph's citations, not those of the whole graph into it."""
+    from ..kernels.reach import induced_rows
 
     refs = reference_lists(graph)
-    lengths = refs.indptr[papers + 1] - refs.indptr[papers]
-    indptr = np.empty(papers.size + 1, np.int64)
-    indices = np.empty(int(lengths.sum()), refs.indices.dtype)
-    entries = np.empty(indices.size, np.int64)
-    gather_rows(refs.indptr, refs.indices, refs.data, papers, indptr, indices, entries)
-    citing = np.repeat(np.arange(papers.size, dtype=np.int64), lengths)
-    cited = np.searchsorted(papers, indices)  # every reference of these papers lies among them
-    weight = None if graph.weight is None else graph.weight.cpu().numpy()[entries]
-    return build_graph(citing, cited, papers.size, weight)
+    cache = graph.__dict__["_reference_lists"]
+    if "pos" not in cache:
+        cache["pos"] = np.zeros(graph.n, np.int64)
+    pos = cache["pos"]
+    pos[papers] = np.arange(papers.size, dtype=np.int64)
+    size = int((refs.indptr[papers + 1] - refs.indptr[papers]).sum())
+    sub_crow = np.empty(papers.size + 1, np.int64)
+    sub_col, entry = np.empty(size, np.int64), np.empty(size, np.int64)
+    nnz = induced_rows(refs.indptr, refs.indices, refs.data, papers, pos, sub_crow, sub_col, entry)
+    idt = graph.crow.dtype
+    weight = None if graph.weight is None else graph.weight.cpu()[torch.from_numpy(entry[:nnz])]
+    stats = {"citations": nnz, "papers": int(papers.size), "of_graph": "ancestors of a seed set"}
+    return CitationGraph(n=int(papers.size), crow=torch.from_numpy(sub_crow).to(idt),
+                         col=torch.from_numpy(sub_col[:nnz]).to(idt), weight=weight,
+                         out_weight=graph.out_weight.cpu()[torch.from_numpy(papers)], stats=stats)
 
 
 def ancestor_pagerank(graph: CitationGraph, seeds: np.ndarray, weights: np.ndarray, *, solve_kw: dict,

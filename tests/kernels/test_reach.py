@@ -41,3 +41,21 @@ def test_reference_lists_are_the_transpose_of_the_graph():
     graph = build_graph(np.array([0, 0, 2, 3]), np.array([1, 2, 1, 3]), 4)
     refs = reference_lists(graph)
     assert [refs.indices[refs.indptr[i]:refs.indptr[i + 1]].tolist() for i in range(4)] == [[1, 2], [], [1], [3]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 30), data=st.data())
+def test_the_induced_rows_are_scipys_submatrix(n, data):
+    """ancestor_subgraph (induced_rows) against scipy's P^T[R][:, R], values included (weighted)."""
+    from ranker.solvers.ancestors import ancestor_subgraph
+
+    m = data.draw(st.integers(0, 3 * n))
+    citing = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), np.int64)
+    cited = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), np.int64)
+    weight = np.array(data.draw(st.lists(st.floats(0.5, 3.0), min_size=m, max_size=m)))
+    graph = build_graph(citing, cited, n, weight)
+    papers = ancestors(graph, np.array([data.draw(st.integers(0, n - 1))]))
+    sub = ancestor_subgraph(graph, papers)
+    full = graph.transition().to_dense().numpy()
+    assert np.allclose(sub.transition().to_dense().numpy(), full[np.ix_(papers, papers)], rtol=0, atol=1e-15)
+    assert sub.out_weight.tolist() == graph.out_weight[papers].tolist()
