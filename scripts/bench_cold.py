@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+from process_timing import time_process
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared_data import hepth_or_exit  # noqa: E402
@@ -51,13 +51,9 @@ IGRAPH_SCRIPT = textwrap.dedent('''
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:
-    run = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
-    if run.returncode:
-        sys.exit(f"{' '.join(cmd)} failed:\n{run.stderr[-3000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", run.stderr).group(1)
-    seconds = sum(float(v) * 60 ** i for i, v in enumerate(reversed(wall.split(":"))))
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1)) * 1024
-    return seconds, rss
+    """Wall seconds and peak RSS bytes of a whole process."""
+    run = time_process(cmd)
+    return run.seconds, run.rss
 
 
 def main() -> None:

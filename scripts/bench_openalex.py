@@ -32,12 +32,13 @@ import argparse
 import gzip
 import json
 import re
-import subprocess
 import sys
 import tempfile
 import textwrap
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from process_timing import time_process
 
 PEER = textwrap.dedent('''
     import sys, time
@@ -168,14 +169,9 @@ def make_snapshot(cache: Path, works: int, parts: int, refs: float) -> tuple[Pat
 
 
 def timed(cmd: list[str]) -> tuple[str, float, int]:
-    """Run ``cmd`` under /usr/bin/time -v: (stdout, wall seconds, peak RSS bytes)."""
-    run = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
-    if run.returncode:
-        sys.exit(f"{' '.join(cmd)} failed:\n{run.stderr[-3000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", run.stderr).group(1)
-    seconds = sum(float(v) * 60 ** i for i, v in enumerate(reversed(wall.split(":"))))
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1)) * 1024
-    return run.stdout + run.stderr, seconds, rss
+    """Output, wall seconds and peak RSS bytes of a whole process."""
+    run = time_process(cmd)
+    return run.stdout + run.stderr, run.seconds, run.rss
 
 
 def main() -> None:

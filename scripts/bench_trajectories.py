@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+from process_timing import time_process
 
 IGRAPH_SCRIPT = textwrap.dedent('''
     import json, sys, time
@@ -67,15 +67,9 @@ IGRAPH_SCRIPT = textwrap.dedent('''
 
 
 def timed(cmd: list[str]) -> tuple[str, float, int]:
-    """Run ``cmd`` under /usr/bin/time -v: (stdout, wall seconds, peak RSS bytes)."""
-    run = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
-    if run.returncode:
-        sys.exit(f"{' '.join(cmd)} failed:\n{run.stderr[-3000:]}")
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", run.stderr).group(1)
-    parts = [float(x) for x in wall.split(":")]
-    seconds = sum(v * 60 ** i for i, v in enumerate(reversed(parts)))
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1)) * 1024
-    return run.stdout, seconds, rss
+    """Stdout, wall seconds and peak RSS bytes of a whole process."""
+    run = time_process(cmd)
+    return run.stdout, run.seconds, run.rss
 
 
 def job(path: Path, data: Path, out: Path, years: str | None) -> Path:
