@@ -107,27 +107,20 @@ def json_batches(stream: BinaryIO, path: str, types: dict[str, pa.DataType], blo
     """
     from ..kernels.json_depth import deep_line
 
-    carry, line0 = b"", 0
+    line0 = 0
     full = pajson.ParseOptions(explicit_schema=pa.schema(list(types.items())) if types else None,
                                unexpected_field_behavior="infer")
     narrow: pajson.ParseOptions | None = None
     first = True
+    blocks = line_blocks(stream, block_size)
     while True:
-        buf = stream.read(block_size)
-        data = carry + buf if carry else buf
-        if buf:
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than the block: read more before parsing
-                if len(data) > MAX_BLOCK_BYTES:
-                    raise InputError(f"{path}: line {line0 + 1} is longer than {MAX_BLOCK_BYTES >> 20} MB")
-                carry = data
-                continue
-            chunk, carry = data[:cut], data[cut:]
-        else:
-            chunk, carry = data, b""
+        try:
+            chunk = next(blocks)
+        except StopIteration:
+            return
+        except LineTooLong:
+            raise InputError(f"{path}: line {line0 + 1} is longer than {MAX_BLOCK_BYTES >> 20} MB") from None
         if not chunk.strip():
-            if not buf:
-                return
             line0 += chunk.count(b"\n")
             continue
         deep = deep_line(chunk, MAX_JSON_DEPTH)
@@ -156,8 +149,32 @@ def json_batches(stream: BinaryIO, path: str, types: dict[str, pa.DataType], blo
         yield from (table.select([c for c in table.column_names if c in only]) if only else table
                     ).combine_chunks().to_batches()
         line0 += lines
+
+
+class LineTooLong(Exception):
+    """A line longer than :data:`MAX_BLOCK_BYTES` (the reader names it with its number)."""
+
+
+def line_blocks(stream: BinaryIO, block_size: int) -> Iterator[bytes]:
+    """``stream`` in blocks of whole lines, about ``block_size`` bytes each: a block grows until it
+    holds a whole line (:class:`LineTooLong` past :data:`MAX_BLOCK_BYTES`); the last may end
+    without a newline."""
+    carry = b""
+    while True:
+        buf = stream.read(block_size)
+        data = carry + buf if carry else buf
         if not buf:
+            if data:
+                yield data
             return
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # one line longer than the block: read more before cutting
+            if len(data) > MAX_BLOCK_BYTES:
+                raise LineTooLong
+            carry = data
+            continue
+        carry = data[cut:]
+        yield data[:cut]
 
 
 def narrow_options(schema: pa.Schema, only: tuple[str, ...], types: dict[str, pa.DataType]

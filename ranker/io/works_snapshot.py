@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from .id_patterns import IdPattern, detect_pattern
 from .ids import IdMap
-from .text_batches import BLOCK_BYTES, MAX_JSON_DEPTH, is_gzip
+from .text_batches import BLOCK_BYTES, MAX_JSON_DEPTH, LineTooLong, is_gzip, line_blocks
 
 log = logging.getLogger("ranker")
 
@@ -54,29 +54,21 @@ def scan_part(path: str, id_key: str, list_key: str, prefix: str, block_size: in
 
     keys = (np.frombuffer(id_key.encode(), np.uint8), np.frombuffer(list_key.encode(), np.uint8),
             np.frombuffer(prefix.encode(), np.uint8))
-    stream = pa.input_stream(path, compression="gzip" if is_gzip(path) else None)
     out: Blocks = []
-    carry = b""
-    while True:
-        buf = stream.read(block_size)
-        data = carry + buf if carry else buf
-        if not data:
-            return out
-        cut = data.rfind(b"\n") + 1 if buf else len(data)
-        if cut == 0:  # a line longer than the block: read more
-            carry = data
-            continue
-        chunk, carry = data[:cut], data[cut:]
-        text = np.frombuffer(chunk, np.uint8)
-        cap = text.size // (len(prefix) + 3) + 1  # every row holds an id string of at least that many bytes
-        citing, cited, none = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.bool_)
-        rows, bad = scan_works(text, *keys[:2], keys[2], MAX_JSON_DEPTH, citing, cited, none)
-        if bad >= 0:
-            log.debug("%s: the works scanner stops near byte %d of a block; reading the general way", path, bad)
-            return None
-        out.append((citing[:rows].copy(), cited[:rows].copy(), none[:rows].copy()))
-        if not buf:
-            return out
+    try:
+        stream = pa.input_stream(path, compression="gzip" if is_gzip(path) else None)
+        for chunk in line_blocks(stream, block_size):
+            text = np.frombuffer(chunk, np.uint8)
+            cap = text.size // (len(prefix) + 3) + 1  # every row holds an id string of at least that many bytes
+            citing, cited, none = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.bool_)
+            rows, bad = scan_works(text, *keys[:2], keys[2], MAX_JSON_DEPTH, citing, cited, none)
+            if bad >= 0:
+                log.debug("%s: the works scanner stops near byte %d of a block; reading the general way", path, bad)
+                return None
+            out.append((citing[:rows].copy(), cited[:rows].copy(), none[:rows].copy()))
+    except (OSError, EOFError, pa.ArrowException, LineTooLong):  # a truncated part, a huge line: the general
+        return None  # reader names the problem
+    return out
 
 
 def read_works(files: list[str], citing_column: str, cited_column: str

@@ -138,3 +138,14 @@ def test_a_part_of_only_records_citing_nothing(tmp_path, blank):
            [{"id": f"{W}2", "referenced_works": [f"{W}1"]}])
     fast, general = _read([path], False), _read([path], True)
     assert fast[:3] == general[:3] == ([(f"{W}2", f"{W}1")], [f"{W}1", f"{W}2"], 1)
+
+
+def test_a_truncated_part_is_named_by_the_general_reader(tmp_path):
+    """A gzip stream cut short is the general reader's one-line error, not the scanner's exception."""
+    path = tmp_path / "part_000.gz"
+    _write(path, [{"id": f"{W}{i}", "referenced_works": [f"{W}{i + 1}"], "x": "y" * 50} for i in range(1, 3000)])
+    path.write_bytes(path.read_bytes()[:-200])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(works_snapshot, "read_works", lambda *a, **k: None)
+        general = _read([path], True)
+    assert _read([path], False) == general and general.startswith("error: ") and "part_000.gz" in general
