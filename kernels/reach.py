@@ -4,8 +4,8 @@
 ``breadth_first_order`` is the reference (one seed at a time, unions taken): it validates and
 copies the whole graph on every call (O(citations), measured as most of the cost of a seed on a
 24M-citation graph), where this touches only what it reaches. A generation stamp per paper marks
-what was reached, so the marks need no clearing between searches. :func:`gather_rows` is
-``csr[rows]`` for sorted rows (scipy's fancy row indexing is its reference).
+what was reached, so the marks need no clearing between searches. :func:`induced_rows` builds the
+subgraph a set closed under references induces (scipy's submatrix is its reference).
 """
 
 from __future__ import annotations
@@ -35,21 +35,6 @@ def reach(indptr, indices, seeds, mark, stamp, out):  # pragma: no cover - compi
                 out[count] = v
                 count += 1
     return count
-
-
-@njit(cache=True, nogil=True)
-def gather_rows(indptr, indices, data, rows, out_indptr, out_indices, out_data):  # pragma: no cover - compiled
-    """Rows ``rows`` of a CSR matrix into ``out_*`` (``out_indptr`` has ``rows.size + 1`` entries and
-    room for every entry of those rows in the others)."""
-    k = 0
-    out_indptr[0] = 0
-    for i in range(rows.size):
-        r = rows[i]
-        for j in range(indptr[r], indptr[r + 1]):
-            out_indices[k] = indices[j]
-            out_data[k] = data[j]
-            k += 1
-        out_indptr[i + 1] = k
 
 
 @njit(cache=True, nogil=True)

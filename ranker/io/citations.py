@@ -200,7 +200,7 @@ def _open_sources(files: list[str], citing_column: str, cited_column: str, weigh
     # text files (a snapshot's gzipped JSON parts) are converted on every core at once; the first
     # error in file order is the one raised, as when they are read one by one
     workers = min(len(files), os.cpu_count() or 1)
-    if workers > 1 and any(_is_text(f, fmt) for f in files):
+    if workers > 1 and any(_format(f, fmt) not in ("parquet", "unreadable") for f in files):
         with ThreadPoolExecutor(workers) as pool:
             sources = list(pool.map(opened, files))
     else:
@@ -219,6 +219,7 @@ def _open_sources(files: list[str], citing_column: str, cited_column: str, weigh
 
 
 def _format(path: str, fmt: str) -> str:
+    """``path``'s format (:func:`ranker.io.formats.detect_format`), or ``unreadable``: opening it says why."""
     try:
         return detect_format(path, fmt)
     except (OSError, InputError):
@@ -244,14 +245,6 @@ def _scanned(files: list[str], citing_column: str, cited_column: str, advance: A
     log.info("read %d file(s) with the works scanner: %d citations, %d papers", len(files), len(codes), len(ids))
     return EdgeList(citing=codes[:, 0], cited=codes[:, 1], weight=None, ids=ids, stats=stats, pairs=codes,
                     read_rows=len(codes) + lonely)
-
-
-def _is_text(path: str, fmt: str) -> bool:
-    """Whether ``path`` is read through a parquet copy (False when it cannot be read: its opening says why)."""
-    try:
-        return detect_format(path, fmt) != "parquet"
-    except (OSError, InputError):
-        return False
 
 
 def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:

@@ -147,40 +147,24 @@ class LocalEngine:
         ctx.citations = np.diff(graph.crow.cpu().numpy()).astype(np.int64)  # rows are cited papers
 
     def solve_columns(self, seeds: tuple[np.ndarray, np.ndarray, np.ndarray], n_cols: int,
-                      callback: Any = None, local: bool = True) -> PageRankResult:
-        """Solve seed columns ``0..n_cols-1`` (:meth:`split_on_oom`). Returns the scores on the CPU;
-        ``local``: columns that reach few papers solved on their ancestors (:meth:`local_columns`)."""
+                      callback: Any = None) -> PageRankResult:
+        """Solve seed columns ``0..n_cols-1`` together over the whole graph (:meth:`split_on_oom`).
+        Returns the scores on the CPU."""
         set_index, paper_index, weight = seeds
         rank_cfg = self.cfg.rank
 
         def columns(a: int, b: int) -> PageRankResult:
             graph = self.graph
             assert graph is not None
-            local = self.local_columns(set_index, paper_index, weight, a, b) if use_local else {}
-            whole = np.array([c for c in range(a, b) if c not in local], dtype=np.int64)
-            res = PageRankResult(scores=torch.zeros((graph.n, b - a), dtype=self.dtype),
-                                 iterations=torch.zeros(b - a, dtype=torch.int64),
-                                 residuals=torch.zeros(b - a, dtype=torch.float64),
-                                 converged=torch.ones(b - a, dtype=torch.bool))
-            for c, (papers, scores, one) in local.items():
-                res.scores[torch.from_numpy(papers), c - a] = torch.from_numpy(scores).to(self.dtype)
-                res.iterations[c - a], res.residuals[c - a] = one.iterations[0], one.residuals[0]
-                res.converged[c - a] = one.converged[0]
-            if whole.size:  # columns reaching much of the graph: solved together over the whole of it
-                m = np.isin(set_index, whole)
-                teleport = seed_teleport(graph.n, torch.from_numpy(np.searchsorted(whole, set_index[m])),
-                                         torch.from_numpy(paper_index[m]), torch.from_numpy(weight[m]), whole.size,
-                                         dtype=self.dtype, device=graph.device)
-                full = solve(graph, teleport, method=rank_cfg.method, **walk_settings(rank_cfg),
-                             kernel=rank_cfg.kernel, batch_invariant=True, callback=callback)
-                del teleport
-                at = torch.from_numpy(whole - a)
-                res.scores[:, at] = full.scores.cpu()
-                res.iterations[at], res.residuals[at], res.converged[at] = (full.iterations, full.residuals,
-                                                                            full.converged)
+            m = (set_index >= a) & (set_index < b)
+            teleport = seed_teleport(graph.n, torch.from_numpy(set_index[m] - a), torch.from_numpy(paper_index[m]),
+                                     torch.from_numpy(weight[m]), b - a, dtype=self.dtype, device=graph.device)
+            res = solve(graph, teleport, method=rank_cfg.method, **walk_settings(rank_cfg),
+                        kernel=rank_cfg.kernel, batch_invariant=True, callback=callback)
+            del teleport
+            res.scores = res.scores.cpu()
             return res
 
-        use_local = local
         return self.split_on_oom(columns, 0, n_cols, "seed set")
 
     def local_columns(self, set_index: np.ndarray, paper_index: np.ndarray, weight: np.ndarray, a: int,
@@ -260,7 +244,7 @@ class LocalEngine:
         if whole.size:
             m = np.isin(set_index, whole)
             sub = (np.searchsorted(whole, set_index[m]), paper_index[m], weight[m])
-            full = self.solve_columns(sub, whole.size, callback, local=False)
+            full = self.solve_columns(sub, whole.size, callback)
             scores = full.scores
             if ctx.excluded.size or exclude_seeds(ctx):  # left out of the top k, and of the mass shares divide
                 scores = scores.clone()

@@ -1,14 +1,12 @@
-"""kernels/reach.py against scipy: the breadth-first search along references, and CSR row gathering."""
+"""kernels/reach.py against scipy: the breadth-first search along references, and the induced subgraph."""
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ranker import build_graph
-from ranker.kernels.reach import gather_rows
 from ranker.solvers.ancestors import ancestors, ancestors_reference, reference_lists
 
 
@@ -22,19 +20,6 @@ def test_reach_equals_scipys_search_from_every_seed_set(n, data):
     for _ in range(3):  # the marks are reused across searches (a fresh stamp each)
         seeds = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4)), np.int64)
         assert ancestors(graph, seeds).tolist() == ancestors_reference(graph, seeds).tolist()
-
-
-def test_gather_rows_equals_scipys_row_indexing():
-    rng = np.random.default_rng(2)
-    a = scipy.sparse.random(50, 50, density=0.1, format="csr", random_state=3)
-    a.data = rng.integers(0, 1000, a.data.size).astype(np.int64)
-    rows = np.sort(rng.choice(50, 17, replace=False))
-    want = a[rows]
-    size = int((a.indptr[rows + 1] - a.indptr[rows]).sum())
-    indptr, indices, data = np.empty(rows.size + 1, np.int64), np.empty(size, a.indices.dtype), np.empty(size, np.int64)
-    gather_rows(a.indptr, a.indices, a.data, rows, indptr, indices, data)
-    assert indptr.tolist() == want.indptr.tolist() and indices.tolist() == want.indices.tolist()
-    assert data.tolist() == want.data.tolist()
 
 
 def test_reference_lists_are_the_transpose_of_the_graph():
