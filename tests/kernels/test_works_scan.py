@@ -70,8 +70,8 @@ def test_the_scanner_reads_what_json_and_the_general_reader_read(tmp_path_factor
     pairs = sorted((w["id"], c) for w in works for c in w["referenced_works"] or [])
     papers = sorted({w["id"] for w in works} | {c for _, c in pairs})
     expected = (pairs, papers, sum(not w["referenced_works"] for w in works))
-    fast, general = _read([path], False), _read([path], True)
-    assert fast[:3] == expected and fast[3].startswith("works scanner")
+    scanned, general = _read([path], False), _read([path], True)
+    assert scanned[:3] == expected and scanned[3].startswith("works scanner")
     if not isinstance(general, str):
         assert general[:3] == expected
 
@@ -98,9 +98,9 @@ def test_it_gives_the_job_to_the_general_reader_off_the_shape(tmp_path):
                 fh.write(f'{{"id": "{W}9", "id": "{W}10", "referenced_works": []}}\n')
         else:
             _write(path, records)
-        fast, general = _read([path], False), _read([path], True)
-        assert fast == general, name
-        assert isinstance(fast, str) or fast[3] == "general", name
+        scanned, general = _read([path], False), _read([path], True)
+        assert scanned == general, name
+        assert isinstance(scanned, str) or scanned[3] == "general", name
 
 
 def test_a_malformed_line_is_named_by_the_general_reader(tmp_path):
@@ -120,15 +120,15 @@ def test_several_parts_are_numbered_in_file_order_as_the_general_reader_does(tmp
         path = tmp_path / f"part_00{p}.gz"
         _write(path, recs)
         paths.append(path)
-    fast = read_citations([str(p) for p in paths], citing_column="id", cited_column="referenced_works")
-    assert fast.stats["reader"].startswith("works scanner")
+    scanned = read_citations([str(p) for p in paths], citing_column="id", cited_column="referenced_works")
+    assert scanned.stats["reader"].startswith("works scanner")
     with monkeypatch.context() as m:
         m.setattr(works_snapshot, "read_works", lambda *a, **k: None)
         general = read_citations([str(p) for p in paths], citing_column="id", cited_column="referenced_works")
     remove_converted()
-    n = len(fast.ids)
-    assert fast.ids.output_ids(np.arange(n)).to_pylist() == general.ids.output_ids(np.arange(n)).to_pylist()
-    assert np.array_equal(fast.pairs, general.pairs)
+    n = len(scanned.ids)
+    assert scanned.ids.output_ids(np.arange(n)).to_pylist() == general.ids.output_ids(np.arange(n)).to_pylist()
+    assert np.array_equal(scanned.pairs, general.pairs)
 
 
 @pytest.mark.parametrize("blank", [False, True])
@@ -136,8 +136,8 @@ def test_a_part_of_only_records_citing_nothing(tmp_path, blank):
     path = tmp_path / "part_000.gz"
     _write(path, [{"id": f"{W}1", "referenced_works": []}] + ([None] if blank else []) +
            [{"id": f"{W}2", "referenced_works": [f"{W}1"]}])
-    fast, general = _read([path], False), _read([path], True)
-    assert fast[:3] == general[:3] == ([(f"{W}2", f"{W}1")], [f"{W}1", f"{W}2"], 1)
+    scanned, general = _read([path], False), _read([path], True)
+    assert scanned[:3] == general[:3] == ([(f"{W}2", f"{W}1")], [f"{W}1", f"{W}2"], 1)
 
 
 def test_a_truncated_part_is_named_by_the_general_reader(tmp_path):
