@@ -73,15 +73,20 @@ def number_citations(sources: list[ParquetSource], columns: list[str], kind: str
         del numbering
     else:
         codes, uniq = number_hashed(codes, dicts, spans, known, papers, paper_id_column)
-    how = "dense integer range" if id_range is not None else "hashed"
+    facts = numbering_facts("dense integer range" if id_range is not None else "hashed", pattern)
+    ids = (IdMap(ids=uniq, kind=kind, n_known=n_known) if pattern is None
+           else IdMap(kind=kind, n_known=n_known, pattern=pattern, numbers=uniq))
+    return codes, weights, ids, facts, none
+
+
+def numbering_facts(how: str, pattern: IdPattern | None) -> dict[str, Any]:
+    """What ``run.json`` and the log say of how ids were numbered (and read as integers, under ``pattern``)."""
     facts: dict[str, Any] = {"id_numbering": how + (" (string ids as integers)" if pattern else "")}
     if pattern is not None:
         facts["id_pattern"] = {"prefix": pattern.prefix, "digits": pattern.width or "any, no leading zero"}
         log.info("string ids read as integers: %r followed by %s", pattern.prefix,
                  f"{pattern.width} digits" if pattern.width else "digits without leading zeros")
-    ids = (IdMap(ids=uniq, kind=kind, n_known=n_known) if pattern is None
-           else IdMap(kind=kind, n_known=n_known, pattern=pattern, numbers=uniq))
-    return codes, weights, ids, facts, none
+    return facts
 
 
 def duplicate_paper_error(path: str, id_column: str, ids: pa.Array, codes: np.ndarray) -> InputError:

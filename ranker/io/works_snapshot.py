@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .id_numbering import numbering_facts
 from .id_patterns import IdPattern, detect_pattern
 from .ids import IdMap
 from .text_batches import BLOCK_BYTES, MAX_JSON_DEPTH, LineTooLong, is_gzip, line_blocks
@@ -97,7 +98,6 @@ def read_works(files: list[str], citing_column: str, cited_column: str
                 codes.append(pair[~none] if none.any() else pair)
     ids = IdMap(kind="string", n_known=0, pattern=IdPattern(pattern.prefix, 0),
                 numbers=pa.array(numbering.ids.copy(), pa.int64()))
-    facts = {"id_numbering": "hashed (string ids as integers)", "reader": "works scanner (one pass over the text)",
-             "id_pattern": {"prefix": pattern.prefix, "digits": "any, no leading zero"}}
+    facts = {**numbering_facts("hashed", ids.pattern), "reader": "works scanner (one pass over the text)"}
     out = np.concatenate(codes) if codes else np.empty((0, 2), np.int32)
     return np.ascontiguousarray(out), ids, facts, lonely
