@@ -44,17 +44,20 @@ from .inputs import (
 )
 from .outputs import (
                      StagedOutputs,
+                     WrittenTable,
                      file_sha256,
                      free_bytes,
                      remove_temp_files,
                      write_json_atomic,
                      write_parquet_atomic,
+                     write_parquet_batches_atomic,
                      write_text_atomic,
 )
 from .sources import ParquetSource, open_parquet, read_columns
 
-__all__ = ["Authorships", "EdgeList", "IdMap", "ParquetSource", "SeedSets", "StagedOutputs", "file_sha256",
-           "free_bytes", "has_dates", "id_kind", "open_parquet", "read_authorships", "read_citations",
+__all__ = ["Authorships", "EdgeList", "IdMap", "ParquetSource", "SeedSets", "StagedOutputs", "WrittenTable",
+           "file_sha256", "free_bytes", "has_dates", "id_kind", "open_parquet", "read_authorships", "read_citations",
            "read_coauthorships", "read_columns", "read_paper_columns", "read_paper_days", "read_paper_facts",
            "read_paper_years", "read_papers", "read_seeds",
-           "remove_temp_files", "write_json_atomic", "write_parquet_atomic", "write_text_atomic"]
+           "remove_temp_files", "write_json_atomic", "write_parquet_atomic", "write_parquet_batches_atomic",
+           "write_text_atomic"]

@@ -273,7 +273,7 @@ def open_nested(path: str, key_column: str, nested: str) -> ParquetSource:
     """An authorships source read through :func:`ranker.io.formats.nested_ids`."""
     copy = nested_ids(path, detect_format(path), key_column, nested)
     f = pq.ParquetFile(copy.path)
-    src = ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows, exploded=True)
+    src = ParquetSource(path=path, file=f, num_rows=f.metadata.num_rows, exploded=True, read_path=copy.path)
     check_columns(src, {key_column: "id", nested: "id"}, role="authorships")
     return src
 

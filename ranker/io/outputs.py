@@ -310,6 +310,61 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata
     _write_atomic(path, write, int(table.nbytes), staging)
 
 
+def write_parquet_batches_atomic(tables: Iterable[pa.Table], path: str | os.PathLike[str],
+                                 metadata: dict[str, Any] | None = None, *, staging: StagedOutputs | None = None,
+                                 size_hint: int = 0) -> None:
+    """:func:`write_parquet_atomic` for a table given in slices, each written as it comes (a row group
+    each, for slices of up to 2**20 rows) and never held whole. The first slice fixes the schema
+    (every later one is cast to it); there must be at least one, possibly empty. ``size_hint``:
+    about how many bytes, for the message of a full disk."""
+    path = Path(path)
+
+    def write(fh: Any) -> None:
+        writer, schema = None, None
+        try:
+            for table in tables:
+                if writer is None:
+                    schema = table.schema
+                    if metadata is not None:
+                        schema = schema.with_metadata({**(schema.metadata or {}), b"rank_citations":
+                                                       json.dumps(metadata, sort_keys=True).encode()})
+                    writer = pq.ParquetWriter(fh, schema, compression="zstd")
+                assert schema is not None
+                writer.write_table(table if table.schema.equals(schema, check_metadata=False) else table.cast(schema))
+            assert writer is not None, "no slice to write"
+            done, writer = writer, None
+            done.close()  # the footer: a full disk here is reported like any other
+        except pa.ArrowException as exc:  # Arrow wraps the file object's OSError
+            if "No space left" in str(exc) or "Disk quota" in str(exc):
+                raise OSError(errno.ENOSPC, str(exc)) from None
+            raise
+        finally:
+            if writer is not None:  # a slice failed: close quietly, the temp file is removed
+                try:
+                    writer.close()
+                except (pa.ArrowException, OSError, ValueError):
+                    pass
+
+    _write_atomic(path, write, size_hint, staging)
+
+
+class WrittenTable:
+    """An output written in slices and not held in memory: read back from its file when asked for.
+
+    Before the commit the file is the staged temp file, after it the final one
+    (:class:`StagedOutputs`). Reading after the output directory changed reads what is there.
+    """
+
+    def __init__(self, path: Path, staging: StagedOutputs | None) -> None:
+        self.path, self.staging = path, staging
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        """The table (only ``columns`` when given), without the file's metadata."""
+        current = next((tmp for tmp, final in (self.staging.pending if self.staging else []) if final == self.path),
+                       self.path)
+        return pq.read_table(current, columns=columns).replace_schema_metadata(None)
+
+
 def write_text_atomic(text: str, path: str | os.PathLike[str], *, staging: StagedOutputs | None = None) -> None:
     """Write ``text`` (UTF-8) atomically (temp file, fsync, rename; staged like parquet)."""
     data = text.encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import JobConfig
-from ..io import Authorships, IdMap, SeedSets, StagedOutputs, write_parquet_atomic
+from ..io import (
+    Authorships,
+    IdMap,
+    SeedSets,
+    StagedOutputs,
+    WrittenTable,
+    write_parquet_atomic,
+    write_parquet_batches_atomic,
+)
 from ..progress import StageTimes
 from ..solvers.iteration import PageRankResult
 
@@ -108,6 +117,21 @@ class JobContext:
         self.outputs[name] = str(path)
         self.tables[name] = table
         return path
+
+    def write_batches(self, name: str, tables: Iterable[Any], size_hint: int = 0, **sections: Any) -> Path:
+        """:meth:`write_table` for a table given in slices (written as they come, never whole in
+        memory); :meth:`table` reads it back when asked for."""
+        path = self.out_dir / f"{name}.parquet"
+        write_parquet_batches_atomic(tables, path, self.file_meta(**sections), staging=self.staging,
+                                     size_hint=size_hint)
+        self.outputs[name] = str(path)
+        self.tables[name] = WrittenTable(path, self.staging)
+        return path
+
+    def table(self, name: str) -> Any:
+        """The output table ``name`` (a ``pyarrow.Table``), read back if it was written in slices."""
+        t = self.tables[name]
+        return t.read() if isinstance(t, WrittenTable) else t
 
     def renumber(self, perm: np.ndarray) -> None:
         """Everything held in paper indices follows the graph's renumbering (new ``r`` is old ``perm[r]``)."""

@@ -3,22 +3,27 @@
 The model (bytes; ``E`` citation rows, ``n`` papers, ``B`` score columns solved together,
 ``s`` bytes per score: 8 in float64, 4 in float32), a peak per stage, the largest taken:
 
-    ingest, build, order  = BASE + PLAN_PER_CITATION E + HOST_PER_PAPER n + ids
-    solve                 = BASE + GRAPH_PER_CITATION E + HOST_PER_PAPER n + ids + solve_bytes
-    write                 = BASE + PLAN_PER_CITATION E / 2 + HOST_PER_PAPER n + ids + table
-    after the write       = the solve's plus ``table`` (papers.parquet's, kept for the report and
-                            the API), when personalized or trajectory columns follow
+    ingest          = BASE + INGEST_PER_CITATION E + ids_read
+    build, order    = BASE + PLAN_PER_CITATION E + held
+    solve           = BASE + GRAPH_PER_CITATION E + held + solve_bytes (one column)
+    write papers    = BASE + GRAPH_PER_CITATION E + held + WRITE_PER_PAPER n (+ FACTS_PER_PAPER n)
+    batched columns = BASE + GRAPH_PER_CITATION E + held + solve_bytes, when personalized or
+                      trajectory columns follow
 
-with ``table = TABLE_PER_PAPER n`` (48), ``+ FACTS_PER_PAPER n`` (40) when the papers file's
-year, date and title are joined in.
+with ``held = HOST_PER_PAPER n + ids_held``.
 
-- ``BASE``: the interpreter with torch, pyarrow, scipy and numba loaded, allocator pools and the
-  stages' small tables (0.55 GiB).
-- ``PLAN_PER_CITATION`` (13): the citation pairs, the CSR and the plan's renumbered copy, at their
-  highest (``build`` and ``order``); ``GRAPH_PER_CITATION`` (8): the graph the solve holds.
-- ``ids``: integer ids nothing; compact string ids (a prefix and digits, ``[input] compact_ids``)
-  ``ID_BATCH_BYTES`` for the string batches in flight and ``COMPACT_PER_PAPER`` (72) per paper
-  for the hash table and the numbers; ids read as text ``TEXT_PER_PAPER`` (830).
+- ``BASE`` (0.55 GB): the interpreter with torch, pyarrow and numba loaded, and allocator pools.
+- ``INGEST_PER_CITATION`` (10): the ``int32`` citation pairs and what reading them costs;
+  ``PLAN_PER_CITATION`` (12): the sort key and the CSR's columns at the build's peak (the plan
+  renumbers in place); ``GRAPH_PER_CITATION`` (9): the graph the solve holds.
+- ``HOST_PER_PAPER`` (24): row pointers, out-weights, scores.
+- ids: integer ids nothing; compact string ids (a prefix and digits, ``[input] compact_ids``)
+  ``ID_BATCH_BYTES`` and ``COMPACT_READ_PER_PAPER`` (25) while read (the hash table at its
+  growth) and ``COMPACT_PER_PAPER`` (8: the numbers) after; ids read as text
+  ``TEXT_PER_PAPER`` (830) throughout.
+- ``WRITE_PER_PAPER`` (32): the sort of papers.parquet's rows; the table is written in slices
+  and not held (:class:`ranker.job.tables.RankedRows`). ``FACTS_PER_PAPER`` (40): the papers
+  file's year, date and title joined in.
 - ``solve_bytes``: ``v E + c n B`` with ``v = 4 + s`` bytes per stored citation on the power path
   (and 4 more for the float32 copy of a float64 power solve) and ``c = COLUMN_COPIES s`` bytes
   per paper and column (``+ 4 FLOAT32_COPIES`` for a float64 power solve); the exact sweep
@@ -26,11 +31,12 @@ year, date and title are joined in.
   ``TRAJECTORY_COLUMN`` (24: teleport, scores and what the sweep reads).
 - On a GPU ``solve_bytes`` is on the device.
 
-The constants were fitted to the session-8 runs of ``scripts/bench_scale.py`` (24M and 239M
+The constants were fitted to the session-11 runs of ``scripts/bench_scale.py`` (24M and 239M
 citations, integer and URL ids, per-stage peaks from the job's log); BENCHMARKS.md compares the
 model with every measured peak since. The papers are the papers file's rows when it is given;
-else, for integer ids, at most their range (parquet statistics); for string ids, at most two per
-citation (a sample of rows cannot count rare ids: a papers file gives the exact count).
+else, for parquet citations, an estimate from a sample of row groups (:func:`distinct_ids`),
+at most the integer id range (parquet statistics) and two per citation; for text files, that
+bound.
 
 ``B`` is ``[personalize] batch_size``, else the number of seed sets up to 256 (the automatic
 batch also stops at a quarter of free memory), else 1; with ``[trajectories]`` at least its
@@ -49,14 +55,16 @@ from ..config import JobConfig
 from ..io.formats import detect_format
 from ..io.listing import citation_files
 
-BASE = int(0.55 * 2**30)
-PLAN_PER_CITATION = 13
-GRAPH_PER_CITATION = 8
-HOST_PER_PAPER = 64
-TABLE_PER_PAPER = 48
+BASE = 550_000_000
+INGEST_PER_CITATION = 10
+PLAN_PER_CITATION = 12
+GRAPH_PER_CITATION = 9
+HOST_PER_PAPER = 24
+WRITE_PER_PAPER = 32
 FACTS_PER_PAPER = 40
-ID_BATCH_BYTES = int(0.25 * 2**30)
-COMPACT_PER_PAPER = 72
+ID_BATCH_BYTES = 400_000_000
+COMPACT_READ_PER_PAPER = 25
+COMPACT_PER_PAPER = 8
 TEXT_PER_PAPER = 830
 COLUMN_COPIES = 3
 FLOAT32_COPIES = 5
@@ -101,16 +109,18 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
         solve_bytes = max(solve_bytes, value_bytes * rows + (TRAJECTORY_COLUMN if sweep else column_bytes)
                           * papers * years)
         columns = max(columns, years)
-    ids = {"integer": 0, "compact": ID_BATCH_BYTES + COMPACT_PER_PAPER * papers,
-           "text": ID_BATCH_BYTES + TEXT_PER_PAPER * papers}[id_kind]
+    ids_read = {"integer": 0, "compact": ID_BATCH_BYTES + COMPACT_READ_PER_PAPER * papers,
+                "text": ID_BATCH_BYTES + TEXT_PER_PAPER * papers}[id_kind]
+    held = HOST_PER_PAPER * papers + {"integer": 0, "compact": COMPACT_PER_PAPER * papers,
+                                      "text": TEXT_PER_PAPER * papers}[id_kind]
     on_host = solve_bytes if device.type == "cpu" else 0
-    table = (TABLE_PER_PAPER + (FACTS_PER_PAPER if inp.papers else 0)) * papers  # papers.parquet's table
-    held = BASE + HOST_PER_PAPER * papers + ids
-    stages = {"ingest, build, order": held + PLAN_PER_CITATION * rows,
-              "solve": held + GRAPH_PER_CITATION * rows + (on_host if columns == 1 else 0),
-              "write papers": held + PLAN_PER_CITATION * rows // 2 + table}
-    if columns > 1:  # personalized batches or trajectories, after the papers table was written
-        stages["batched columns"] = held + GRAPH_PER_CITATION * rows + table + on_host
+    graph = BASE + GRAPH_PER_CITATION * rows + held
+    stages = {"ingest": BASE + INGEST_PER_CITATION * rows + ids_read,
+              "build, order": BASE + PLAN_PER_CITATION * rows + held,
+              "solve": graph + (on_host if columns == 1 else 0),
+              "write papers": graph + (WRITE_PER_PAPER + (FACTS_PER_PAPER if inp.papers else 0)) * papers}
+    if columns > 1:  # personalized batches or trajectories, after papers.parquet was written
+        stages["batched columns"] = graph + on_host
     peak_stage = max(stages, key=lambda name: stages[name])
     host = stages[peak_stage]
     out: dict[str, Any] = {"citations": rows, "citations_exact": rows_exact, "papers": papers, "exact": exact,
@@ -146,10 +156,127 @@ def _sizes(cfg: JobConfig) -> tuple[int, bool, int, bool, str, str]:
         # with unknown_papers = "keep", citations may name papers the file does not list: at least this many
         keep = inp.unknown_papers == "keep"
         return rows, rows_exact, papers, exact and not keep, "at least" if keep else "exactly", id_kind
-    if id_range:
-        return rows, rows_exact, min(2 * rows, id_range), False, "at most", id_kind
-    # string ids without a papers file: every row could name two new papers
-    return rows, rows_exact, 2 * rows, False, "at most", id_kind
+    bound = min(2 * rows, id_range) if id_range else 2 * rows  # every row could name two new papers
+    counted = distinct_ids(files, inp.citing_column, inp.cited_column, rows) if rows_exact else None
+    if counted is None:
+        return rows, rows_exact, bound, False, "at most", id_kind
+    return rows, rows_exact, min(bound, counted), False, "about", id_kind
+
+
+#: Row groups read by :func:`distinct_ids` (spread evenly over the files), and rows read from each.
+DISTINCT_GROUPS = 8
+DISTINCT_ROWS = 1 << 20
+
+
+def distinct_ids(files: list[str], citing: str, cited: str, rows: int) -> int | None:
+    """About how many distinct paper ids the citation files name, from a sample of their row groups.
+
+    :data:`DISTINCT_GROUPS` row groups spread evenly over the files are read (at most
+    :data:`DISTINCT_ROWS` rows of each), a fraction ``q`` of the ``rows``. Each id's occurrences
+    are counted, a run of equal ids in a column counting once (a work's exploded reference list
+    repeats its citing id row after row: one occurrence, as likely to be sampled as any other).
+    With ``f_j`` ids seen ``j`` times, the count is the guaranteed-error estimator (GEE) of
+    Charikar et al.,
+
+        D = sqrt(1 / q) f_1 + sum_{j >= 2} f_j,
+
+    exact when the sample is the whole input (``q = 1``), and within a factor ``sqrt(1 / q)`` in
+    the worst case. Measured on graphs of :mod:`ranker.synthetic` against their true count: with
+    the rows in generation order (citing ids grouped) 0.87-0.97x (a paper cited by nobody occurs
+    once, and is mostly unseen); with the rows shuffled it errs high, 1.09-1.11x at ``q = 0.2``,
+    1.28x at ``q = 0.033`` (the 239M-citation URL graph), 1.63x at ``q = 0.05`` on a 200k-paper
+    graph. A papers file gives the exact count. None when the files are not all parquet.
+
+    References
+    ----------
+    M. Charikar, S. Chaudhuri, R. Motwani, V. Narasayya. Towards estimation error guarantees
+    for distinct values. PODS 2000.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    groups = []
+    for path in files:
+        if detect_format(path) != "parquet":
+            return None
+        md = pq.ParquetFile(path).metadata
+        groups += [(path, g) for g in range(md.num_row_groups) if md.row_group(g).num_rows]
+    if not groups or rows <= 0:
+        return None
+    picked = np.unique(np.linspace(0, len(groups) - 1, min(DISTINCT_GROUPS, len(groups))).round().astype(int))
+    runs, read, pattern = [], 0, None
+    try:
+        for i in picked:
+            path, g = groups[i]
+            f = pq.ParquetFile(path)
+            batch = next(f.iter_batches(batch_size=DISTINCT_ROWS, row_groups=[g], columns=[citing, cited]))
+            read += batch.num_rows
+            columns = [_plain(batch.column(0)), _plain(batch.column(1))]
+            if pattern is None and not pa.types.is_integer(columns[0].type):
+                from ..io.id_patterns import detect_pattern
+
+                pattern = detect_pattern(pa.concat_arrays([c.slice(0, 1 << 15) for c in columns]))
+            runs += [_run_heads(c, pattern) for c in columns]
+        counts = _occurrences(runs)
+    except (pa.ArrowException, OSError, KeyError, StopIteration):  # the job names what is wrong
+        return None
+    if counts is None:
+        return None
+    q = min(1.0, read / rows)
+    once = int(np.count_nonzero(counts == 1))
+    return int(round(np.sqrt(1 / q) * once + (counts.size - once)))
+
+
+def _plain(a: Any) -> Any:
+    """An id column as plain values (dictionaries decoded, lists flattened)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..io.sources import decode_dictionaries
+
+    a = decode_dictionaries(pa.record_batch([a], names=["a"])).column(0)
+    if pa.types.is_list(a.type) or pa.types.is_large_list(a.type):  # OpenAlex's referenced_works
+        a = pc.list_flatten(a)
+    return a
+
+
+def _run_heads(a: Any, pattern: Any) -> Any:
+    """The ids of ``a`` with each run of equal consecutive ids kept once: ``int64`` numbers for
+    integer ids and for text of one prefix and digits (``pattern``), else the text."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_integer(a.type):
+        v = a.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    elif pattern is not None and (numbers := pattern.encode(a)) is not None:
+        v = numbers.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    else:
+        a = a.cast(pa.large_string())
+        if len(a) < 2:
+            return a
+        starts = pc.not_equal(a.slice(1), a.slice(0, len(a) - 1))
+        return pa.concat_arrays([a.slice(0, 1), a.slice(1).filter(starts)])
+    keep = np.ones(v.size, dtype=bool)
+    np.not_equal(v[1:], v[:-1], out=keep[1:])
+    return v[keep]
+
+
+def _occurrences(runs: list[Any]) -> Any:
+    """How many times each distinct id occurs in ``runs`` (None when numbers and text are mixed)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if all(isinstance(r, np.ndarray) for r in runs):
+        from ..kernels.numbering import HashNumbering
+
+        table = HashNumbering()
+        codes = [table.number(r) for r in runs]
+        return np.bincount(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
+    if any(isinstance(r, np.ndarray) for r in runs):
+        return None
+    return pc.value_counts(pa.chunked_array(runs)).field("counts").to_numpy()
 
 
 def _sample(files: list[str], citing: str, cited: str) -> Any | None:

@@ -28,7 +28,7 @@ from .. import __version__
 from ..config import JobConfig
 from ..devices import device_name, resolve_device
 from ..errors import ConfigError
-from ..io import IdMap, StagedOutputs, write_json_atomic
+from ..io import IdMap, StagedOutputs, WrittenTable, write_json_atomic
 from ..io.checkpoints import Checkpoints
 from ..io.formats import remove_converted
 from ..io.listing import citation_files
@@ -60,32 +60,38 @@ class RunResult:
     global_result: PageRankResult
     metadata: dict[str, Any]
     outputs: dict[str, str] = field(default_factory=dict)
-    tables: dict[str, pa.Table] = field(default_factory=dict)
+    tables: dict[str, pa.Table | WrittenTable] = field(default_factory=dict)
+
+    def table(self, name: str) -> pa.Table | None:
+        """The output ``name`` as an Arrow table (None when the job did not write it); one written in
+        slices (papers.parquet) is read back from the output directory."""
+        t = self.tables.get(name)
+        return t.read() if isinstance(t, WrittenTable) else t
 
     @property
     def papers(self) -> pa.Table | None:
         """papers.parquet as an Arrow table (``.to_pandas()``; ``polars.from_arrow``)."""
-        return self.tables.get("papers")
+        return self.table("papers")
 
     @property
     def personalized(self) -> pa.Table | None:
         """personalized.parquet: each seed set's top papers (None without ``[personalize]``)."""
-        return self.tables.get("personalized")
+        return self.table("personalized")
 
     @property
     def trajectories(self) -> pa.Table | None:
         """trajectories.parquet: each year's top papers (None without ``[trajectories]``)."""
-        return self.tables.get("trajectories")
+        return self.table("trajectories")
 
     @property
     def authors(self) -> pa.Table | None:
         """authors.parquet (None without authorships)."""
-        return self.tables.get("authors")
+        return self.table("authors")
 
     @property
     def credit(self) -> pa.Table | None:
         """credit.parquet (None without ``[credit]``)."""
-        return self.tables.get("credit")
+        return self.table("credit")
 
 
 def run_job(cfg: JobConfig, *, show_progress: bool = True) -> RunResult:

@@ -9,10 +9,11 @@ runner (:mod:`ranker.job.runner`) walks the list; nothing else decides where wor
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import torch
 
 from ..config import JobConfig
@@ -28,7 +29,7 @@ from .context import JobContext
 from .credit import assign_credit, read_targets
 from .exclusions import exclude_matches, unmatched_excluded
 from .personalize import rank_seed_sets
-from .tables import ranked_table, with_facts_by_row, with_paper_facts
+from .tables import RankedRows, with_facts_by_row, with_paper_facts
 from .trajectories import YEAR_KEY, check_trajectories, key_codes, rank_years
 
 log = logging.getLogger("ranker")
@@ -179,20 +180,35 @@ def write_papers(ctx: JobContext) -> None:
         by_row = bool(inp.papers) and ctx.file_papers > 0  # the papers file's rows are known nodes, one process
         if by_row:
             columns["__row"] = ctx.ingest_perm if ctx.ingest_perm is not None else np.arange(len(ctx.ids))
-        table = ranked_table(ctx.ids, scores, mass, ctx.excluded, columns, ties=cfg.output.ties)
-        for name in ("percentile", "citations_percentile"):
-            if name in table.column_names:
-                table = table.set_column(table.column_names.index(name), name,
-                                         as_nullable(table.column(name).to_numpy()))
+        rows = RankedRows.sort(ctx.ids, scores, mass, ctx.excluded, columns, ties=cfg.output.ties)
+        del scores, mass, columns
+        facts = None
         if inp.papers:
             facts = read_paper_facts(inp.papers, inp.paper_id_column, {inp.year_column: "year",
                                                                         inp.date_column: "date",
                                                                         inp.title_column: "title"})
-            if by_row and facts is not None and facts.num_rows == ctx.file_papers:
-                table = with_facts_by_row(table, facts)
-            else:
-                table = with_paper_facts(table.drop_columns(["__row"]) if by_row else table, facts)
-        ctx.write_table("papers", table)
+        if facts is not None and not (by_row and facts.num_rows == ctx.file_papers):  # joined on the ids: whole
+            table = _nullable_percentiles(rows.table(0, len(rows)))
+            ctx.write_table("papers", with_paper_facts(table.drop_columns(["__row"]) if by_row else table, facts))
+            return
+
+        def slices() -> Iterator[pa.Table]:
+            for start, stop in rows.slices():
+                table = _nullable_percentiles(rows.table(start, stop))
+                if by_row:
+                    table = with_facts_by_row(table, facts) if facts is not None else table.drop_columns(["__row"])
+                yield table
+
+        ctx.write_batches("papers", slices(), size_hint=len(rows) * 64)
+
+
+def _nullable_percentiles(table: pa.Table) -> pa.Table:
+    """papers.parquet's percentiles with NaN (a paper outside every group) as null."""
+    for name in ("percentile", "citations_percentile"):
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name,
+                                     as_nullable(table.column(name).to_numpy()))
+    return table
 
 
 def authors(ctx: JobContext) -> None:
@@ -221,7 +237,7 @@ def report(ctx: JobContext) -> None:
     from ..report import render_report
 
     with ctx.stages("report"):
-        page = render_report(ctx.tables, ctx.file_meta(), ctx.curves)
+        page = render_report({name: ctx.table(name) for name in ctx.tables}, ctx.file_meta(), ctx.curves)
         path = ctx.out_dir / "report.html"
         write_text_atomic(page, path, staging=ctx.staging)
         ctx.outputs["report"] = str(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -48,58 +49,79 @@ def ranked_table(ids: pa.Array | IdMap, scores: np.ndarray, mass: np.ndarray, ex
 
     ``share`` is ``mass`` over its sum across the rows kept; rows whose index is in
     ``excluded`` are left out (and do not count in the shares); ``columns`` are added after ``share``.
-    Given an :class:`ranker.io.IdMap` whose ids sort as numbers (:meth:`ranker.io.IdMap.sort_keys`:
-    integer ids, compact string ids), the rows are sorted on those numbers and the ids written
-    out in that order only (on 20M OpenAlex ids with 40% of the scores tied: 7.8 s to sort and
-    2.2 s to write the ids, against 23 s for Arrow's sort on (score, text id) after 4.7 s
-    spent writing every id; measured).
+    The whole table at once: :class:`RankedRows` builds it a slice at a time.
     """
-    id_keys = ids.sort_keys() if isinstance(ids, IdMap) else None
-    if isinstance(ids, IdMap) and id_keys is None:
-        ids = ids.output_ids()
-    if id_keys is not None:
-        return _ranked_by_keys(ids, id_keys, scores, mass, excluded, columns, ties)
-    cols = {"paper_id": ids, "score": pa.array(scores, pa.float64())}
-    share = mass.astype(np.float64)
-    keep = None
-    if excluded is not None and excluded.size:
-        keep = np.ones(len(scores), dtype=bool)
-        keep[excluded] = False
-    total = share[keep].sum() if keep is not None else share.sum()
-    cols["share"] = pa.array(share / total if total else np.zeros_like(share), pa.float64())
-    for k, v in (columns or {}).items():
-        cols[k] = pa.array(v) if np.asarray(v).dtype.kind in "iub" else pa.array(v, pa.float64())
-    table = pa.table(cols)
-    if keep is not None:
-        table = table.filter(pa.array(keep))
-    table = table.sort_by([("score", "descending"), ("paper_id", "ascending")])
-    table = table.append_column("rank", pa.array(tie_ranks(table.column("score").to_numpy(), ties)))
-    order = ["paper_id", "score", "rank", "share"] + list(columns or {})
-    return table.select(order)
+    rows = RankedRows.sort(ids, scores, mass, excluded, columns, ties)
+    return rows.table(0, len(rows))
 
 
-def _ranked_by_keys(ids: IdMap, id_keys: list[np.ndarray], scores: np.ndarray, mass: np.ndarray,
-                    excluded: np.ndarray | None, columns: dict[str, np.ndarray] | None, ties: str) -> pa.Table:
-    """:func:`ranked_table` sorted on numbers: the scores, then the ids' sort keys."""
-    n = len(scores)
-    rows = np.arange(n)
-    if excluded is not None and excluded.size:
-        keep = np.ones(n, dtype=bool)
-        keep[excluded] = False
-        rows = np.flatnonzero(keep)
-    keys = pa.table({"s": np.asarray(scores, np.float64)[rows], **{f"k{i}": k[rows] for i, k in enumerate(id_keys)}})
-    order = rows[pc.sort_indices(keys, [("s", "descending")] + [(f"k{i}", "ascending") for i in range(len(id_keys))]
-                                 ).to_numpy()]
-    share = mass.astype(np.float64)
-    total = share[rows].sum()
-    sorted_scores = np.asarray(scores, np.float64)[order]
-    cols = {"paper_id": ids.output_ids(order), "score": pa.array(sorted_scores, pa.float64()),
-            "rank": pa.array(tie_ranks(sorted_scores, ties)),
-            "share": pa.array(share[order] / total if total else np.zeros(order.size), pa.float64())}
-    for k, v in (columns or {}).items():
-        v = np.asarray(v)[order]
-        cols[k] = pa.array(v) if v.dtype.kind in "iub" else pa.array(v, pa.float64())
-    return pa.table(cols)
+class RankedRows:
+    """A ranked table (:func:`ranked_table`) in its final order, built a slice at a time.
+
+    Only the order, the sorted scores and the ranks are held (24 bytes a row); each slice
+    takes its ids and columns by index, so a table of 20M papers is written in row groups
+    without ever being whole in memory (:meth:`ranker.job.context.JobContext.write_batches`).
+
+    Given an :class:`ranker.io.IdMap` whose ids sort as numbers (:meth:`ranker.io.IdMap.sort_keys`:
+    integer ids, compact string ids), the rows are sorted on those numbers and each id is
+    written out once, in its slice (on 20M OpenAlex ids with 40% of the scores tied: 7.8 s to
+    sort and 2.2 s to write the ids, against 23 s for Arrow's sort on (score, text id) after
+    4.7 s spent writing every id; measured). Other ids are sorted as text.
+    """
+
+    def __init__(self, ids: pa.Array | IdMap, order: np.ndarray, scores: np.ndarray, share: np.ndarray,
+                 columns: dict[str, np.ndarray], ties: str) -> None:
+        self.ids, self.order, self.columns = ids, order, columns
+        self.scores = scores  # sorted, best first
+        self.ranks = tie_ranks(scores, ties)
+        self.share = share  # per row index: mass over the kept rows' total
+
+    @classmethod
+    def sort(cls, ids: pa.Array | IdMap, scores: np.ndarray, mass: np.ndarray, excluded: np.ndarray | None = None,
+             columns: dict[str, np.ndarray] | None = None, ties: str = "ordinal") -> "RankedRows":
+        """Order the rows of :func:`ranked_table`'s arguments (same meaning)."""
+        n = len(scores)
+        rows = np.arange(n)
+        if excluded is not None and excluded.size:
+            keep = np.ones(n, dtype=bool)
+            keep[excluded] = False
+            rows = np.flatnonzero(keep)
+        scores = np.asarray(scores, np.float64)
+        id_keys = ids.sort_keys() if isinstance(ids, IdMap) else None
+        if id_keys is not None:
+            keys = pa.table({"s": scores[rows], **{f"k{i}": k[rows] for i, k in enumerate(id_keys)}})
+            by = [("s", "descending")] + [(f"k{i}", "ascending") for i in range(len(id_keys))]
+        else:
+            text = ids.output_ids(rows) if isinstance(ids, IdMap) else ids.take(pa.array(rows))
+            keys = pa.table({"s": scores[rows], "id": text})
+            by = [("s", "descending"), ("id", "ascending")]
+        del id_keys
+        order = rows[pc.sort_indices(keys, by).to_numpy()]  # a stable sort: equal keys keep row order
+        del keys
+        share = np.asarray(mass, np.float64)
+        total = share[rows].sum() if rows.size < n else share.sum()
+        del rows
+        share = share / total if total else np.zeros_like(share)
+        return cls(ids, order, scores[order], share, dict(columns or {}), ties)
+
+    def __len__(self) -> int:
+        return int(self.order.size)
+
+    def table(self, start: int, stop: int) -> pa.Table:
+        """Rows ``[start, stop)`` of the ranked table."""
+        at = self.order[start:stop]
+        ids = self.ids.output_ids(at) if isinstance(self.ids, IdMap) else self.ids.take(pa.array(at))
+        cols = {"paper_id": ids, "score": pa.array(self.scores[start:stop], pa.float64()),
+                "rank": pa.array(self.ranks[start:stop]), "share": pa.array(self.share[at], pa.float64())}
+        for k, v in self.columns.items():
+            v = np.asarray(v)[at]
+            cols[k] = pa.array(v) if v.dtype.kind in "iub" else pa.array(v, pa.float64())
+        return pa.table(cols)
+
+    def slices(self, rows: int = 1 << 20) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` of consecutive slices of at most ``rows`` rows (one when empty)."""
+        n = len(self)
+        yield from ((s, min(n, s + rows)) for s in range(0, max(n, 1), rows))
 
 
 def top_k(scores: torch.Tensor, k: int, ids: IdMap | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -264,3 +264,20 @@ def test_unsigned_ids_above_int64_are_one_line_errors(tmp_path):
     ok = write_parquet(tmp_path / "ok.parquet", {"citing": pa.array([1, 2], pa.uint64()),
                                                  "cited": pa.array([2, 2**63 - 1], pa.uint64())})
     assert read_citations([ok]).ids.ids.to_pylist() == [1, 2, 2**63 - 1]
+
+
+def test_a_source_read_to_its_end_keeps_no_rows_in_memory(tmp_path):
+    """Each pass over a source reads through a reader of its own (ParquetSource.fresh_reader): a
+    pyarrow ParquetFile kept open holds about 11 bytes per row it has read (2.5 GB at 239M
+    citations before the fix); the opened source keeps only its footer."""
+    from ranker.io.sources import iter_batches, open_parquet
+
+    n = 400_000
+    write_parquet(tmp_path / "c.parquet", {"citing": [f"https://openalex.org/W{i}" for i in range(n)],
+                                           "cited": [f"https://openalex.org/W{i + 1}" for i in range(n)]})
+    src = open_parquet(str(tmp_path / "c.parquet"), {"citing": "id", "cited": "id"}, role="citations")
+    before = pa.total_allocated_bytes()
+    for _ in range(2):
+        rows = sum(batch.num_rows for _, batch in iter_batches(src, ["citing", "cited"], 50_000))
+        assert rows == n
+    assert pa.total_allocated_bytes() - before < 256 * 1024, pa.total_allocated_bytes() - before

@@ -357,3 +357,31 @@ def test_personalized_lists_only_papers_the_seed_set_reaches(tmp_path):
     pers = res.personalized.to_pylist()
     assert [(r["seed_set"], r["paper_id"], r["rank"]) for r in pers if r["seed_set"] == "t"] == [("t", "d", 1)]
     assert all(r["score"] > 0 for r in pers) and len([r for r in pers if r["seed_set"] == "s"]) == 3
+
+
+def test_a_table_written_in_slices_is_staged_whole_or_not_at_all(tmp_path):
+    """write_parquet_batches_atomic: one row group per slice, later slices cast to the first's schema,
+    the metadata in the footer; staged until the commit (read back from the temp file before it);
+    a slice that fails leaves no file, temp or final."""
+    from ranker.io import StagedOutputs, WrittenTable, write_parquet_batches_atomic
+
+    slices = [pa.table({"paper_id": pa.array(["a", "b"]), "score": [0.5, 0.25]}),
+              pa.table({"paper_id": pa.array(["c"], pa.large_string()), "score": [0.125]})]
+    path = tmp_path / "papers.parquet"
+    with StagedOutputs() as staging:
+        write_parquet_batches_atomic(iter(slices), path, {"run": 1}, staging=staging)
+        assert not path.exists()
+        early = WrittenTable(path, staging).read()
+        staging.commit()
+    f = pq.ParquetFile(path)
+    assert f.metadata.num_row_groups == 2 and json.loads(f.schema_arrow.metadata[b"rank_citations"]) == {"run": 1}
+    whole = pa.table({"paper_id": ["a", "b", "c"], "score": [0.5, 0.25, 0.125]})
+    assert early.equals(whole) and WrittenTable(path, staging).read().equals(whole)
+
+    def failing():
+        yield slices[0]
+        raise RuntimeError("a slice failed")
+
+    with pytest.raises(RuntimeError, match="a slice failed"):
+        write_parquet_batches_atomic(failing(), tmp_path / "other.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["papers.parquet"]
