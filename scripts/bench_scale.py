@@ -3,6 +3,7 @@
 
     python scripts/bench_scale.py --papers 2000000            # 24M citations
     python scripts/bench_scale.py --papers 2000000,20000000 --kinds integer,openalex   # 24M and 240M
+    python scripts/bench_scale.py --jobs 2000000:integer,84000000:openalex   # 1B URL-id citations beside 24M
 
 For each id kind (``integer``; ``openalex``: ``https://openalex.org/W2741809807``-style URLs in
 no order, rows shuffled within files; ``openalex-text``: the same files with ``[input]
@@ -13,7 +14,8 @@ papers.parquet out, no report) under ``/usr/bin/time -v``. Printed per job: wall
 peak RSS of the whole process, bytes and microseconds per citation, each stage's seconds and
 peak memory (from the job's log: ``stage NAME: S s, peak memory G GB``), and what
 ``rank-citations estimate`` predicted beside the measured peak. The ratio column compares each
-job's time per citation with the first job of the run (the smallest size's first kind).
+job's time per citation with the first job of the run (the smallest size's first kind), and each
+peak with issue 21's budget of 16 bytes per citation + 64 bytes per paper.
 
 ``--seed-sets N`` adds ``[personalize]`` to every job: ``N`` single-paper seed sets (papers drawn
 at random, the same draw for a size), top 100 each. Printed beside each job: the personalized

@@ -134,3 +134,20 @@ def test_openalex_ids_are_the_integer_graph_under_a_bijection_with_shuffled_rows
     (ic, id_), (oc, od) = rows(tmp_path / "i"), rows(tmp_path / "o")
     assert sorted(zip(ic, id_)) == sorted((index[a], index[b]) for a, b in zip(oc, od))
     assert [index[a] for a in oc] != sorted(index[a] for a in oc)  # not in the citing papers' order
+
+
+def test_chunks_cover_the_papers_and_stay_few_at_a_billion_citations():
+    """Paper ranges are contiguous from 0 to n, none outgrows what it can cite; up to 33.5M papers
+    they are the spec's 65,536 papers (graphs generated before are unchanged); past that there
+    are at most about CHUNKS + 200 of them (the 1B-citation graph's 84M papers: each chunk costs
+    a pass over every earlier paper, so a fixed size was quadratic)."""
+    from ranker.synthetic import CHUNKS, _chunks
+
+    for n in (1, 7, 30_000, 2_000_000, 20_000_000, 84_000_000, 250_000_000):
+        bounds = _chunks(SyntheticSpec(papers=n))
+        assert bounds[0][0] == 0 and bounds[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        assert all(e - s <= max(1, s) for s, e in bounds[1:])
+        if n <= 65_536 * CHUNKS:
+            assert all(e - s <= 65_536 for s, e in bounds[1:])
+        assert len(bounds) <= CHUNKS + 200, (n, len(bounds))
