@@ -18,6 +18,16 @@ tested against it:
   reference: :func:`ranker.kernels.json_depth.first_deep_line_reference`.
 """
 
-from .step import column_sums, pagerank_step
+from typing import Any
 
 __all__ = ["column_sums", "pagerank_step"]
+
+
+def __getattr__(name: str) -> Any:
+    """The step's functions, imported when first asked for: importing a numba kernel of this package
+    (say to number ids while reading) does not import torch (1.5-2 s cold)."""
+    if name in __all__:
+        from . import step
+
+        return getattr(step, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..graph import CitationGraph
 from ..graph_build import graph_from_edges
 from ..io import IdMap, read_citations
-from ..kernels import column_sums
+from ..kernels.step import column_sums
 from ..progress import progress_bar, residual_bar
 from ..registry import function, get_ranker
 from ..solvers.choose import choose_method, describe, solve

@@ -12,7 +12,7 @@ import logging
 
 import torch
 
-from ..kernels import column_sums, pagerank_step
+from ..kernels.step import column_sums, pagerank_step
 from ..solvers.iteration import IterationCallback, PageRankResult, power_iteration
 from .comm import Comm
 from .partition import PartitionedGraph

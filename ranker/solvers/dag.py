@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..graph import CitationGraph, csr_tensor, inverse_out_weight
-from ..kernels import column_sums
+from ..kernels.step import column_sums
 from .components import plan_components
 from .iteration import IterationCallback, PageRankResult, iterate, pad_columns
 from .power import LANES, check_teleport, check_walk

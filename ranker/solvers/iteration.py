@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..kernels import column_sums, pagerank_step
+from ..kernels.step import column_sums, pagerank_step
 
 #: Called after each iteration with (iteration, largest residual among active columns, active columns).
 IterationCallback = Callable[[int, float, int], None]

@@ -13,7 +13,7 @@ import math
 import torch
 
 from ..graph import CitationGraph, inverse_out_weight, largest_weight
-from ..kernels import pagerank_step
+from ..kernels.step import pagerank_step
 from .iteration import (
     IterationCallback,
     PageRankResult,

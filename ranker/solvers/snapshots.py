@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 
 from ..graph import CitationGraph, inverse_out_weight
-from ..kernels import column_sums
+from ..kernels.step import column_sums
 from .iteration import IterationCallback, PageRankResult, iterate
 from .paper_rankers import DAYS_PER_YEAR, citerank_teleport
 from .power import LANES, check_teleport, check_walk

@@ -149,3 +149,60 @@ def test_a_truncated_part_is_named_by_the_general_reader(tmp_path):
         m.setattr(works_snapshot, "read_works", lambda *a, **k: None)
         general = _read([path], True)
     assert _read([path], False) == general and general.startswith("error: ") and "part_000.gz" in general
+
+
+def test_a_read_ahead_gives_what_the_reader_reads_and_stops_when_discarded(tmp_path):
+    """ranker.io.citations.read_ahead: read_citations with the same files and columns takes the
+    thread's result (equal to reading them itself, with the time it took in the stats); other
+    files or columns discard it and read their own; a discarded read stops before its next part."""
+    from ranker.io import citations
+
+    parts = []
+    for k in range(3):
+        p = tmp_path / f"part_{k}.gz"
+        _write(p, [{"id": f"{W}{10 * k + i}", "referenced_works": [f"{W}{10 * k + i + 1}", f"{W}{i + 2}"]}
+                   for i in range(9)])
+        parts.append(str(p))
+    plain = _read(parts, general=False)
+    assert citations.read_ahead(parts, "id", "referenced_works")
+    e = read_citations(parts, citing_column="id", cited_column="referenced_works")
+    assert e.stats["read_ahead_seconds"] >= 0 and not citations._ahead
+    ids = e.ids.output_ids(np.arange(len(e.ids))).to_pylist()
+    assert sorted((ids[a], ids[b]) for a, b in zip(e.citing.tolist(), e.cited.tolist())) == plain[0]
+    assert citations.read_ahead(parts, "id", "referenced_works")
+    other = read_citations(parts[:2], citing_column="id", cited_column="referenced_works")
+    assert "read_ahead_seconds" not in other.stats and not citations._ahead and len(other.citing) == 36
+    assert not citations.read_ahead([str(tmp_path / "x.parquet")], "id", "referenced_works")
+    stop = __import__("threading").Event()
+    stop.set()
+    assert works_snapshot.read_works(parts, "id", "referenced_works", stop=stop) is None
+
+
+def test_the_command_reads_a_snapshot_ahead_and_names_a_bad_line_as_before(tmp_path):
+    """rank-citations on JSON Lines parts reads them while torch is imported: the same papers.parquet
+    as the Python API (which reads them in its ingest stage), run.json says how long the read took;
+    a malformed line is still one line naming file and line."""
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from ranker import parse_config, run_job
+    from ranker.cli import app
+
+    _write(tmp_path / "part_0.gz", [{"id": f"{W}{i}", "referenced_works": [f"{W}{(i * 7) % 50}"]} for i in range(50)])
+    job = ('[input]\ncitations = "{c}"\nciting_column = "id"\ncited_column = "referenced_works"\n'
+           '[output]\ndir = "{o}"\nreport = false\n')
+    (tmp_path / "job.toml").write_text(job.format(c=tmp_path / "part_0.gz", o=tmp_path / "cli"))
+    r = CliRunner().invoke(app, ["--config", str(tmp_path / "job.toml"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    run_job(parse_config({"input": {"citations": "part_0.gz", "citing_column": "id",
+                                    "cited_column": "referenced_works"}, "output": {"dir": "api", "report": False}},
+                         base=tmp_path), show_progress=False)
+    cli = pq.read_table(tmp_path / "cli" / "papers.parquet").replace_schema_metadata(None)
+    api = pq.read_table(tmp_path / "api" / "papers.parquet").replace_schema_metadata(None)
+    assert cli.equals(api)
+    meta = json.loads((tmp_path / "cli" / "run.json").read_text())
+    assert "read_ahead_seconds" in meta["ingest"]
+    with gzip.open(tmp_path / "part_0.gz", "at") as fh:
+        fh.write('{"id": "' + W + '99", "referenced_works": [\n')
+    r = CliRunner().invoke(app, ["--config", str(tmp_path / "job.toml"), "--no-progress"])
+    assert r.exit_code == 1 and "part_0.gz" in r.output and "line" in r.output, r.output
