@@ -154,33 +154,8 @@ def _add_commands(app: Any, o: Any) -> None:
 def _run(config: Path, overrides: list[str], show_progress: bool) -> None:
     with _signals_deferred():  # imported late (`--help` stays fast), and whole
         from .config import load_config
-        from .io.citations import discard_read_ahead
-    cfg = load_config(config, overrides=overrides)
-    try:
-        _read_ahead(cfg)  # an OpenAlex snapshot is read while torch is imported
-        with _signals_deferred():
-            from .job import run_job
-        run_job(cfg, show_progress=show_progress)
-    finally:
-        discard_read_ahead(wait=False)  # the job took it, or failed before: the process ends
-
-
-def _read_ahead(cfg: Any) -> None:
-    """Start reading the citations on a thread when the works scanner reads them (JSON Lines parts,
-    no papers file, no weights, one process): :func:`ranker.io.citations.read_ahead`."""
-    from .errors import RankerError
-    from .io.citations import read_ahead
-    from .io.listing import citation_files
-
-    inp = cfg.input
-    if (inp.synthetic is not None or inp.papers or inp.weight_column or not inp.compact_ids
-            or inp.format not in ("auto", "jsonl") or int(os.environ.get("WORLD_SIZE", "1")) > 1):
-        return
-    try:
-        files = citation_files(inp.citations)
-    except RankerError:  # the job says what is wrong, in its order
-        return
-    read_ahead(files, inp.citing_column, inp.cited_column)
+        from .job import run_job
+    run_job(load_config(config, overrides=overrides), show_progress=show_progress)
 
 
 def _validate(config: Path, overrides: list[str]) -> None:

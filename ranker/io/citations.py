@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,11 +151,8 @@ def read_citations(
     """
     if not (papers or weight_column or shard_of is not None) and compact_ids and files and all(
             _format(f, fmt) == "jsonl" for f in files):
-        ahead = _take_read_ahead(files, citing_column, cited_column)
-        scanned = _scanned(files, citing_column, cited_column) if ahead is _NOT_READ else ahead
+        scanned = _scanned(files, citing_column, cited_column, advance)
         if scanned is not None:
-            if advance is not None:
-                advance(scanned.stats["citation_rows"])
             return scanned
     known, kind, kind_from = None, None, ""
     if papers:
@@ -230,97 +226,25 @@ def _format(path: str, fmt: str) -> str:
         return "unreadable"  # the general reader says why
 
 
-def _scanned(files: list[str], citing_column: str, cited_column: str,
-             stop: threading.Event | None = None) -> EdgeList | None:
+def _scanned(files: list[str], citing_column: str, cited_column: str, advance: Advance | None) -> EdgeList | None:
     """The citations of JSON Lines parts by the works scanner (:mod:`ranker.io.works_snapshot`), or
-    None when it cannot read them (or ``stop`` was set)."""
+    None when it cannot read them."""
     from .works_snapshot import read_works
 
-    got = read_works(files, citing_column, cited_column, stop=stop)
+    got = read_works(files, citing_column, cited_column)
     if got is None:
         return None
     codes, ids, facts, lonely = got
     if len(codes) == 0 and lonely == 0:
         raise GraphError(f"{', '.join(files)}: no citations (0 rows)")
+    if advance is not None:
+        advance(len(codes))
     stats: dict[str, Any] = {"citation_rows": len(codes), "files": len(files), **facts}
     if lonely:
         stats["records_citing_nothing"] = lonely
     log.info("read %d file(s) with the works scanner: %d citations, %d papers", len(files), len(codes), len(ids))
     return EdgeList(citing=codes[:, 0], cited=codes[:, 1], weight=None, ids=ids, stats=stats, pairs=codes,
                     read_rows=len(codes) + lonely)
-
-
-# --------------------------------------------------------------------------- reading ahead
-
-
-@dataclass
-class _ReadAhead:
-    key: tuple[tuple[str, ...], str, str]
-    thread: threading.Thread
-    stop: threading.Event
-    result: EdgeList | None = None
-    error: BaseException | None = None
-    seconds: float = 0.0
-
-
-_NOT_READ = object()
-_ahead: list[_ReadAhead] = []  # at most one
-
-
-def read_ahead(files: list[str], citing_column: str, cited_column: str) -> bool:
-    """Start reading an OpenAlex works snapshot (JSON Lines parts) with the works scanner on a
-    thread; :func:`read_citations` with the same files and columns then takes what it read.
-
-    The command line calls it before importing torch (1.5-2 s cold), which the scanner does not
-    need, so that the two overlap. Returns whether it started (only JSON Lines parts whose ids the
-    scanner reads qualify; anything else is read by the job as usual). Errors are raised by the
-    :func:`read_citations` that takes the result, as if it had read the files itself.
-    """
-    import time
-
-    discard_read_ahead()
-    if not files or not all(_format(f, "auto") == "jsonl" for f in files):
-        return False
-    stop = threading.Event()
-
-    def work() -> None:
-        t = time.perf_counter()
-        try:
-            job.result = _scanned(files, citing_column, cited_column, stop)
-        except BaseException as exc:  # handed to the reader that takes it
-            job.error = exc
-        job.seconds = time.perf_counter() - t
-
-    job = _ReadAhead((tuple(files), citing_column, cited_column), threading.Thread(target=work, daemon=True), stop)
-    _ahead.append(job)
-    job.thread.start()
-    return True
-
-
-def discard_read_ahead(*, wait: bool = True) -> None:
-    """Stop a read ahead nobody took (after the part being scanned), and wait for its thread unless
-    ``wait`` is false (a process about to exit: its thread is a daemon)."""
-    while _ahead:
-        job = _ahead.pop()
-        job.stop.set()
-        if wait:
-            job.thread.join()
-
-
-def _take_read_ahead(files: list[str], citing_column: str, cited_column: str) -> Any:
-    """What a read ahead of these files and columns read (None: the scanner could not read them), or
-    ``_NOT_READ`` when none was started for them."""
-    if not _ahead or _ahead[0].key != (tuple(files), citing_column, cited_column):
-        discard_read_ahead()
-        return _NOT_READ
-    job = _ahead.pop()
-    job.thread.join()
-    if job.error is not None:
-        raise job.error
-    if job.result is not None:
-        job.result.stats["read_ahead_seconds"] = round(job.seconds, 3)
-        log.info("citations read ahead on a thread while the job started: %.2f s", job.seconds)
-    return job.result
 
 
 def _empty_share(kind: str, n_files: int, weighted: bool) -> EdgeList:

@@ -18,7 +18,6 @@ import gzip
 import json
 import logging
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -73,11 +72,10 @@ def scan_part(path: str, id_key: str, list_key: str, prefix: str, block_size: in
     return out
 
 
-def read_works(files: list[str], citing_column: str, cited_column: str, *, stop: threading.Event | None = None
+def read_works(files: list[str], citing_column: str, cited_column: str
                ) -> tuple[np.ndarray, IdMap, dict[str, Any], int] | None:
     """``(codes [E, 2] int32, ids, facts, records citing nothing)`` of the citations of ``files``, or
-    None when the scanner cannot read them (the caller then reads them the general way) or when
-    ``stop`` is set (checked before each part)."""
+    None when the scanner cannot read them (the caller then reads them the general way)."""
     from ..kernels.numbering import HashNumbering
 
     sample = first_id(files[0], citing_column) if files else None
@@ -89,12 +87,8 @@ def read_works(files: list[str], citing_column: str, cited_column: str, *, stop:
     codes: list[np.ndarray] = []
     lonely = 0
     with ThreadPoolExecutor(workers) as pool:
-        def scan(f: str) -> Blocks | None:
-            return None if stop is not None and stop.is_set() else scan_part(f, citing_column, cited_column,
-                                                                              pattern.prefix)
-
-        for blocks in pool.map(scan, files):
-            if blocks is None or (stop is not None and stop.is_set()):
+        for blocks in pool.map(lambda f: scan_part(f, citing_column, cited_column, pattern.prefix), files):
+            if blocks is None:
                 return None
             for citing, cited, none in blocks:  # numbered as the general reader numbers a batch
                 pair = np.empty((citing.size, 2), np.int32)
