@@ -42,3 +42,16 @@ def write_parquet(path, columns: dict, schema: pa.Schema | None = None) -> str:
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+def draw_citations(data, n: int, per_paper: int = 3, weight: tuple[float, float] | None = None):
+    """Hypothesis-drawn citations among ``n`` papers (``data``: ``st.data()``): up to ``per_paper * n``
+    ``int64`` (citing, cited) pairs (self-citations and repeats included), and positive weights
+    in ``weight``'s range when given (else None)."""
+    from hypothesis import strategies as st
+
+    m = data.draw(st.integers(0, per_paper * n))
+    citing = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), np.int64)
+    cited = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), np.int64)
+    w = None if weight is None else np.array(data.draw(st.lists(st.floats(*weight), min_size=m, max_size=m)))
+    return citing, cited, w

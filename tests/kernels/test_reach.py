@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oracles import draw_citations
 from ranker import build_graph
 from ranker.solvers.ancestors import ancestors, ancestors_reference, reference_lists
 
@@ -13,9 +14,7 @@ from ranker.solvers.ancestors import ancestors, ancestors_reference, reference_l
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 40), data=st.data())
 def test_reach_equals_scipys_search_from_every_seed_set(n, data):
-    m = data.draw(st.integers(0, 3 * n))
-    citing = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), np.int64)
-    cited = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), np.int64)
+    citing, cited, _ = draw_citations(data, n)
     graph = build_graph(citing, cited, n)
     for _ in range(3):  # the marks are reused across searches (a fresh stamp each)
         seeds = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4)), np.int64)
@@ -34,10 +33,7 @@ def test_the_induced_rows_are_scipys_submatrix(n, data):
     """ancestor_subgraph (induced_rows) against scipy's P^T[R][:, R], values included (weighted)."""
     from ranker.solvers.ancestors import ancestor_subgraph
 
-    m = data.draw(st.integers(0, 3 * n))
-    citing = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), np.int64)
-    cited = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m)), np.int64)
-    weight = np.array(data.draw(st.lists(st.floats(0.5, 3.0), min_size=m, max_size=m)))
+    citing, cited, weight = draw_citations(data, n, weight=(0.5, 3.0))
     graph = build_graph(citing, cited, n, weight)
     papers = ancestors(graph, np.array([data.draw(st.integers(0, n - 1))]))
     sub = ancestor_subgraph(graph, papers)

@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oracles import draw_citations
 from ranker import build_graph
 from ranker.solvers.ancestors import ancestor_pagerank, ancestors
 from ranker.solvers.choose import solve
@@ -27,12 +28,9 @@ def _whole(graph, seeds, weights):
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(2, 30), data=st.data())
 def test_the_ancestor_solve_is_the_whole_solve(n, data):
-    m = data.draw(st.integers(0, 4 * n))
-    citing = data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
-    cited = data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
-    weighted = data.draw(st.booleans())
-    w = np.array(data.draw(st.lists(st.floats(0.1, 5.0), min_size=m, max_size=m))) if weighted else None
-    graph = build_graph(np.array(citing, np.int64), np.array(cited, np.int64), n, w)
+    citing, cited, w = draw_citations(data, n, per_paper=4,
+                                      weight=(0.1, 5.0) if data.draw(st.booleans()) else None)
+    graph = build_graph(citing, cited, n, w)
     k = data.draw(st.integers(1, 3))
     seeds = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k)), np.int64)
     sw = np.array(data.draw(st.lists(st.floats(0.5, 2.0), min_size=k, max_size=k)))
