@@ -172,7 +172,7 @@ def split_components(icrow, icol, starts, ends):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _direct(s, e, cols, icrow, icol, ival, sc, alpha, ext, y):  # pragma: no cover - compiled
+def direct_solve(s, e, cols, icrow, icol, ival, sc, alpha, ext, y):  # pragma: no cover - compiled
     """``y_C = (I - alpha A_CC)^-1 b_C`` by Gaussian elimination in float64, for the columns ``cols``.
 
     ``I - alpha A_CC`` (self-citations on the diagonal as ``1 / sc``) is strictly diagonally
@@ -279,10 +279,10 @@ def _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, ico
             for b in range(w_):
                 ext[i - s, b] += alpha * (w * y[j, cols[b]])
     if m <= direct_max:
-        _direct(s, e, cols, icrow, icol, ival, sc, alpha, ext, y)
+        direct_solve(s, e, cols, icrow, icol, ival, sc, alpha, ext, y)
         return
     if w_ == 1:
-        _gauss_seidel1(s, e, cols[0], icrow, icol, ival, col_scale, weighted, sc, alpha, tol, max_iter, ext, y,
+        gauss_seidel_column(s, e, cols[0], icrow, icol, ival, col_scale, weighted, sc, alpha, tol, max_iter, ext, y,
                        iters, resid)
         return
     active = np.ones(w_, np.bool_)
@@ -331,7 +331,7 @@ def _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, ico
 
 
 @njit(cache=True, nogil=True)
-def _gauss_seidel1(s, e, b, icrow, icol, ival, col_scale, weighted, sc, alpha, tol, max_iter, ext, y, iters,
+def gauss_seidel_column(s, e, b, icrow, icol, ival, col_scale, weighted, sc, alpha, tol, max_iter, ext, y, iters,
                    resid):  # pragma: no cover - compiled
     """The Gauss-Seidel sweeps of :func:`_component_chunk` for its one column ``b``: the same
     operations in the same order on a contiguous vector (so the bits match a wider chunk's).

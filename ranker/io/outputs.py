@@ -294,27 +294,15 @@ def write_parquet_atomic(table: pa.Table, path: str | os.PathLike[str], metadata
     under ``rank_citations`` as JSON. With ``staging`` the rename waits for
     :meth:`StagedOutputs.commit`.
     """
-    path = Path(path)
-    if metadata is not None:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               b"rank_citations": json.dumps(metadata, sort_keys=True).encode()})
-
-    def write(fh: Any) -> None:
-        try:
-            pq.write_table(table, fh, compression="zstd")
-        except pa.ArrowException as exc:  # Arrow wraps the file object's OSError
-            if "No space left" in str(exc) or "Disk quota" in str(exc):
-                raise OSError(errno.ENOSPC, str(exc)) from None
-            raise
-
-    _write_atomic(path, write, int(table.nbytes), staging)
+    write_parquet_batches_atomic([table], path, metadata, staging=staging, size_hint=int(table.nbytes))
 
 
 def write_parquet_batches_atomic(tables: Iterable[pa.Table], path: str | os.PathLike[str],
                                  metadata: dict[str, Any] | None = None, *, staging: StagedOutputs | None = None,
                                  size_hint: int = 0) -> None:
     """:func:`write_parquet_atomic` for a table given in slices, each written as it comes (a row group
-    each, for slices of up to 2**20 rows) and never held whole. The first slice fixes the schema
+    each, for slices of up to 2**20 rows) and never held whole (one slice: the same file as
+    ``pyarrow.parquet.write_table`` writes). The first slice fixes the schema
     (every later one is cast to it); there must be at least one, possibly empty. ``size_hint``:
     about how many bytes, for the message of a full disk."""
     path = Path(path)

@@ -129,7 +129,7 @@ def _dense_inverse(a_cc: torch.Tensor, alpha: float) -> torch.Tensor:
     return torch.linalg.inv(m)
 
 
-def _diagonal_scale(g: CitationGraph, dtype: torch.dtype, alpha: float) -> torch.Tensor:
+def diagonal_scale(g: CitationGraph, dtype: torch.dtype, alpha: float) -> torch.Tensor:
     """``[n, 1]``: ``1 / (1 - alpha P^T[j, j])``, solving self-citations exactly (cached on ``g``)."""
     scale = g.__dict__.setdefault("_diag_scale", {})
     key = (dtype, alpha)
@@ -262,7 +262,7 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         stored_values = g.weight is not None or g.device.type != "cpu"
     assert stored_values or g.weight is None, "a weighted graph needs its stored values"
     crow, col, val, col_scale, stored_as = _operator(g, dtype, stored_values)
-    sc = _diagonal_scale(g, dtype, alpha)
+    sc = diagonal_scale(g, dtype, alpha)
     y = torch.zeros_like(v)
     facts = {"levels": plan.levels, "core_papers": plan.core_papers, "core_citations": 0, "direct_papers": 0,
              "iterated_papers": 0, **{k: v for k, v in plan.facts.items() if k != "levels"}}
@@ -391,7 +391,7 @@ def _compiled_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: f
     v = _rows(teleport, plan.perm) if permuted else teleport
     dtype = v.dtype
     arrays = compiled_plan(g, plan, dtype)
-    sc = _diagonal_scale(g, dtype, alpha).reshape(-1).numpy()
+    sc = diagonal_scale(g, dtype, alpha).reshape(-1).numpy()
     v = v.contiguous()
     y = torch.zeros_like(v)
     iters = torch.zeros(n_cols, dtype=torch.int64)

@@ -165,7 +165,7 @@ def test_atomic_write_leaves_no_temp_on_failure(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pq, "write_table", boom)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", boom)
     with pytest.raises(KeyboardInterrupt):
         write_parquet_atomic(t, tmp_path / "x.parquet")
     assert list(tmp_path.iterdir()) == []

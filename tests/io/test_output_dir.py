@@ -125,14 +125,14 @@ def test_disk_full_is_one_line_and_keeps_the_previous_run(tmp_path, monkeypatch)
     out = tmp_path / "out"
     run_job(small_job(tmp_path, out), show_progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real = pq.write_table
+    real = pq.ParquetWriter.write_table
 
-    def full(table, where, **kw):
+    def full(writer, table, *a, **kw):
         if "seed_set" in table.column_names:  # a personalized checkpoint
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(table, where, **kw)
+        return real(writer, table, *a, **kw)
 
-    monkeypatch.setattr(io_outputs.pq, "write_table", full)
+    monkeypatch.setattr(io_outputs.pq.ParquetWriter, "write_table", full)
     with pytest.raises(OutputError) as info:
         run_job(small_job(tmp_path, out, rank={"alpha": 0.6}), show_progress=False)
     msg = str(info.value)

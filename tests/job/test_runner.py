@@ -40,15 +40,15 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
     assert full.metadata["personalized"]["batches"] == 5
 
     calls = []
-    real = engines.solve
+    real = engines.LocalEngine.rank_batch
 
-    def dies_on_third(*a, **k):  # call 1 is the global solve, calls 2.. the seed batches
+    def dies_on_third(*a, **k):  # one call per seed batch
         calls.append(1)
-        if len(calls) == 4:
+        if len(calls) == 3:
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(engines, "solve", dies_on_third)
+    monkeypatch.setattr(engines.LocalEngine, "rank_batch", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_job(demo_cfg(tmp_path, "resume", batch_size=1), show_progress=False)
     out = tmp_path / "resume"
@@ -63,9 +63,9 @@ def test_interrupted_personalized_run_resumes(tmp_path, monkeypatch):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(engines, "solve", counts)
+    monkeypatch.setattr(engines.LocalEngine, "rank_batch", counts)
     again = run_job(demo_cfg(tmp_path, "resume", batch_size=1), show_progress=False)
-    assert len(calls) == 4 and again.metadata["personalized"]["resumed_batches"] == 2
+    assert len(calls) == 3 and again.metadata["personalized"]["resumed_batches"] == 2
     for x, y in zip(tables(tmp_path / "full"), tables(out)):
         assert x.replace_schema_metadata(None).equals(y.replace_schema_metadata(None))
     assert not (out / ".checkpoint").exists()
