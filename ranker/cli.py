@@ -177,6 +177,10 @@ def _estimate(config: Path, overrides: list[str]) -> None:
     print("peak host memory by stage: " + "; ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in e["stages"].items()))
     print(f"peak host memory: about {e['host_bytes'] / 2**30:.2f} GiB ({e['peak_stage']}); on {e['device']}: "
           f"about {e['device_bytes'] / 2**30:.2f} GiB for the solve")
+    if "far_reaching_sets" in e:
+        far = e["far_reaching_sets"]
+        print(f"seed sets reaching over half the papers are solved {far['batch']} at a time over the whole graph: "
+              f"about {far['bytes'] / 2**30:.2f} GiB while they are")
     if "fits" in e:
         print(f"{'fits' if e['fits'] else 'does NOT fit'}: {e['device_free_bytes'] / 2**30:.2f} GiB free on "
               f"{'the host' if e['device'] == 'cpu' else e['device']}"

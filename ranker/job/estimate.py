@@ -30,6 +30,12 @@ with ``held = HOST_PER_PAPER n + ids_held``.
   (method ``auto``/``dag`` on the CPU) stores no values, and a trajectory column costs
   ``TRAJECTORY_COLUMN`` (24: teleport, scores and what the sweep reads).
 - On a GPU ``solve_bytes`` is on the device.
+- Personalized on the CPU (:func:`ranker.solvers.local.local_pagerank`), a stage of its own:
+  ``personalized = BASE + GRAPH_PER_CITATION E + held + REFERENCES_PER_CITATION E + LOCAL_PER_PAPER n``
+  (each paper's references, 4 bytes per citation and ``s`` more when weighted; the forward sweep's
+  scratch, 41 bytes per paper), and ``B = 1`` elsewhere. Seed sets reaching over half the papers
+  are solved ``B`` at a time over the whole graph: ``far_reaching_sets`` says what such a batch
+  would take (``B`` is sized from free memory, and halves on out-of-memory), outside the peak.
 
 The constants were fitted to the session-11 runs of ``scripts/bench_scale.py`` (24M and 239M
 citations, integer and URL ids, per-stage peaks from the job's log); BENCHMARKS.md compares the
@@ -69,6 +75,8 @@ TEXT_PER_PAPER = 830
 COLUMN_COPIES = 3
 FLOAT32_COPIES = 5
 TRAJECTORY_COLUMN = 24
+REFERENCES_PER_CITATION = 4
+LOCAL_PER_PAPER = 41
 #: Rows of citations read to tell the id kind (as the job does: the first rows).
 SAMPLE_ROWS = 65_536
 
@@ -98,11 +106,15 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     sweep = device.type == "cpu" and cfg.rank.method != "power"
     value_bytes = 0 if sweep else 4 + score_bytes + (4 if score_bytes == 8 else 0)
     column_bytes = COLUMN_COPIES * score_bytes + (4 * FLOAT32_COPIES if score_bytes == 8 and not sweep else 0)
-    columns = 1
+    columns = batch = 1
     if cfg.personalize is not None:
         # the batch the job will take: sized from free memory as the engine sizes it (auto_batch)
-        columns = cfg.personalize.batch_size or auto_batch(papers, DTYPES[cfg.rank.dtype], device,
-                                                           _seed_sets(cfg.personalize.seeds))
+        batch = cfg.personalize.batch_size or auto_batch(papers, DTYPES[cfg.rank.dtype], device,
+                                                         _seed_sets(cfg.personalize.seeds))
+    # on the CPU a seed set is solved over the papers it reaches (ranker.solvers.local); only sets
+    # reaching over half the papers are batched as whole-graph columns
+    local = cfg.personalize is not None and device.type == "cpu" and cfg.rank.kernel == "torch"
+    columns = batch if cfg.personalize is not None and not local else 1
     solve_bytes = value_bytes * rows + column_bytes * papers * columns
     if cfg.trajectories is not None:
         years = cfg.trajectories.batch_size or auto_batch(papers, torch.float64, device, _trajectory_years(cfg))
@@ -119,6 +131,9 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
               "build, order": BASE + PLAN_PER_CITATION * rows + held,
               "solve": graph + (on_host if columns == 1 else 0),
               "write papers": graph + (WRITE_PER_PAPER + (FACTS_PER_PAPER if inp.papers else 0)) * papers}
+    if local:
+        references = REFERENCES_PER_CITATION + (score_bytes if inp.weight_column else 0)
+        stages["personalized"] = graph + references * rows + LOCAL_PER_PAPER * papers
     if columns > 1:  # personalized batches or trajectories, after papers.parquet was written
         stages["batched columns"] = graph + on_host
     peak_stage = max(stages, key=lambda name: stages[name])
@@ -127,6 +142,8 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
                            "papers_bound": papers_kind, "id_kind": id_kind, "score_columns": columns,
                            "stages": stages, "peak_stage": peak_stage,
                            "host_bytes": host, "device": str(device), "device_bytes": solve_bytes}
+    if local:  # not in the peak: what a batch of far-reaching sets would add (sized from free memory)
+        out["far_reaching_sets"] = {"batch": batch, "bytes": graph + column_bytes * papers * batch}
     if device.type == "cuda":
         free, total = torch.cuda.mem_get_info(device)
         out.update(device_free_bytes=free, device_total_bytes=total, fits=solve_bytes <= free)

@@ -29,19 +29,22 @@ def test_counts_come_from_the_footers_and_memory_from_the_model(tmp_path):
     cfg = parse_config({"input": {"citations": "c.parquet", "papers": "p.parquet", "unknown_papers": "drop"},
                         "rank": {"device": "cpu"}, "personalize": {"seeds": "s.parquet"}}, base=tmp_path)
     e = estimate_job(cfg)
-    assert (e["citations"], e["papers"], e["exact"], e["score_columns"], e["id_kind"]) == (1000, 300, True, 10,
+    assert (e["citations"], e["papers"], e["exact"], e["score_columns"], e["id_kind"]) == (1000, 300, True, 1,
                                                                                            "integer")
-    # the exact sweep on the CPU stores no transition values: 3 float64 copies of each column
-    solve = model.COLUMN_COPIES * 8 * 300 * 10
+    # the exact sweep on the CPU stores no transition values: 3 float64 copies of the column
+    solve = model.COLUMN_COPIES * 8 * 300
     assert e["device_bytes"] == solve
     held = model.HOST_PER_PAPER * 300
     graph = model.BASE + model.GRAPH_PER_CITATION * 1000 + held
+    # seed sets solved over what they reach on the CPU: the references and the forward sweep's scratch
     assert e["stages"] == {"ingest": model.BASE + model.INGEST_PER_CITATION * 1000,
                            "build, order": model.BASE + model.PLAN_PER_CITATION * 1000 + held,
-                           "solve": graph,
+                           "solve": graph + solve,
                            "write papers": graph + (model.WRITE_PER_PAPER + model.FACTS_PER_PAPER) * 300,
-                           "batched columns": graph + solve}
-    assert e["host_bytes"] == max(e["stages"].values()) and e["peak_stage"] == "batched columns"
+                           "personalized": graph + model.REFERENCES_PER_CITATION * 1000 + model.LOCAL_PER_PAPER * 300}
+    assert e["host_bytes"] == max(e["stages"].values()) and e["peak_stage"] == "write papers"
+    # the 10 sets at once over the whole graph, should they all reach over half the papers
+    assert e["far_reaching_sets"] == {"batch": 10, "bytes": graph + solve * 10}
     power = estimate_job(parse_config({"input": {"citations": "c.parquet"}, "rank": {"device": "cpu",
                                                                                      "method": "power"}},
                                       base=tmp_path))
