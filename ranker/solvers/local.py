@@ -71,7 +71,8 @@ def local_pagerank(graph: CitationGraph, seeds: np.ndarray, weights: np.ndarray,
     Parameters
     ----------
     graph : CitationGraph
-        On the CPU. Its condensation plan is made once (:func:`ranker.solvers.dag.leveled`, cached).
+        On the CPU. Its condensation plan, each paper's references and the sweep's scratch are
+        made once and cached on it, so calls on one graph must not run in several threads at once.
     seeds, weights : numpy.ndarray
         The set's papers (repeats add up) and their non-negative weights, not all zero; the
         teleport vector is ``v = w / sum(w)`` over them.
