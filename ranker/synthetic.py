@@ -211,8 +211,17 @@ def _chunks(spec: SyntheticSpec) -> list[tuple[int, int]]:
     return bounds
 
 
+class _Scratch:
+    """Buffers of one entry per paper, reused by every chunk: the weights of all earlier papers were
+    new arrays each chunk (six of 8 bytes per paper), and at 84M papers faulting their pages in
+    took half the generator's time (1,147 s of system time in 41.5 min, measured)."""
+
+    def __init__(self, n: int) -> None:
+        self.days, self.age, self.weight = np.empty(n, np.int32), np.empty(n), np.empty(n)
+
+
 def _references(rng: np.random.Generator, spec: SyntheticSpec, s: int, e: int, days: np.ndarray,
-                indeg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                indeg: np.ndarray, scratch: _Scratch) -> tuple[np.ndarray, np.ndarray]:
     """The citations of papers ``s..e-1``: preferential attachment with ageing, a share of forward
     citations (a newer paper, at most one chunk ahead), self-citations and replies (cycles)."""
     n, m = spec.papers, e - s
@@ -221,9 +230,11 @@ def _references(rng: np.random.Generator, spec: SyntheticSpec, s: int, e: int, d
     nref = np.minimum(rng.poisson(spec.mean_references * spread), 300)
     citing = np.repeat(idx, nref)
     k = citing.size
-    age = (days[s] - days[:s]) / 365.25
-    w = (indeg[:s] + 1.0) * np.exp(-age / spec.age_scale_years)
-    cdf = np.cumsum(w)
+    # w = (indeg + 1) exp(-age / scale), age = (days[s] - days) / 365.25: the same operations in place
+    age = np.divide(np.subtract(days[s], days[:s], out=scratch.days[:s]), 365.25, out=scratch.age[:s])
+    np.exp(np.divide(np.negative(age, out=age), spec.age_scale_years, out=age), out=age)
+    w = np.multiply(np.add(indeg[:s], 1.0, out=scratch.weight[:s]), age, out=scratch.weight[:s])
+    cdf = np.cumsum(w, out=w)
     draw = rng.random(k) * cdf[-1]
     by_value = np.argsort(draw, kind="stable")  # searched in increasing order: memory-local, same result
     cited = np.empty(k, np.int64)
@@ -277,6 +288,7 @@ def _write_files(tmp: Path, spec: SyntheticSpec, progress: Any) -> dict[str, int
     n = spec.papers
     days, years = _publication_days(spec)
     indeg = np.zeros(n, dtype=np.float64)
+    scratch = _Scratch(n)
     authors = _Authors()
     id_type = pa.int64() if spec.id_kind == "integer" else pa.string()
     cit_schema = pa.schema([("citing", id_type), ("cited", id_type)])
@@ -294,7 +306,7 @@ def _write_files(tmp: Path, spec: SyntheticSpec, progress: Any) -> dict[str, int
         if s == 0 or spec.mean_references == 0:
             citing = cited = np.empty(0, np.int64)
         else:
-            citing, cited = _references(rng, spec, s, e, days, indeg)
+            citing, cited = _references(rng, spec, s, e, days, indeg, scratch)
             counts = np.bincount(cited)  # cited < e + one chunk: not the whole graph's length each chunk
             indeg[:counts.size] += counts
         if citing.size:
