@@ -91,6 +91,13 @@ def _push(j, yj, lo, hi, rcrow, rcol, rval, weighted, col_scale, alpha, acc, sta
     return count
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _teleport(seeds, weights, p):  # pragma: no cover - compiled
+    """``v_p``: ``weights`` at ``p`` when ``p`` is one of the sorted ``seeds``, else 0."""
+    q = np.searchsorted(seeds, p)
+    return weights[q] if q < seeds.shape[0] and seeds[q] == p else 0.0
+
+
 @njit(cache=True, nogil=True)
 def local_sweep(rcrow, rcol, rval, col_scale, kinds, starts, ends, sc, seeds, weights, alpha, tol, max_iter,
                 direct_max, icrow, icol, ival, limit, acc, y, state, waiting, order, out_pos, out_val, iters,
@@ -134,10 +141,8 @@ def local_sweep(rcrow, rcol, rval, col_scale, kinds, starts, ends, sc, seeds, we
             continue
         while ends[g] <= p:
             g += 1
-        q = np.searchsorted(seeds, p)
-        v = weights[q] if q < seeds.shape[0] and seeds[q] == p else 0.0
         if kinds[g] == 0:  # on no cycle: every citer's push is in
-            yp = (v + acc[p]) * sc[p]
+            yp = (_teleport(seeds, weights, p) + acc[p]) * sc[p]
             y[p, 0] = yp
             state[p] = FINAL
             waiting[b] -= 1
@@ -154,8 +159,7 @@ def local_sweep(rcrow, rcol, rval, col_scale, kinds, starts, ends, sc, seeds, we
         s, e = starts[g], ends[g]  # a component, reached first at p: solved whole from what was pushed in
         ext = np.zeros((e - s, 1), np.float64)
         for i in range(s, e):
-            q = np.searchsorted(seeds, i)
-            ext[i - s, 0] = acc[i] + (weights[q] if q < seeds.shape[0] and seeds[q] == i else 0.0)
+            ext[i - s, 0] = acc[i] + _teleport(seeds, weights, i)
         if e - s <= direct_max:
             direct_solve(s, e, cols, icrow, icol, ival, sc, alpha, ext, y)
         else:
