@@ -29,7 +29,7 @@ from .checks import check_finite, convergence_check
 from .context import JobContext
 from .engines import DTYPES, check_tolerance, exclude_seeds, ids_stats, is_oom, log_graph, paper_days
 from .exclusions import exclude_matches
-from .solve_options import auto_batch, walk_settings
+from .solve_options import auto_batch, local_width, walk_settings
 from .tables import top_k, top_of_column
 
 log = logging.getLogger("ranker")
@@ -40,6 +40,10 @@ log = logging.getLogger("ranker")
 #: graph (1,000 random papers, measured) a set reaching 25-28% of the papers cost 72 ms alone, where a
 #: whole-graph column costs 0.2-0.85 s (a fraction of that in a full batch); the median set reaches 2.3%.
 LOCAL_SHARE = 0.5
+
+#: Seed sets per batch, at least, when they are solved over the papers they reach: a few sweeps of
+#: :data:`ranker.solvers.local.GROUP` sets each (a batch is also what a checkpoint holds).
+LOCAL_BATCH = 64
 
 
 class LocalEngine:
@@ -172,28 +176,33 @@ class LocalEngine:
     def local_columns(self, set_index: np.ndarray, paper_index: np.ndarray, weight: np.ndarray, a: int,
                       b: int) -> dict[int, tuple[np.ndarray, np.ndarray, PageRankResult]]:
         """The seed columns ``a..b-1`` whose walks reach at most :data:`LOCAL_SHARE` of the papers, each
-        solved over the papers it reaches alone (:func:`ranker.solvers.local.local_pagerank`, exact; on
-        the CPU). A set that reaches more is left to the whole-graph batch."""
+        solved over the papers it reaches alone (:func:`ranker.solvers.local.local_pagerank_sets`, exact,
+        several sets to a forward sweep; on the CPU). A set that reaches more is left to the whole-graph
+        batch."""
         graph = self.graph
         assert graph is not None
-        if graph.device.type != "cpu" or self.cfg.rank.kernel != "torch":
+        if not self.solves_locally():
             return {}
-        from ..solvers.local import local_pagerank
+        from ..solvers.local import local_pagerank_sets
 
-        walk = walk_settings(self.cfg.rank)
-        limit = int(LOCAL_SHARE * graph.n)
-        out = {}
         order = np.argsort(set_index, kind="stable")
         bounds = np.searchsorted(set_index[order], np.arange(a, b + 1))
-        for c in range(a, b):
-            rows = order[bounds[c - a]:bounds[c - a + 1]]
-            seeds, w = paper_index[rows], weight[rows].astype(np.float64)
-            if not rows.size or not w.max() > 0:
-                continue  # the whole solve says what is wrong with it
-            one = local_pagerank(graph, seeds, w, **walk, dtype=self.dtype, limit=limit)
-            if one is not None:
-                out[c] = one
-        return out
+        sets = [c for c in range(a, b) if bounds[c - a + 1] > bounds[c - a]
+                and weight[order[bounds[c - a]:bounds[c - a + 1]]].max() > 0]  # else the whole solve says what is wrong
+        if not sets:
+            return {}
+        rows = np.concatenate([order[bounds[c - a]:bounds[c - a + 1]] for c in sets])
+        column = np.repeat(np.arange(len(sets)), [bounds[c - a + 1] - bounds[c - a] for c in sets])
+        solved = local_pagerank_sets(graph, column, paper_index[rows], weight[rows].astype(np.float64), len(sets),
+                                     **walk_settings(self.cfg.rank), dtype=self.dtype,
+                                     limit=int(LOCAL_SHARE * graph.n), width=local_width(graph.n, len(sets)))
+        return {c: one for c, one in zip(sets, solved) if one is not None}
+
+    def solves_locally(self) -> bool:
+        """Whether seed sets are solved over the papers they reach (:meth:`local_columns`): on the CPU
+        with the torch kernel."""
+        assert self.graph is not None
+        return self.graph.device.type == "cpu" and self.cfg.rank.kernel == "torch"
 
     def split_on_oom(self, columns: Any, a: int, b: int, what: str) -> PageRankResult:
         """``columns(a, b)``, the result of columns ``a..b-1``; on out-of-memory the columns split in
@@ -243,24 +252,26 @@ class LocalEngine:
                              iterations=torch.zeros(n_cols, dtype=torch.int64),
                              residuals=torch.zeros(n_cols, dtype=torch.float64),
                              converged=torch.ones(n_cols, dtype=torch.bool))
-        if whole.size:
-            m = np.isin(set_index, whole)
-            sub = (np.searchsorted(whole, set_index[m]), paper_index[m], weight[m])
-            full = self.solve_columns(sub, whole.size, callback)
+        step = max(1, auto_batch(self.graph.n, self.dtype, self.device, whole.size))  # whole-graph columns at a time
+        for part in (whole[i:i + step] for i in range(0, whole.size, step)):
+            m = np.isin(set_index, part)
+            sub = (np.searchsorted(part, set_index[m]), paper_index[m], weight[m])
+            full = self.solve_columns(sub, part.size, callback)
             scores = full.scores
             if ctx.excluded.size or exclude_seeds(ctx):  # left out of the top k, and of the mass shares divide
                 scores = scores.clone()
                 scores[torch.from_numpy(ctx.excluded)] = -1.0
                 if exclude_seeds(ctx):
                     scores[torch.from_numpy(sub[1]), torch.from_numpy(sub[0])] = -1.0
-            remaining[whole] = column_sums(torch.where(scores > 0, scores, torch.zeros_like(scores))).numpy()
-            idx[:, whole], val[:, whole] = top_k(scores, k, ctx.ids)
-            at = torch.from_numpy(whole)
+            remaining[part] = column_sums(torch.where(scores > 0, scores, torch.zeros_like(scores))).numpy()
+            idx[:, part], val[:, part] = top_k(scores, k, ctx.ids)
+            at = torch.from_numpy(part)
             res.iterations[at], res.residuals[at], res.converged[at] = (full.iterations, full.residuals,
                                                                         full.converged)
         for c, (papers, scores_c, one) in local.items():
             s = scores_c.astype(np.float64, copy=True)
-            s[np.isin(papers, ctx.excluded)] = -1.0
+            if ctx.excluded.size:
+                s[np.isin(papers, ctx.excluded)] = -1.0
             if exclude_seeds(ctx):
                 s[np.isin(papers, paper_index[set_index == c])] = -1.0
             remaining[c] = float(s[s > 0].sum())
@@ -270,9 +281,14 @@ class LocalEngine:
         return res, ctx.ids.output_ids(idx.T.reshape(-1)), val, remaining
 
     def batch_size(self, ctx: JobContext, n_sets: int) -> int:
+        """Seed sets per batch (and per checkpoint): ``[personalize] batch_size``, else what fits as
+        whole-graph columns (:func:`auto_batch`), and at least :data:`LOCAL_BATCH` when sets are solved
+        over the papers they reach (the far-reaching ones of a batch are then solved that many at a time)."""
         pers_cfg = ctx.cfg.personalize
-        return (pers_cfg.batch_size if pers_cfg is not None and pers_cfg.batch_size else
-                auto_batch(self.n, self.dtype, self.device, n_sets))
+        if pers_cfg is not None and pers_cfg.batch_size:
+            return pers_cfg.batch_size
+        batch = auto_batch(self.n, self.dtype, self.device, n_sets)
+        return max(batch, min(n_sets, LOCAL_BATCH)) if self.solves_locally() else batch
 
     # -- rankings through time
 

@@ -23,16 +23,21 @@ PRPACK (D. Gleich et al.) solves PageRank component by component in topological 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse
 import torch
-from scipy.sparse.csgraph import connected_components
 
 from ..graph import CitationGraph
+
+if TYPE_CHECKING:  # scipy is the reference path's, imported when it runs (0.3 s a process otherwise)
+    import scipy.sparse
 
 
 def _structure(graph: CitationGraph) -> scipy.sparse.csr_array:
     """``M[j, i] = 1`` when ``i`` cites ``j``: the graph's CSR as scipy sees it (no copy of the indices)."""
+    import scipy.sparse
+
     n = graph.n
     crow = graph.crow.cpu().numpy()
     col = graph.col.cpu().numpy()
@@ -62,6 +67,8 @@ def strong_components(graph: CitationGraph,
     graph, which has the same strong components. scipy works on the CPU in linear time.
     """
     m = _structure(graph) if structure is None else structure
+    from scipy.sparse.csgraph import connected_components
+
     count, label = connected_components(m, directed=True, connection="strong", return_labels=True)
     return int(count), torch.from_numpy(label.astype(np.int64)).to(graph.device)
 
