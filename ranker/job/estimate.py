@@ -133,7 +133,7 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
               "build, order": BASE + PLAN_PER_CITATION * rows + held,
               "solve": graph + (on_host if columns == 1 else 0),
               "write papers": graph + (WRITE_PER_PAPER + (FACTS_PER_PAPER if inp.papers else 0)) * papers}
-    if local:
+    if local and cfg.personalize is not None:
         references = REFERENCES_PER_CITATION + (score_bytes if inp.weight_column else 0)
         width = local_width(papers, _seed_sets(cfg.personalize.seeds))
         stages["personalized"] = graph + references * rows + scratch_bytes(papers, width)
