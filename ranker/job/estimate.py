@@ -30,14 +30,12 @@ with ``held = HOST_PER_PAPER n + ids_held``.
   (method ``auto``/``dag`` on the CPU) stores no values, and a trajectory column costs
   ``TRAJECTORY_COLUMN`` (24: teleport, scores and what the sweep reads).
 - On a GPU ``solve_bytes`` is on the device.
-- Personalized on the CPU (:func:`ranker.solvers.local.local_pagerank_sets`), a stage of its own:
-  ``personalized = BASE + GRAPH_PER_CITATION E + held + REFERENCES_PER_CITATION E + scratch``
+- Personalized on the CPU (:func:`ranker.solvers.local.local_pagerank`), a stage of its own:
+  ``personalized = BASE + GRAPH_PER_CITATION E + held + REFERENCES_PER_CITATION E + LOCAL_PER_PAPER n``
   (each paper's references, 4 bytes per citation and ``s`` more when weighted; the forward sweep's
-  scratch for ``w`` sets at once, ``(8 (w + 1) + 17) n`` bytes, :func:`ranker.solvers.local.scratch_bytes`,
-  with ``w`` as the job takes it, :func:`ranker.job.solve_options.local_width`), and ``B = 1``
-  elsewhere. Seed sets reaching over half the papers are solved ``B`` at a time over the whole
-  graph: ``far_reaching_sets`` says what such a batch would take (``B`` is sized from free memory,
-  and halves on out-of-memory), outside the peak.
+  scratch, 41 bytes per paper), and ``B = 1`` elsewhere. Seed sets reaching over half the papers
+  are solved ``B`` at a time over the whole graph: ``far_reaching_sets`` says what such a batch
+  would take (``B`` is sized from free memory, and halves on out-of-memory), outside the peak.
 
 The constants were fitted to the session-11 runs of ``scripts/bench_scale.py`` (24M and 239M
 citations, integer and URL ids, per-stage peaks from the job's log); BENCHMARKS.md compares the
@@ -78,6 +76,7 @@ COLUMN_COPIES = 3
 FLOAT32_COPIES = 5
 TRAJECTORY_COLUMN = 24
 REFERENCES_PER_CITATION = 4
+LOCAL_PER_PAPER = 41
 #: Rows of citations read to tell the id kind (as the job does: the first rows).
 SAMPLE_ROWS = 65_536
 
@@ -97,9 +96,8 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     import torch
 
     from ..devices import resolve_device
-    from ..solvers.local import scratch_bytes
     from .engines import DTYPES
-    from .solve_options import auto_batch, local_width
+    from .solve_options import auto_batch
 
     inp = cfg.input
     rows, rows_exact, papers, exact, papers_kind, id_kind = _sizes(cfg)
@@ -133,10 +131,9 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
               "build, order": BASE + PLAN_PER_CITATION * rows + held,
               "solve": graph + (on_host if columns == 1 else 0),
               "write papers": graph + (WRITE_PER_PAPER + (FACTS_PER_PAPER if inp.papers else 0)) * papers}
-    if local and cfg.personalize is not None:
+    if local:
         references = REFERENCES_PER_CITATION + (score_bytes if inp.weight_column else 0)
-        width = local_width(papers, _seed_sets(cfg.personalize.seeds))
-        stages["personalized"] = graph + references * rows + scratch_bytes(papers, width)
+        stages["personalized"] = graph + references * rows + LOCAL_PER_PAPER * papers
     if columns > 1:  # personalized batches or trajectories, after papers.parquet was written
         stages["batched columns"] = graph + on_host
     peak_stage = max(stages, key=lambda name: stages[name])

@@ -29,7 +29,7 @@ from .checks import check_finite, convergence_check
 from .context import JobContext
 from .engines import DTYPES, check_tolerance, exclude_seeds, ids_stats, is_oom, log_graph, paper_days
 from .exclusions import exclude_matches
-from .solve_options import auto_batch, local_width, walk_settings
+from .solve_options import auto_batch, walk_settings
 from .tables import top_k, top_of_column
 
 log = logging.getLogger("ranker")
@@ -41,8 +41,8 @@ log = logging.getLogger("ranker")
 #: whole-graph column costs 0.2-0.85 s (a fraction of that in a full batch); the median set reaches 2.3%.
 LOCAL_SHARE = 0.5
 
-#: Seed sets per batch, at least, when they are solved over the papers they reach: a few sweeps of
-#: :data:`ranker.solvers.local.GROUP` sets each (a batch is also what a checkpoint holds).
+#: Seed sets per batch, at least, when they are solved over the papers they reach (a batch is what a
+#: checkpoint holds: at 239M citations the whole-graph size was 5 sets, 200 checkpoints for 1,000 sets).
 LOCAL_BATCH = 64
 
 
@@ -173,30 +173,34 @@ class LocalEngine:
 
         return self.split_on_oom(columns, 0, n_cols, "seed set")
 
-    def local_columns(self, set_index: np.ndarray, paper_index: np.ndarray, weight: np.ndarray, a: int,
-                      b: int) -> dict[int, tuple[np.ndarray, np.ndarray, PageRankResult]]:
+    def local_columns(self, set_index: np.ndarray, paper_index: np.ndarray, weight: np.ndarray, a: int, b: int,
+                      keep: Any) -> set[int]:
         """The seed columns ``a..b-1`` whose walks reach at most :data:`LOCAL_SHARE` of the papers, each
-        solved over the papers it reaches alone (:func:`ranker.solvers.local.local_pagerank_sets`, exact,
-        several sets to a forward sweep; on the CPU). A set that reaches more is left to the whole-graph
-        batch."""
+        solved over the papers it reaches alone (:func:`ranker.solvers.local.local_pagerank`, exact; on
+        the CPU) and handed to ``keep(column, papers, scores, result)`` at once (so a batch holds one
+        set's scores at a time). Returns those columns; a set that reaches more is left to the
+        whole-graph batch."""
         graph = self.graph
         assert graph is not None
         if not self.solves_locally():
-            return {}
-        from ..solvers.local import local_pagerank_sets
+            return set()
+        from ..solvers.local import local_pagerank
 
+        walk = walk_settings(self.cfg.rank)
+        limit = int(LOCAL_SHARE * graph.n)
+        solved = set()
         order = np.argsort(set_index, kind="stable")
         bounds = np.searchsorted(set_index[order], np.arange(a, b + 1))
-        sets = [c for c in range(a, b) if bounds[c - a + 1] > bounds[c - a]
-                and weight[order[bounds[c - a]:bounds[c - a + 1]]].max() > 0]  # else the whole solve says what is wrong
-        if not sets:
-            return {}
-        rows = np.concatenate([order[bounds[c - a]:bounds[c - a + 1]] for c in sets])
-        column = np.repeat(np.arange(len(sets)), [bounds[c - a + 1] - bounds[c - a] for c in sets])
-        solved = local_pagerank_sets(graph, column, paper_index[rows], weight[rows].astype(np.float64), len(sets),
-                                     **walk_settings(self.cfg.rank), dtype=self.dtype,
-                                     limit=int(LOCAL_SHARE * graph.n), width=local_width(graph.n, len(sets)))
-        return {c: one for c, one in zip(sets, solved) if one is not None}
+        for c in range(a, b):
+            rows = order[bounds[c - a]:bounds[c - a + 1]]
+            seeds, w = paper_index[rows], weight[rows].astype(np.float64)
+            if not rows.size or not w.max() > 0:
+                continue  # the whole solve says what is wrong with it
+            one = local_pagerank(graph, seeds, w, **walk, dtype=self.dtype, limit=limit)
+            if one is not None:
+                keep(c, *one)
+                solved.add(c)
+        return solved
 
     def solves_locally(self) -> bool:
         """Whether seed sets are solved over the papers they reach (:meth:`local_columns`): on the CPU
@@ -243,15 +247,31 @@ class LocalEngine:
         together over the whole graph. ``res.scores`` is empty: the caller reads the rows."""
         assert ctx.ids is not None and self.graph is not None
         set_index, paper_index, weight = seeds
-        local = self.local_columns(set_index, paper_index, weight, 0, n_cols)
-        whole = np.array([c for c in range(n_cols) if c not in local], dtype=np.int64)
-        log.debug("%d seed set(s) solved over the papers they reach, %d over the whole graph", len(local), whole.size)
         idx, val = np.zeros((k, n_cols), np.int64), np.zeros((k, n_cols), np.float64)
         remaining = np.zeros(n_cols, np.float64)
         res = PageRankResult(scores=torch.zeros((0, n_cols), dtype=self.dtype),
                              iterations=torch.zeros(n_cols, dtype=torch.int64),
                              residuals=torch.zeros(n_cols, dtype=torch.float64),
                              converged=torch.ones(n_cols, dtype=torch.bool))
+        n, ids = self.graph.n, ctx.ids
+
+        def keep(c: int, papers: np.ndarray, scores_c: np.ndarray, one: PageRankResult) -> None:
+            s = scores_c.astype(np.float64, copy=True)
+            if ctx.excluded.size:
+                s[np.isin(papers, ctx.excluded)] = -1.0
+            if exclude_seeds(ctx):
+                s[np.isin(papers, paper_index[set_index == c])] = -1.0
+            remaining[c] = float(s[s > 0].sum())
+            idx[:, c], val[:, c] = top_of_column(papers, s, k, ids, n)
+            res.iterations[c], res.residuals[c], res.converged[c] = (one.iterations[0], one.residuals[0],
+                                                                     one.converged[0])
+
+        local = self.local_columns(set_index, paper_index, weight, 0, n_cols, keep)
+        whole = np.array([c for c in range(n_cols) if c not in local], dtype=np.int64)
+        log.debug("%d seed set(s) solved over the papers they reach, %d over the whole graph", len(local), whole.size)
+        tally = ctx.meta.setdefault("personalized_solves", {"over_the_papers_reached": 0, "over_the_whole_graph": 0})
+        tally["over_the_papers_reached"] += len(local)
+        tally["over_the_whole_graph"] += int(whole.size)
         step = max(1, auto_batch(self.graph.n, self.dtype, self.device, whole.size))  # whole-graph columns at a time
         for part in (whole[i:i + step] for i in range(0, whole.size, step)):
             m = np.isin(set_index, part)
@@ -268,16 +288,6 @@ class LocalEngine:
             at = torch.from_numpy(part)
             res.iterations[at], res.residuals[at], res.converged[at] = (full.iterations, full.residuals,
                                                                         full.converged)
-        for c, (papers, scores_c, one) in local.items():
-            s = scores_c.astype(np.float64, copy=True)
-            if ctx.excluded.size:
-                s[np.isin(papers, ctx.excluded)] = -1.0
-            if exclude_seeds(ctx):
-                s[np.isin(papers, paper_index[set_index == c])] = -1.0
-            remaining[c] = float(s[s > 0].sum())
-            idx[:, c], val[:, c] = top_of_column(papers, s, k, ctx.ids, self.graph.n)
-            res.iterations[c], res.residuals[c], res.converged[c] = (one.iterations[0], one.residuals[0],
-                                                                     one.converged[0])
         return res, ctx.ids.output_ids(idx.T.reshape(-1)), val, remaining
 
     def batch_size(self, ctx: JobContext, n_sets: int) -> int:

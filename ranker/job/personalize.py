@@ -69,6 +69,11 @@ def write_personalized(ctx: JobContext, done: BatchResults, batch: int) -> None:
         "seed_sets": len(seeds), "batch_size": batch, "batches": done.batches, "resumed_batches": done.resumed,
         "top_k": cfg.personalize.top_k, "iterations": dict(zip(seeds.names, iters.tolist())),
         "residuals": dict(zip(seeds.names, resid.tolist()))}
+    solves = ctx.meta.pop("personalized_solves", None)
+    if solves is not None:  # the batches solved in this run (not those taken from checkpoints)
+        ctx.meta["personalized"]["solved"] = solves
+        log.info("personalized: %d seed set(s) solved over the papers they reach, %d over the whole graph",
+                 solves["over_the_papers_reached"], solves["over_the_whole_graph"])
     table = pa.concat_tables(done.tables)
     # rows set aside (excluded: -1) and papers the seed set cannot reach (0) are not listed
     table = mark_seeds(ctx, table.filter(pc.greater(table.column("score"), 0.0)))

@@ -34,11 +34,10 @@ from .dag import compiled_plan, diagonal_scale, leveled
 from .iteration import PageRankResult
 
 
-def _operator(graph: CitationGraph, dtype: torch.dtype, width: int) -> dict:
+def _operator(graph: CitationGraph, dtype: torch.dtype) -> dict:
     """The plan's arrays (:func:`ranker.solvers.dag.compiled_plan`) with each paper's references
-    (:func:`ranker.kernels.local_sweep.references`) and the sweep's scratch for ``width`` columns:
-    made once per graph and dtype (the scratch again for a wider group), cached on the graph. The
-    references cost 4 bytes per citation (12 when weighted), the scratch :func:`scratch_bytes`."""
+    (:func:`ranker.kernels.local_sweep.references`) and the sweep's scratch: made once per graph
+    and dtype, cached on the graph (the references cost 4 bytes per citation, 12 when weighted)."""
     from ..kernels import local_sweep as kernels
     from ..kernels.sweep import SERIAL_MAX, set_threads
 
@@ -47,135 +46,82 @@ def _operator(graph: CitationGraph, dtype: torch.dtype, width: int) -> dict:
     if dtype not in cache:
         plan = leveled(graph)[1]
         arrays = compiled_plan(g, plan, dtype)
-        rcrow = np.zeros(g.n + 1, np.int64)
+        n = g.n
+        rcrow = np.zeros(n + 1, np.int64)
         rcol = np.empty(arrays["col"].size, arrays["col"].dtype)
         rval = np.empty(arrays["val"].size, arrays["val"].dtype)
         parts = torch.get_num_threads() if rcol.size >= SERIAL_MAX else 1
         set_threads(parts)
         kernels.references(arrays["crow"], arrays["col"], arrays["val"], rcrow, rcol, rval, parts)
         cache.clear()  # one dtype at a time: the scratch is per graph
-        cache[dtype] = {"arrays": arrays, "rcrow": rcrow, "rcol": rcol, "rval": rval, "width": 0}
-    op = cache[dtype]
-    if op["width"] < width:
-        n = g.n
-        op.update(width=width, rows=np.zeros(n * (width + 1), np.uint64),
-                  state=np.zeros(n, np.int8), waiting=np.zeros((n >> kernels.BLOCK_SHIFT) + 1, np.int64),
-                  order=np.empty(n, np.int64), done=np.empty(n, np.int64))
-    return op
+        cache[dtype] = {
+            "arrays": arrays, "rcrow": rcrow, "rcol": rcol, "rval": rval,
+            "acc": np.zeros(n, np.float64), "y": np.zeros((n, 1), np.float64), "state": np.zeros(n, np.int8),
+            "waiting": np.zeros((n >> kernels.BLOCK_SHIFT) + 1, np.int64), "order": np.empty(n, np.int64),
+            "out_pos": np.empty(n, np.int64), "out_val": np.empty(n, np.float64),
+        }
+    return cache[dtype]
 
 
-def scratch_bytes(n: int, width: int) -> int:
-    """Bytes of :func:`local_pagerank_sets`' scratch for ``n`` papers and groups of ``width`` sets:
-    a float64 per paper and column, a bit mask, a state and two lists of papers."""
-    return n * (8 * (width + 1) + 1 + 8 + 8)
-
-
-#: Seed sets solved together by one forward sweep (:func:`local_pagerank_sets`). Measured on a
-#: generated 239M-citation graph (64 random single-paper sets, in process): 387 ms a set alone, 306
-#: in sweeps of 16, 232 of 32, 266 of 64; 32 random papers' walks reach together 0.14 of the
-#: references they reach one at a time. On its 24M-citation graph, where a set's scratch fits in the
-#: cache, sharing neither gains nor loses.
-GROUP = 32
-
-
-def local_pagerank_sets(graph: CitationGraph, set_index: np.ndarray, paper_index: np.ndarray, weights: np.ndarray,
-                        n_sets: int, *, alpha: float = 0.85, tol: float = 1e-10, max_iter: int = 1000,
-                        dtype: torch.dtype = torch.float64, limit: int | None = None,
-                        width: int = GROUP) -> list[tuple[np.ndarray, np.ndarray, PageRankResult] | None]:
-    """Seed sets' personalized PageRank, each computed over only the papers its walk reaches.
-
-    Sets are solved ``width`` at a time by one forward sweep, a column each: the papers several of
-    them reach are read once. Each set's numbers are those it gets alone (bit for bit).
+def local_pagerank(graph: CitationGraph, seeds: np.ndarray, weights: np.ndarray, *, alpha: float = 0.85,
+                   tol: float = 1e-10, max_iter: int = 1000, dtype: torch.dtype = torch.float64,
+                   limit: int | None = None) -> tuple[np.ndarray, np.ndarray, PageRankResult] | None:
+    """One seed set's personalized PageRank, computed over only the papers its walk reaches.
 
     Parameters
     ----------
     graph : CitationGraph
         On the CPU. Its condensation plan, each paper's references and the sweep's scratch are
         made once and cached on it, so calls on one graph must not run in several threads at once.
-    set_index, paper_index, weights : numpy.ndarray
-        One row per (set, paper): sets ``0..n_sets-1``, each with at least one row and a positive
-        weight (repeats add up); a set's teleport vector is ``v = w / sum(w)`` over its papers.
+    seeds, weights : numpy.ndarray
+        The set's papers (repeats add up) and their non-negative weights, not all zero; the
+        teleport vector is ``v = w / sum(w)`` over them.
     alpha, tol, max_iter :
         As :func:`ranker.solvers.dag.dag_pagerank`: ``tol`` bounds the L1 change of the
         Gauss-Seidel sweeps inside large components; everything else is exact.
     dtype : torch.dtype
         Of the scores: the sweep runs in float64 and rounds to ``dtype`` at the end.
     limit : int, optional
-        A set whose walk reaches more than this many papers is dropped from its sweep as soon as it
-        does, and its entry is None: the caller solves it over the whole graph instead. Default:
-        never.
-    width : int
-        Sets per sweep (1 to 64); the scratch costs ``8 width`` bytes per paper
-        (:func:`scratch_bytes`).
+        Give up (return None) as soon as the walk reaches more than this many papers: the
+        caller solves such a set over the whole graph instead. Default: never.
 
     Returns
     -------
-    list
-        Per set: the reached papers (in the plan's order: sort them for any other; a job's graph is
-        in level order already, so they are increasing), their scores (float64, summing to 1; every
-        other paper scores 0) and a :class:`PageRankResult` (``scores [len(papers), 1]``, the most
-        Gauss-Seidel sweeps of a component and their last L1 change); or None past ``limit``.
+    papers, scores : numpy.ndarray
+        The reached papers (sorted) and their scores (float64, summing to 1); every other
+        paper scores 0.
+    result : PageRankResult
+        ``scores [len(papers), 1]``, and the most Gauss-Seidel sweeps of a component and their
+        last L1 change; or None past ``limit``.
     """
     from ..kernels import local_sweep as kernels
     from ..kernels.sweep import DIRECT_MAX
 
-    width = max(1, min(int(width), 64, n_sets))
-    op = _operator(graph, dtype, width)
+    op = _operator(graph, dtype)
     arrays = op["arrays"]
     g, plan = leveled(graph) if graph.segments is None else (graph, None)  # cached: nothing made per call
-    pos = np.asarray(paper_index, np.int64)
+    pos = np.asarray(seeds, np.int64)
     if plan is not None:
         pos = plan.position.numpy()[pos]
-    sets = np.asarray(set_index, np.int64)
     w = np.asarray(weights, np.float64)
-    key, where = np.unique(sets * g.n + pos, return_inverse=True)  # (set, position), sorted: each set's seeds
-    top = np.zeros(n_sets, np.float64)
-    np.maximum.at(top, sets, w)
-    v: np.ndarray = np.bincount(where.reshape(-1), weights=w / top[sets], minlength=key.size).astype(np.float64)
-    # relative weights, as seed_teleport
-    key_set, key_pos = key // g.n, key % g.n
-    bounds = np.searchsorted(key_set, np.arange(n_sets + 1))
-    for c in range(n_sets):
-        part = v[bounds[c]:bounds[c + 1]]
-        part /= part.sum()
+    pos, where = np.unique(pos, return_inverse=True)
+    v = np.bincount(where.reshape(-1), weights=w / w.max(), minlength=pos.size).astype(np.float64)
+    v /= v.sum()  # relative weights, as seed_teleport
     sc = diagonal_scale(g, dtype, alpha).reshape(-1).numpy()
-    lim = graph.n if limit is None else int(limit)
-    perm = None if plan is None else plan.perm.numpy()
-    out: list[tuple[np.ndarray, np.ndarray, PageRankResult] | None] = []
-    for a in range(0, n_sets, width):
-        b = min(a + width, n_sets)
-        cols = b - a
-        mask = op["rows"][:g.n * (cols + 1)].reshape(g.n, cols + 1)  # a paper's bits, then its values
-        reach = np.zeros(cols, np.int64)
-        iters, resid = np.zeros(cols + 1, np.int64), np.zeros(cols + 1, np.float64)
-        offsets, positions, values = kernels.local_sweep(
-            op["rcrow"], op["rcol"], op["rval"], arrays["col_scale"], arrays["kinds"], arrays["starts"],
-            arrays["ends"], sc, bounds[a:b + 1] - bounds[a], key_pos[bounds[a]:bounds[b]], v[bounds[a]:bounds[b]],
-            alpha, tol, max_iter, DIRECT_MAX, arrays["icrow"], arrays["icol"], arrays["ival"], lim,
-            mask.view(np.float64), mask, op["state"], op["waiting"], op["order"], op["done"], reach, iters, resid)
-        for c in range(cols):
-            if reach[c] < 0:
-                out.append(None)
-                continue
-            at, y = positions[offsets[c]:offsets[c + 1]], values[offsets[c]:offsets[c + 1]]
-            papers = at.copy() if perm is None else perm[at]
-            scores = y / y.sum()
-            if dtype != torch.float64:
-                scores = scores.astype(np.dtype(str(dtype)[6:])).astype(np.float64)
-            result = PageRankResult(scores=torch.from_numpy(scores).unsqueeze(1),
-                                    iterations=torch.from_numpy(iters[c + 1:c + 2].copy()),
-                                    residuals=torch.from_numpy(resid[c + 1:c + 2].copy()),
-                                    converged=torch.from_numpy(resid[c + 1:c + 2] < tol))
-            out.append((papers, scores, result))
-    return out
-
-
-def local_pagerank(graph: CitationGraph, seeds: np.ndarray, weights: np.ndarray, *, alpha: float = 0.85,
-                   tol: float = 1e-10, max_iter: int = 1000, dtype: torch.dtype = torch.float64,
-                   limit: int | None = None) -> tuple[np.ndarray, np.ndarray, PageRankResult] | None:
-    """One seed set's personalized PageRank, computed over only the papers its walk reaches:
-    :func:`local_pagerank_sets` of the one set (``seeds`` and their non-negative ``weights``, not
-    all zero). Returns its papers, scores and result, or None past ``limit``."""
-    seeds = np.asarray(seeds, np.int64).reshape(-1)
-    return local_pagerank_sets(graph, np.zeros(seeds.size, np.int64), seeds, np.asarray(weights, np.float64),
-                               1, alpha=alpha, tol=tol, max_iter=max_iter, dtype=dtype, limit=limit, width=1)[0]
+    iters, resid = np.zeros(1, np.int64), np.zeros(1, np.float64)
+    reached = kernels.local_sweep(
+        op["rcrow"], op["rcol"], op["rval"], arrays["col_scale"], arrays["kinds"], arrays["starts"], arrays["ends"],
+        sc, pos, v, alpha, tol, max_iter, DIRECT_MAX, arrays["icrow"], arrays["icol"], arrays["ival"],
+        graph.n if limit is None else int(limit), op["acc"], op["y"], op["state"], op["waiting"], op["order"],
+        op["out_pos"], op["out_val"], iters, resid)
+    if reached < 0:
+        return None
+    at, y = op["out_pos"][:reached], op["out_val"][:reached]
+    papers = at.copy() if plan is None else plan.perm.numpy()[at]
+    order = np.argsort(papers, kind="stable")
+    papers, scores = papers[order], y[order] / y.sum()
+    if dtype != torch.float64:
+        scores = scores.astype(np.dtype(str(dtype)[6:])).astype(np.float64)
+    result = PageRankResult(scores=torch.from_numpy(scores).unsqueeze(1), iterations=torch.from_numpy(iters),
+                            residuals=torch.from_numpy(resid), converged=torch.from_numpy(resid < tol))
+    return papers, scores, result

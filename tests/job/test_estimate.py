@@ -36,15 +36,13 @@ def test_counts_come_from_the_footers_and_memory_from_the_model(tmp_path):
     assert e["device_bytes"] == solve
     held = model.HOST_PER_PAPER * 300
     graph = model.BASE + model.GRAPH_PER_CITATION * 1000 + held
-    # seed sets solved over what they reach on the CPU: the references and the forward sweep's scratch,
-    # all 10 sets in one sweep: a mask word and 10 float64 per paper, a state byte, two int64 lists
-    scratch = (8 + 10 * 8 + 1 + 8 + 8) * 300
+    # seed sets solved over what they reach on the CPU: the references and the forward sweep's scratch
     assert e["stages"] == {"ingest": model.BASE + model.INGEST_PER_CITATION * 1000,
                            "build, order": model.BASE + model.PLAN_PER_CITATION * 1000 + held,
                            "solve": graph + solve,
                            "write papers": graph + (model.WRITE_PER_PAPER + model.FACTS_PER_PAPER) * 300,
-                           "personalized": graph + model.REFERENCES_PER_CITATION * 1000 + scratch}
-    assert e["host_bytes"] == max(e["stages"].values()) and e["peak_stage"] == "personalized"
+                           "personalized": graph + model.REFERENCES_PER_CITATION * 1000 + model.LOCAL_PER_PAPER * 300}
+    assert e["host_bytes"] == max(e["stages"].values()) and e["peak_stage"] == "write papers"
     # the 10 sets at once over the whole graph, should they all reach over half the papers
     assert e["far_reaching_sets"] == {"batch": 10, "bytes": graph + solve * 10}
     power = estimate_job(parse_config({"input": {"citations": "c.parquet"}, "rank": {"device": "cpu",

@@ -15,7 +15,7 @@ from oracles import draw_citations, nx_pagerank
 from ranker import build_graph
 from ranker.solvers.choose import solve
 from ranker.solvers.dag import leveled
-from ranker.solvers.local import local_pagerank, local_pagerank_sets
+from ranker.solvers.local import local_pagerank
 from ranker.solvers.power import seed_teleport
 
 TOL = 1e-13
@@ -50,7 +50,7 @@ def test_the_local_solve_is_networkx_and_the_whole_solve(n, data):
     seeds = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=k, max_size=k)), np.int64)
     sw = np.array(data.draw(st.lists(st.floats(0.5, 2.0), min_size=k, max_size=k)))
     papers, scores, res = local_pagerank(graph, seeds, sw, tol=TOL, max_iter=10_000)
-    assert sorted(papers.tolist()) == _reachable(n, citing, cited, seeds)  # exactly the papers the walk can reach
+    assert papers.tolist() == _reachable(n, citing, cited, seeds)  # exactly the papers the walk can reach
     local = _dense(n, papers, scores)
     teleport = np.zeros(n)
     np.add.at(teleport, seeds, sw / sw.max())
@@ -61,58 +61,17 @@ def test_the_local_solve_is_networkx_and_the_whole_solve(n, data):
     assert res.scores[:, 0].numpy().tolist() == scores.tolist()
 
 
-@settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 40), data=st.data())
-def test_sets_in_one_sweep_are_each_set_alone_bit_for_bit(n, data):
-    """Up to 70 sets (more than a sweep's 64 columns) in groups of any width: every set's papers, scores,
-    sweeps and residual equal those it gets alone, bit for bit; a limit drops exactly the sets that reach
-    more papers than it, whatever they share a sweep with, and the scratch is clean after."""
-    weighted = data.draw(st.booleans())
-    citing, cited, w = draw_citations(data, n, per_paper=4, weight=(0.1, 5.0) if weighted else None)
-    graph = build_graph(citing, cited, n, w, duplicates="sum")
-    n_sets = data.draw(st.integers(1, 70))
-    sizes = data.draw(st.lists(st.integers(1, 3), min_size=n_sets, max_size=n_sets))
-    set_index = np.repeat(np.arange(n_sets), sizes)
-    paper_index = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=set_index.size,
-                                              max_size=set_index.size)), np.int64)
-    weights = np.array(data.draw(st.lists(st.floats(0.5, 2.0), min_size=set_index.size, max_size=set_index.size)))
-    shuffle = np.random.default_rng(data.draw(st.integers(0, 99))).permutation(set_index.size)  # rows in any order
-    set_index, paper_index, weights = set_index[shuffle], paper_index[shuffle], weights[shuffle]
-    width = data.draw(st.sampled_from([1, 2, 5, 16, 64]))
-    limit = data.draw(st.one_of(st.none(), st.integers(1, n)))
-    got = local_pagerank_sets(graph, set_index, paper_index, weights, n_sets, tol=TOL, max_iter=10_000,
-                              limit=limit, width=width)
-    assert len(got) == n_sets
-    for c in range(n_sets):
-        rows = set_index == c
-        alone = local_pagerank(graph, paper_index[rows], weights[rows], tol=TOL, max_iter=10_000)
-        reached = len(_reachable(n, citing, cited, paper_index[rows]))
-        if limit is not None and reached > limit:
-            assert got[c] is None
-            continue
-        papers, scores, res = got[c]
-        assert papers.tolist() == alone[0].tolist() and scores.tolist() == alone[1].tolist()
-        assert res.iterations.tolist() == alone[2].iterations.tolist()
-        assert res.residuals.tolist() == alone[2].residuals.tolist()
-    for c in range(min(n_sets, 3)):  # the scratch is zeros again: the same numbers after any group
-        rows = set_index == c
-        again = local_pagerank_sets(graph, set_index[rows] * 0, paper_index[rows], weights[rows], 1, tol=TOL,
-                                    max_iter=10_000)[0]
-        alone = local_pagerank(graph, paper_index[rows], weights[rows], tol=TOL, max_iter=10_000)
-        assert again[1].tolist() == alone[1].tolist()
-
-
 def test_a_hand_made_graph_against_networkx():
     # 0 cites 1; 1 cites 2 and 3; 3 cites 1 (a cycle); 4 cites 0; 5 cites itself and nothing else
     citing, cited = np.array([0, 1, 1, 3, 4, 5]), np.array([1, 2, 3, 1, 0, 5])
     graph = build_graph(citing, cited, 6)
     papers, scores, _ = local_pagerank(graph, np.array([0]), np.array([1.0]), tol=TOL)
     want = nx_pagerank(zip(citing, cited), 6, personalization=np.eye(6)[0])
-    assert sorted(papers.tolist()) == [0, 1, 2, 3]
+    assert papers.tolist() == [0, 1, 2, 3]
     assert np.abs(_dense(6, papers, scores) - want).max() < 1e-12
     papers, scores, _ = local_pagerank(graph, np.array([5, 2]), np.array([1.0, 3.0]), tol=TOL)
     want = nx_pagerank(zip(citing, cited), 6, personalization=np.array([0, 0, 3, 0, 0, 1.0]))
-    assert sorted(papers.tolist()) == [2, 5] and np.abs(_dense(6, papers, scores) - want).max() < 1e-12
+    assert papers.tolist() == [2, 5] and np.abs(_dense(6, papers, scores) - want).max() < 1e-12
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -129,7 +88,7 @@ def test_large_components_iterate_and_match_networkx(weighted):
     w = r.uniform(0.5, 2.0, citing.size) if weighted else None
     graph = build_graph(citing, cited, n, w, duplicates="sum")
     papers, scores, res = local_pagerank(graph, np.array([17]), np.array([1.0]), tol=TOL, max_iter=10_000)
-    assert int(res.iterations[0]) > 1 and sorted(papers.tolist()) == list(range(440))  # rings and tail, not the last 50
+    assert int(res.iterations[0]) > 1 and papers.tolist() == list(range(440))  # rings and tail, not the last 50
     want = nx_pagerank(zip(citing, cited), n, weights=w, personalization=np.eye(n)[17], multi=True)
     assert np.abs(_dense(n, papers, scores) - want).sum() < 1e-10
 
@@ -144,7 +103,7 @@ def test_the_limit_gives_up_and_the_scratch_is_clean_after():
     again = local_pagerank(graph, np.array([0]), np.array([1.0]))
     assert again[0].tolist() == first[0].tolist() and again[1].tolist() == first[1].tolist()  # bit for bit
     small = local_pagerank(graph, np.array([8]), np.array([1.0]))
-    assert sorted(small[0].tolist()) == [8, 9]
+    assert small[0].tolist() == [8, 9]
 
 
 def test_a_leveled_graph_and_float32():
@@ -182,30 +141,29 @@ def test_a_job_gives_the_same_personalized_rows_whichever_columns_are_solved_loc
     assert np.abs(whole["score"].to_numpy() - got["score"].to_numpy()).max() < 1e-12
 
 
-def test_far_reaching_sets_are_solved_a_few_at_a_time_and_local_ones_in_shared_sweeps(tmp_path):
+def test_far_reaching_sets_are_solved_a_few_at_a_time(tmp_path):
     """Every set over the whole graph in chunks of 5 columns (as when little memory is free), against
-    one chunk; and every set over what it reaches in sweeps of 3 sets against sweeps of one: the same
-    rows, bit for bit. The batch holds all 12 sets on the CPU (at least LOCAL_BATCH)."""
+    one chunk of 12: the same rows, bit for bit; the batch holds all 12 sets on the CPU (at least
+    LOCAL_BATCH), and run.json counts how each set was solved."""
     import ranker.job.local_engine as local_engine
     from ranker import parse_config, run_job
 
-    def run(out, share, step, width):
+    def run(out, share, step):
         with pytest.MonkeyPatch.context() as m:
             m.setattr(local_engine, "LOCAL_SHARE", share)
             m.setattr(local_engine, "auto_batch", lambda n, dtype, device, n_sets: min(n_sets, step))
-            m.setattr(local_engine, "local_width", lambda n, n_sets: min(n_sets, width))
             cfg = parse_config({"input": {"synthetic": {"papers": 3000, "seed_sets": 12}},
                                 "rank": {"tol": 1e-13, "device": "cpu"}, "personalize": {"top_k": 30},
                                 "output": {"dir": out, "report": False}}, base=tmp_path)
             result = run_job(cfg, show_progress=False)
-            assert result.metadata["personalized"]["batches"] == 1
-            return result.personalized.to_pandas()
+            return result.metadata["personalized"], result.personalized.to_pandas()
 
-    one, chunks = run("one", 0.0, 12, 1), run("chunks", 0.0, 5, 1)
+    (meta, one), (_, chunks) = run("one", 0.0, 12), run("chunks", 0.0, 5)
     assert one.equals(chunks)
-    alone, shared = run("alone", 1.0, 12, 1), run("shared", 1.0, 12, 3)
-    assert alone.equals(shared)
-    assert (alone[["seed_set", "paper_id", "rank"]].values == one[["seed_set", "paper_id", "rank"]].values).all()
+    assert meta["batches"] == 1 and meta["solved"] == {"over_the_papers_reached": 0, "over_the_whole_graph": 12}
+    meta, local = run("local", 1.0, 5)
+    assert meta["solved"] == {"over_the_papers_reached": 12, "over_the_whole_graph": 0}
+    assert (local[["seed_set", "paper_id", "rank"]].values == one[["seed_set", "paper_id", "rank"]].values).all()
 
 
 def test_a_graph_in_level_order_makes_nothing_per_seed_set(monkeypatch):
