@@ -19,7 +19,7 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +49,19 @@ def first_id(path: str, column: str) -> Any:
     return None
 
 
+def decompressed(path: str) -> BinaryIO:
+    """The text of one part: a gzipped part through python-isal's igzip (Intel's ISA-L inflate, 0.13-0.18 s
+    for a 230 MB part here against 0.40-0.42 s for Arrow's zlib, measured; it releases the GIL, so the
+    parts still decompress on every core), or Arrow's gzip stream when isal is not installed."""
+    if is_gzip(path):
+        try:
+            from isal import igzip
+        except ImportError:  # pragma: no cover - isal is a dependency; a platform without its wheel
+            return pa.input_stream(path, compression="gzip")
+        return igzip.open(path, "rb")
+    return pa.input_stream(path)
+
+
 def scan_part(path: str, id_key: str, list_key: str, prefix: str, block_size: int = BLOCK_BYTES) -> Blocks | None:
     """Every record of one part, block by block; None when the scanner gives up anywhere in it."""
     from ..kernels.works_scan import scan_works  # numba: loaded when a snapshot is read this way
@@ -57,16 +70,17 @@ def scan_part(path: str, id_key: str, list_key: str, prefix: str, block_size: in
             np.frombuffer(prefix.encode(), np.uint8))
     out: Blocks = []
     try:
-        stream = pa.input_stream(path, compression="gzip" if is_gzip(path) else None)
-        for chunk in line_blocks(stream, block_size):
-            text = np.frombuffer(chunk, np.uint8)
-            cap = text.size // (len(prefix) + 3) + 1  # every row holds an id string of at least that many bytes
-            citing, cited, none = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.bool_)
-            rows, bad = scan_works(text, *keys[:2], keys[2], MAX_JSON_DEPTH, citing, cited, none)
-            if bad >= 0:
-                log.debug("%s: the works scanner stops near byte %d of a block; reading the general way", path, bad)
-                return None
-            out.append((citing[:rows].copy(), cited[:rows].copy(), none[:rows].copy()))
+        with decompressed(path) as stream:
+            for chunk in line_blocks(stream, block_size):
+                text = np.frombuffer(chunk, np.uint8)
+                cap = text.size // (len(prefix) + 3) + 1  # every row holds an id string of at least that many bytes
+                citing, cited, none = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.bool_)
+                rows, bad = scan_works(text, *keys[:2], keys[2], MAX_JSON_DEPTH, citing, cited, none)
+                if bad >= 0:
+                    log.debug("%s: the works scanner stops near byte %d of a block; reading the general way", path,
+                              bad)
+                    return None
+                out.append((citing[:rows].copy(), cited[:rows].copy(), none[:rows].copy()))
     except (OSError, EOFError, pa.ArrowException, LineTooLong):  # a truncated part, a huge line: the general
         return None  # reader names the problem
     return out
