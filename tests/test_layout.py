@@ -29,7 +29,6 @@ TESTED_IN = {
     "ranker/io/pair_rows.py": ["io/test_formats.py"],
     "ranker/io/sources.py": ["io/test_inputs.py"],
     "ranker/io/text_batches.py": ["io/test_formats.py", "kernels/test_json_depth.py"],
-    "ranker/io/works_snapshot.py": ["kernels/test_works_scan.py"],
     "ranker/job/authors.py": ["solvers/test_author_rankers.py", "test_registry.py"],
     "ranker/job/batches.py": ["job/test_trajectories.py", "io/test_checkpoints.py"],
     "ranker/job/checks.py": ["test_cli.py", "test_fuzz.py"],
