@@ -177,6 +177,35 @@ def line_blocks(stream: BinaryIO, block_size: int) -> Iterator[bytes]:
         yield data[:cut]
 
 
+def line_views(stream: BinaryIO, block_size: int) -> Iterator[memoryview]:
+    """:func:`line_blocks` without copying each block twice: views of whole lines, about
+    ``block_size`` bytes each. The line that spans two reads comes alone (the tail of one read
+    joined to the head of the next: a copy of one line), and the rest of a read as a view of it, so
+    the text is copied about once per line, not twice per block (0.15 s of a 230 MB part's
+    0.30 s, measured with :func:`line_blocks`). Every view but the last ends with a newline."""
+    carry = b""
+    while True:
+        buf = stream.read(block_size)
+        if not buf:
+            if carry:
+                yield memoryview(carry)
+            return
+        head = buf.find(b"\n") + 1
+        if head == 0:  # no line ends in this read: gather it
+            carry += buf
+            if len(carry) > MAX_BLOCK_BYTES:
+                raise LineTooLong
+            continue
+        cut = buf.rfind(b"\n") + 1
+        if carry:
+            yield memoryview(carry + buf[:head])
+        else:
+            head = 0  # nothing carried: the first line is part of the view below
+        if cut > head:
+            yield memoryview(buf)[head:cut]
+        carry = buf[cut:]
+
+
 def narrow_options(schema: pa.Schema, only: tuple[str, ...], types: dict[str, pa.DataType]
                    ) -> pajson.ParseOptions | None:
     """Options that parse only the ``only`` columns, with the types ``schema`` (a first block) gave

@@ -27,7 +27,7 @@ import pyarrow as pa
 from .id_numbering import numbering_facts
 from .id_patterns import IdPattern, detect_pattern
 from .ids import IdMap
-from .text_batches import BLOCK_BYTES, MAX_JSON_DEPTH, LineTooLong, is_gzip, line_blocks
+from .text_batches import BLOCK_BYTES, MAX_JSON_DEPTH, LineTooLong, is_gzip, line_views
 
 log = logging.getLogger("ranker")
 
@@ -71,7 +71,7 @@ def scan_part(path: str, id_key: str, list_key: str, prefix: str, block_size: in
     out: Blocks = []
     try:
         with decompressed(path) as stream:
-            for chunk in line_blocks(stream, block_size):
+            for chunk in line_views(stream, block_size):
                 text = np.frombuffer(chunk, np.uint8)
                 cap = text.size // (len(prefix) + 3) + 1  # every row holds an id string of at least that many bytes
                 citing, cited, none = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.bool_)
