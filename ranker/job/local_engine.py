@@ -8,6 +8,7 @@ when one column does not fit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -174,7 +175,7 @@ class LocalEngine:
         return self.split_on_oom(columns, 0, n_cols, "seed set")
 
     def local_columns(self, set_index: np.ndarray, paper_index: np.ndarray, weight: np.ndarray, a: int, b: int,
-                      keep: Any) -> set[int]:
+                      keep: Callable[[int, np.ndarray, np.ndarray, PageRankResult], None]) -> set[int]:
         """The seed columns ``a..b-1`` whose walks reach at most :data:`LOCAL_SHARE` of the papers, each
         solved over the papers it reaches alone (:func:`ranker.solvers.local.local_pagerank`, exact; on
         the CPU) and handed to ``keep(column, papers, scores, result)`` at once (so a batch holds one
