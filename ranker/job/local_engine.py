@@ -273,7 +273,7 @@ class LocalEngine:
         tally = ctx.meta.setdefault("personalized_solves", {"over_the_papers_reached": 0, "over_the_whole_graph": 0})
         tally["over_the_papers_reached"] += len(local)
         tally["over_the_whole_graph"] += int(whole.size)
-        step = max(1, auto_batch(self.graph.n, self.dtype, self.device, whole.size))  # whole-graph columns at a time
+        step = auto_batch(n, self.dtype, self.device, whole.size)  # whole-graph columns at a time
         for part in (whole[i:i + step] for i in range(0, whole.size, step)):
             m = np.isin(set_index, part)
             sub = (np.searchsorted(part, set_index[m]), paper_index[m], weight[m])

@@ -151,7 +151,7 @@ def test_far_reaching_sets_are_solved_a_few_at_a_time(tmp_path):
     def run(out, share, step):
         with pytest.MonkeyPatch.context() as m:
             m.setattr(local_engine, "LOCAL_SHARE", share)
-            m.setattr(local_engine, "auto_batch", lambda n, dtype, device, n_sets: min(n_sets, step))
+            m.setattr(local_engine, "auto_batch", lambda n, dtype, device, n_sets: max(1, min(n_sets, step)))
             cfg = parse_config({"input": {"synthetic": {"papers": 3000, "seed_sets": 12}},
                                 "rank": {"tol": 1e-13, "device": "cpu"}, "personalize": {"top_k": 30},
                                 "output": {"dir": out, "report": False}}, base=tmp_path)
