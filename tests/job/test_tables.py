@@ -146,12 +146,13 @@ def test_facts_taken_by_row_equal_the_join_on_ids():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from([0.0, 0.1, 0.25, 0.5]), min_size=0, max_size=60), st.integers(1, 9),
+@given(st.lists(st.sampled_from([0.0, -0.0, 0.1, 0.25, 0.5, -1.5]), min_size=0, max_size=60), st.integers(1, 9),
        st.sampled_from(["ordinal", "min", "dense"]), st.sampled_from(["text", "compact", "integer"]),
        st.sets(st.integers(0, 59), max_size=6))
 def test_ranked_rows_in_slices_are_the_sorted_table(scores, rows_per_slice, ties, kind, excluded):
     """RankedRows' slices, concatenated, are the whole ranked table; both equal a plain Python sort on
-    (-score, id text) with ranks from scipy's rankdata and shares over the rows kept."""
+    (-score, id text) with ranks from scipy's rankdata and shares over the rows kept. Negative scores
+    (a z-score ranker's) included; -0.0 and 0.0 are one score, tied by id."""
     from ranker.io import IdMap
     from ranker.io.id_patterns import IdPattern
     from ranker.job.tables import RankedRows, ranked_table
