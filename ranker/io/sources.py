@@ -4,8 +4,11 @@ streamed in record batches."""
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +19,8 @@ from .formats import converted, detect_format, needs_conversion
 from .ids import first_true, id_kind
 from .pair_rows import SOURCE_ROW
 from .text_batches import check_unique_columns
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- files
 
@@ -171,6 +176,53 @@ def iter_batches(src: ParquetSource, columns: list[str], batch_rows: int) -> Ite
     starts = np.concatenate([[0], np.cumsum([md.row_group(g).num_rows for g in range(md.num_row_groups)])])
     for g, start, stop in src.ranges:
         yield from _iter_rows(src, columns, batch_rows, [g], int(starts[g]), start, stop)
+
+
+def read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """``items`` in their order, produced on a thread of their own up to ``depth`` ahead of the consumer.
+
+    An exception raised by ``items`` is raised here, where the consumer would have met it; when the
+    consumer stops early (an exception of its own, or closing this generator), the producer
+    stops at its next item. For readers whose work (Arrow's decoding) releases the GIL, so that
+    reading overlaps what the consumer does with each item.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put((done, None))
+        except BaseException as exc:  # handed to the consumer, in order
+            slots.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="ranker-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = slots.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                slots.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 def _iter_rows(src: ParquetSource, columns: list[str], batch_rows: int, row_groups: list[int] | None,

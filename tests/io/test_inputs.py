@@ -281,3 +281,63 @@ def test_a_source_read_to_its_end_keeps_no_rows_in_memory(tmp_path):
         rows = sum(batch.num_rows for _, batch in iter_batches(src, ["citing", "cited"], 50_000))
         assert rows == n
     assert pa.total_allocated_bytes() - before < 256 * 1024, pa.total_allocated_bytes() - before
+
+
+# ----------------------------------------------------------------------- reading ahead on a thread
+
+
+def test_read_ahead_yields_every_item_in_order_and_stays_within_its_depth():
+    import threading
+
+    from ranker.io.sources import read_ahead
+
+    produced, lock = [], threading.Lock()
+
+    def items():
+        for i in range(50):
+            with lock:
+                produced.append(i)
+            yield i
+
+    got = []
+    for i in read_ahead(items(), depth=2):
+        with lock:
+            ahead = len(produced) - len(got)
+        assert ahead <= 4  # in the queue (2), being handed over (1), being made (1)
+        got.append(i)
+    assert got == list(range(50))
+
+
+def test_read_ahead_raises_the_producers_error_where_the_consumer_meets_it():
+    from ranker.io.sources import read_ahead
+
+    def items():
+        yield from range(3)
+        raise InputError("part-00001.parquet: corrupt or truncated parquet near row 7")
+
+    got = []
+    with pytest.raises(InputError, match="near row 7"):
+        for i in read_ahead(items(), depth=8):
+            got.append(i)
+    assert got == [0, 1, 2]  # every item before the error was handed over first
+
+
+def test_read_ahead_stops_its_thread_when_the_consumer_stops_early():
+    import threading
+
+    from ranker.io.sources import read_ahead
+
+    made = []
+
+    def items():
+        for i in range(10_000):
+            made.append(i)
+            yield i
+
+    before = threading.active_count()
+    with pytest.raises(ValueError):
+        for i in read_ahead(items(), depth=2):
+            if i == 5:
+                raise ValueError("the consumer failed")
+    assert threading.active_count() == before  # the producer was joined
+    assert len(made) < 20  # and stopped making items
