@@ -283,7 +283,8 @@ def encode_batches(sources: list[ParquetSource], columns: list[str], kind: str, 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque = deque()
         # read on a thread of its own, so that the main thread's numbering (batch after batch, in
-        # order) does not wait for Arrow: 239M citations with URL ids ingested in 48 s against 57 s
+        # order) does not wait for Arrow: 239M citations with URL ids ingested in 50 s against 57 s
+        # (BENCHMARKS.md, session 14)
         for task in read_ahead(tasks(), depth=2):
             pending.append(pool.submit(encoder.encode, task))
             while len(pending) > workers:  # bounded memory: workers + 1 batches in flight, 3 more read
