@@ -272,3 +272,65 @@ def test_options_before_a_command_are_refused_not_ignored(tmp_path):
     assert r.exit_code == 0 and "\nok: 6 papers" in r.output, r.output
     r = runner.invoke(app, ["validate", "--config", str(job), "--device", "tpu"])
     assert r.exit_code == 1 and "[rank] device must be one of" in r.output
+
+
+GC_PROBE = """
+import atexit, gc, importlib.abc, importlib.util, sys
+seen = {"start-up collections": 0}
+def count(phase, info):
+    if phase == "start" and info["generation"] == 2 and "enabled" not in seen:
+        seen["start-up collections"] += 1
+gc.callbacks.append(count)
+def run_job(config, show_progress):  # stands in for the job: what the collector does while it runs
+    seen["enabled"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
+    garbage = []
+    garbage.append(garbage)  # a cycle made by the job
+    del garbage
+    seen["collected"] = gc.collect()
+    seen["results"] = [[] for _ in range(5000)]  # objects alive when the job is done
+class Standin(importlib.abc.MetaPathFinder):  # ranker.job is imported by main(), then its run_job replaced
+    def find_spec(self, name, path, target=None):
+        if name != "ranker.job":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+        def exec_module(module):
+            load(module)
+            module.run_job = run_job
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, Standin())
+atexit.register(lambda: print(seen["start-up collections"], seen["enabled"], seen["frozen"], seen["collected"],
+                              len(gc.get_objects())))
+from ranker.cli import main
+assert "torch" not in sys.modules
+sys.argv = ["rank-citations", "--config", sys.argv[1]]
+main()
+"""
+
+
+def test_the_console_process_freezes_start_up_objects_and_runs_the_job_with_the_collector_on(tmp_path):
+    """main() pauses the collector while torch and the rest are imported, freezes what they made
+    (hundreds of thousands of objects), runs the job with the collector on (a cycle it makes is
+    collected), and freezes the rest before the interpreter shuts down."""
+    job = make_job(tmp_path, seeds=False)
+    r = subprocess.run([sys.executable, "-c", GC_PROBE, str(job)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    start_up_collections, enabled, frozen, collected, tracked_at_exit = r.stdout.split()
+    assert start_up_collections == "0"
+    assert enabled == "True"
+    assert int(frozen) > 100_000  # torch alone makes more
+    assert int(collected) >= 1
+    assert int(tracked_at_exit) < 1000  # the job's 5,000 results were frozen too
+
+
+def test_the_application_in_process_leaves_the_collector_alone(tmp_path):
+    """A notebook or a test driving ``ranker.cli.app`` keeps its collector as it was."""
+    import gc
+
+    job = make_job(tmp_path, seeds=False)
+    before = gc.get_freeze_count()
+    r = runner.invoke(app, ["--config", str(job), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert gc.isenabled() and gc.get_freeze_count() == before
