@@ -40,7 +40,7 @@ class _heavy_imports:
 
     In :func:`main`'s process the garbage collector is paused inside, and on leaving what the
     imports made is frozen out of later collections (:func:`gc.freeze`) before it resumes. The
-    few thousand cyclic objects the imports leave behind (7,043 on hep-th's job) are kept, not
+    few thousand cyclic objects the imports leave behind (about 7,000 after the job's imports) are kept, not
     collected."""
 
     held = {signal.SIGINT, signal.SIGTERM}
