@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oracles import write_parquet
 from ranker.config import load_config, parse_config
@@ -137,3 +139,29 @@ def test_tolerance_out_of_reach_of_float32_is_refused_before_solving(tmp_path):
                       base=tmp_path)
     assert run_job(ok, show_progress=False).metadata["global"]["converged"]
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=8))
+def test_an_unknown_key_or_section_is_named_on_one_line_as_toml_writes_it(name):
+    """Whatever the name holds (a newline, a quote, a control character, an emoji), the error is
+    one line and the name in it reads back, as TOML, to the same key."""
+    import dataclasses
+    import re
+    import tomllib
+
+    from ranker.config.sections import InputConfig
+
+    sections = {"input", "rank", "personalize", "output", "authors", "credit", "trajectories"}
+    cases = []
+    if name not in {f.name for f in dataclasses.fields(InputConfig)}:
+        cases.append(({"input": {"citations": "c.parquet", name: 0}}, r"unknown key \[input\] (.*); known keys"))
+    if name not in sections:
+        cases.append(({"input": {"citations": "c.parquet"}, name: {}}, r"unknown section \[(.*)\] in "))
+    for data, pattern in cases:
+        with pytest.raises(ConfigError) as err:
+            parse_config(data)
+        message = str(err.value)
+        assert len(message.splitlines()) == 1, message
+        written = re.match(pattern, message).group(1)
+        assert tomllib.loads(f"{written} = 1") == {name: 1}

@@ -32,6 +32,20 @@ from .sections import (
 )
 
 
+def _written(name: Any) -> str:
+    """A key or section name from the job as TOML writes it: bare when it is a bare key, else a
+    quoted string with every character that is not printable escaped (a newline in a key must
+    not split the one-line error)."""
+    if not isinstance(name, str):
+        return repr(name)  # parse_config's dict came from Python, not from TOML
+    if name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name):
+        return name
+    escaped = "".join(c if c.isprintable() and c not in '"\\' else
+                      "\\" + c if c in '"\\' else
+                      f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in name)
+    return f'"{escaped}"'
+
+
 def _check_type(section: str, key: str, value: Any, default: Any) -> Any:
     name = f"[{section}] {key}"
     if isinstance(default, bool):
@@ -73,7 +87,7 @@ def _parse_section(cls: type, section: str, table: Any, *, base: Path,
     for key, value in table.items():
         if key not in fields:
             known = ", ".join(sorted(fields))
-            raise ConfigError(f"unknown key [{section}] {key}; known keys: {known}")
+            raise ConfigError(f"unknown key [{section}] {_written(key)}; known keys: {known}")
         if key in nested:
             values[key] = _parse_section(nested[key], f"{section}.{key}", value, base=base)
             continue
@@ -111,7 +125,7 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
     known = {"input", "rank", "personalize", "output", "authors", "credit", "trajectories"}
     for section in data:
         if section not in known:
-            raise ConfigError(f"unknown section [{section}] in {source}; known: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown section [{_written(section)}] in {source}; known: {', '.join(sorted(known))}")
     if "input" not in data:
         raise ConfigError(f"{source} has no [input] section")
     inp = _parse_section(InputConfig, "input", data["input"], base=base,
