@@ -17,8 +17,10 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..registry import AUTHOR_RANKERS, RANKERS
+from .reference import toml_key
 from .sections import (
     PATH_KEYS,
+    SECTIONS,
     AuthorsConfig,
     CreditConfig,
     InputConfig,
@@ -33,17 +35,9 @@ from .sections import (
 
 
 def _written(name: Any) -> str:
-    """A key or section name from the job as TOML writes it: bare when it is a bare key, else a
-    quoted string with every character that is not printable escaped (a newline in a key must
-    not split the one-line error)."""
-    if not isinstance(name, str):
-        return repr(name)  # parse_config's dict came from Python, not from TOML
-    if name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name):
-        return name
-    escaped = "".join(c if c.isprintable() and c not in '"\\' else
-                      "\\" + c if c in '"\\' else
-                      f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in name)
-    return f'"{escaped}"'
+    """A key or section name from the job as TOML writes it, so a newline in it cannot split the
+    one-line error (a name that is not a string came from a Python dict, not from TOML)."""
+    return toml_key(name) if isinstance(name, str) else repr(name)
 
 
 def _check_type(section: str, key: str, value: Any, default: Any) -> Any:
@@ -122,7 +116,7 @@ def parse_config(data: dict[str, Any], *, base: Path | str = ".", source: str = 
         Unknown section or key, wrong type, value out of range, missing input file.
     """
     base = Path(base)
-    known = {"input", "rank", "personalize", "output", "authors", "credit", "trajectories"}
+    known = {section for section in SECTIONS if "." not in section}  # input.synthetic is a table in [input]
     for section in data:
         if section not in known:
             raise ConfigError(f"unknown section [{_written(section)}] in {source}; known: {', '.join(sorted(known))}")

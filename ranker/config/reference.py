@@ -27,7 +27,28 @@ def toml_value(value: Any) -> str:
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return toml_string(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string on one line: quotes and backslashes escaped, and every
+    character that is not printable (control characters, line and paragraph separators) written
+    as an escape, so the result never spans lines and reads back through ``tomllib`` unchanged."""
+    return '"' + "".join(_SHORT_ESCAPES.get(c) or (c if c.isprintable() else
+                                                   f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+                         for c in text) + '"'
+
+
+def toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it is one (ASCII letters, digits, ``_`` and ``-``), else quoted."""
+    if name and all(c.isascii() and (c.isalnum() or c in "_-") for c in name):
+        return name
+    return toml_string(name)
 
 
 def _line(text: str, comment: str) -> str:
