@@ -231,17 +231,42 @@ def _mass_columns(s, e, crow, col, v, y, reached):  # pragma: no cover - compile
     """Columns with teleport mass in papers ``s:e`` or mass in a reached earlier citer of them."""
     n_cols = y.shape[1]
     mass = np.zeros(n_cols, np.bool_)
-    for i in range(s, e):
+    found = 0
+    for i in range(s, e):  # until every column has shown mass (global PageRank: the first paper)
         for b in range(n_cols):
-            if v[i, b] != 0.0:
+            if v[i, b] != 0.0 and not mass[b]:
                 mass[b] = True
+                found += 1
+        if found == n_cols:
+            break
         for k in range(crow[i], crow[i + 1]):
             j = col[k]
             if j < s and reached[j]:
                 for b in range(n_cols):
-                    if y[j, b] != 0.0:
+                    if y[j, b] != 0.0 and not mass[b]:
                         mass[b] = True
+                        found += 1
+        if found == n_cols:
+            break
     return np.flatnonzero(mass)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _external_read(i, s, crow, col, v, alpha, read, ext):  # pragma: no cover - compiled
+    """``ext[i - s] = v_i + alpha sum_{j < s} P^T[i, j] y_j`` for one column of an unweighted
+    graph, from ``read[j] = col_scale[j] * y[j]`` (-1 while ``j`` holds no mass): the inputs
+    :func:`_component_chunk` gathers, the same products added in the same order (the same bits),
+    one gather per citation instead of three."""
+    acc = np.float64(v[i, 0])
+    for k in range(crow[i], crow[i + 1]):
+        j = col[k]
+        if j >= s:
+            continue
+        r = read[j]
+        if r < 0:
+            continue
+        acc += alpha * r
+    ext[i - s, 0] = acc
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -388,7 +413,9 @@ def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max
     from its citers' final scores (rows in parallel when the slice is large). 1: one
     component, solved with its inputs from earlier slices fixed, for the columns with mass
     in it (chunks of :data:`CHUNK` columns in parallel): by Gaussian elimination when it has
-    at most ``direct_max`` papers (:data:`DIRECT_MAX`), else by Gauss-Seidel sweeps. ``y``
+    at most ``direct_max`` papers (:data:`DIRECT_MAX`), else by Gauss-Seidel sweeps (one column
+    of an unweighted graph: the component's inputs from earlier slices gathered row by row, in
+    parallel when it is cited often, by :func:`_external_read`; the same bits). ``y``
     (zeros on entry) gets the solution; ``iters``/``resid`` (zeros on entry) each column's
     most Gauss-Seidel sweeps and largest last L1 change over the components (a column with
     no mass in a component runs none there). ``sc[i] = 1 / (1 - alpha P^T[i, i])`` solves
@@ -418,15 +445,29 @@ def sweep(crow, col, val, col_scale, kinds, starts, ends, sc, v, alpha, tol, max
         cols = _mass_columns(s, e, crow, col, v, y, reached)
         if cols.shape[0] == 0:
             continue
-        n_chunks = (cols.shape[0] + CHUNK - 1) // CHUNK
-        if n_chunks == 1:  # no threads to start (a parallel region costs tens of microseconds)
-            _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, icol, ival, sc, v, alpha, tol,
-                             max_iter, direct_max, y, reached, iters, resid)
+        if one and e - s > direct_max:
+            # one column through a large component: its inputs from earlier slices gathered
+            # row by row in parallel (the giant component of a citation graph is cited by
+            # millions), then the Gauss-Seidel sweeps (sequential)
+            ext = np.empty((e - s, 1), np.float64)
+            if (crow[e] - crow[s]) >= PARALLEL_MIN:
+                for i in prange(s, e):
+                    _external_read(i, s, crow, col, v, alpha, read, ext)
+            else:
+                for i in range(s, e):
+                    _external_read(i, s, crow, col, v, alpha, read, ext)
+            gauss_seidel_column(s, e, 0, icrow, icol, ival, col_scale, weighted, sc, alpha, tol, max_iter, ext, y,
+                                iters, resid)
         else:
-            for ch in prange(n_chunks):
-                _component_chunk(s, e, cols[ch * CHUNK:min(cols.shape[0], (ch + 1) * CHUNK)], crow, col, val,
-                                 col_scale, weighted, icrow, icol, ival, sc, v, alpha, tol, max_iter, direct_max,
-                                 y, reached, iters, resid)
+            n_chunks = (cols.shape[0] + CHUNK - 1) // CHUNK
+            if n_chunks == 1:  # no threads to start (a parallel region costs tens of microseconds)
+                _component_chunk(s, e, cols, crow, col, val, col_scale, weighted, icrow, icol, ival, sc, v, alpha, tol,
+                                 max_iter, direct_max, y, reached, iters, resid)
+            else:
+                for ch in prange(n_chunks):
+                    _component_chunk(s, e, cols[ch * CHUNK:min(cols.shape[0], (ch + 1) * CHUNK)], crow, col, val,
+                                     col_scale, weighted, icrow, icol, ival, sc, v, alpha, tol, max_iter, direct_max,
+                                     y, reached, iters, resid)
         for i in range(s, e):
             reached[i] = True
             if one:

@@ -107,7 +107,7 @@ def test_compiled_sweep_equals_torch_reference_and_networkx(monkeypatch, direct_
         np.testing.assert_allclose(got.scores[:, b].numpy(), want, atol=1e-12)
 
 
-def _cyclic_graph(n=3000, seed=5):
+def _cyclic_graph(n=3000, seed=5, weighted=True):
     """Short cycles spread over time, one 400-paper component, weights and self-citations."""
     rng = np.random.default_rng(seed)
     older = rng.integers(0, n, size=(8 * n, 2))
@@ -116,12 +116,18 @@ def _cyclic_graph(n=3000, seed=5):
     d = k + 1 + rng.integers(0, 4, k.size)
     giant = rng.integers(1000, 1400, size=(2400, 2))
     e = np.concatenate([e, np.stack([k, d], 1), np.stack([d, k], 1), giant, [[9, 9], [1200, 1200]]])
+    if not weighted:  # repeated citations count once: summing them would make weights
+        return build_graph(e[:, 0], e[:, 1], n)
     return build_graph(e[:, 0], e[:, 1], n, rng.random(len(e)) + 0.5, duplicates="sum")
 
 
+@pytest.mark.parametrize("weighted", [True, False], ids=["weighted", "unweighted"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_compiled_columns_are_bit_identical_whatever_the_batch_and_threads(dtype):
-    g = _cyclic_graph()
+def test_compiled_columns_are_bit_identical_whatever_the_batch_and_threads(dtype, weighted):
+    """Unweighted, a batch of one column takes the sweep's own path (each citation reads its
+    citer's ``col_scale * y``, a large component's inputs gathered row by row): the same bits as
+    the column inside a wider batch."""
+    g = _cyclic_graph(weighted=weighted)
     lg, plan = leveled(g)
     assert plan.facts["largest_component"] > kernels.DIRECT_MAX  # Gauss-Seidel runs, and elimination
     assert plan.facts["components"] > 20
