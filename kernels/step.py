@@ -9,6 +9,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from . import compiled_pays
+
 _BLOCK = 4096
 _CHUNK = 1 << 23  # elements of the transposed copy column_sums makes at once (64 MiB in float64)
 
@@ -69,7 +71,8 @@ def pagerank_step(
         What follows the product: ``y = alpha y + (alpha d(x) + 1 - alpha) v`` and the L1
         change. ``torch``: tensor operations (the reference, any device). ``compiled``: one
         pass in place (:func:`ranker.kernels.step_cpu.finish_step`, numba, CPU). ``auto``:
-        compiled on the CPU.
+        compiled on the CPU when it pays (:func:`ranker.kernels.compiled_pays`, by the
+        transition's stored citations).
     rhs : torch.Tensor, optional
         ``[n, B]`` (this block's rows), dtype of ``x``: the step is then
         ``x' = alpha P^T x + alpha d(x) v + rhs`` (the correction equation of an iterative
@@ -94,7 +97,7 @@ def pagerank_step(
     if reduce is not None:
         dangling_mass = reduce(dangling_mass)
     restart = 0.0 if rhs is not None else 1.0 - alpha
-    if epilogue == "compiled" or (epilogue == "auto" and y.device.type == "cpu"):
+    if epilogue == "compiled" or (epilogue == "auto" and compiled_pays(transition._nnz(), y.device)):
         from .step_cpu import finish_step
 
         y = y.contiguous()

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from .kernels import compiled_pays
+
 log = logging.getLogger("ranker")
 
 INT32_MAX = 2**31 - 1
@@ -133,7 +135,7 @@ class CitationGraph:
                              out_weight=self.out_weight.to(device), stats=dict(self.stats))
 
     def permute(self, perm: torch.Tensor, *, segments: list[tuple[str, int, int]] | None = None,
-                compiled: bool = True) -> "CitationGraph":
+                compiled: bool | None = None) -> "CitationGraph":
         """The same graph with paper ``perm[r]`` renumbered ``r``.
 
         Parameters
@@ -142,12 +144,15 @@ class CitationGraph:
             ``int64 [n]``, a permutation of ``0..n-1``.
         segments : list, optional
             Stored on the result (the level plan the permutation realizes).
-        compiled : bool
+        compiled : bool, optional
             On the CPU, move the rows in one parallel compiled pass
             (:func:`ranker.kernels.sweep.permute_rows`); False, or another device: torch's
-            gathers (the reference; the same result).
+            gathers (the reference; the same result). None: compiled when it pays
+            (:func:`ranker.kernels.compiled_pays`).
         """
         n, device = self.n, self.device
+        if compiled is None:
+            compiled = compiled_pays(self.nnz, device)
         perm = perm.to(device=device, dtype=torch.int64)
         inv = torch.empty_like(perm)
         inv[perm] = torch.arange(n, device=device)

@@ -12,3 +12,11 @@ def hepth():
         pytest.skip(f"shared hep-th data not found at {HEPTH}: the KDD Cup 2003 arXiv hep-th graph (SNAP cit-HepTh) "
                     "as parquet, see scripts/shared_data.py")
     return HEPTH
+
+
+@pytest.fixture(autouse=True)
+def compiled_kernels(monkeypatch):
+    """Every graph runs the compiled kernels, as a large job does (a job below
+    ``ranker.kernels.COMPILED_MIN`` citations runs their references, which the kernel tests check
+    against them; tests/test_small_jobs.py runs that default)."""
+    monkeypatch.setattr("ranker.kernels.COMPILED_MIN", 0)

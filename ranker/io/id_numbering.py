@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError, where
+from ..kernels import compiled_pays
 from .id_patterns import IdPattern, detect_pattern
 from .ids import INT64_MAX, IdMap, first_true, normalize_ids
 from .sources import ParquetSource, check_no_nulls, check_weights, iter_batches, read_ahead
@@ -54,13 +55,15 @@ def number_citations(sources: list[ParquetSource], columns: list[str], kind: str
     when no source was exploded).
     """
     id_range = dense_integer_range(sources, columns[:2], known, total) if kind == "integer" else None
-    pattern, known_numbers = (citation_pattern(sources, columns[:2], known)
+    compiled = compiled_pays(total)  # else Arrow's kernels: a small job loads no compiled kernel
+    pattern, known_numbers = (citation_pattern(sources, columns[:2], known, compiled=compiled)
                               if kind == "string" and compact_ids else (None, None))
     numbering = None
     read = (sources, columns, kind, id_range, total, batch_rows, weight_offset, advance)
     try:
-        numbering = start_numbering(kind, id_range, pattern, known, known_numbers, papers, paper_id_column)
-        codes, weights, dicts, spans, none = encode_batches(*read, pattern, numbering)
+        numbering = start_numbering(kind, id_range, pattern, known, known_numbers, papers, paper_id_column,
+                                    compiled=compiled)
+        codes, weights, dicts, spans, none = encode_batches(*read, pattern, numbering, compiled=compiled)
     except NotCompact as exc:
         log.info("%s; reading the ids as text", exc)
         pattern = numbering = None
@@ -98,21 +101,65 @@ def duplicate_paper_error(path: str, id_column: str, ids: pa.Array, codes: np.nd
     return InputError(f"{where(path, id_column, dup)}: duplicate paper id {ids[dup].as_py()!r}")
 
 
+class ArrowNumbering:
+    """Distinct ``int64`` ids numbered in order of first appearance, across calls, by Arrow's hash kernels.
+
+    The codes and order of :class:`ranker.kernels.numbering.HashNumbering` (tested), with nothing
+    compiled to load: for small jobs. Each call hashes its batch and looks its distinct ids up
+    in all the ids so far, so it costs that many ids per call: the compiled table is for large jobs.
+    """
+
+    def __init__(self) -> None:
+        self._ids = pa.array([], pa.int64())
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """``int64 [len]``: the id of each code."""
+        return self._ids.to_numpy()
+
+    def number(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Codes of ``values`` (``int64``), written into ``out`` (``int32``) when given."""
+        enc = pc.dictionary_encode(pa.Array.from_buffers(pa.int64(), len(values), [
+            None, pa.py_buffer(np.ascontiguousarray(values, dtype=np.int64))]))
+        batch_ids = enc.dictionary  # in order of first appearance in this batch
+        known = pc.index_in(batch_ids, value_set=self._ids)
+        code = pc.fill_null(known, -1).to_numpy().astype(np.int64)
+        new = code < 0
+        code[new] = len(self) + np.arange(int(new.sum()))
+        if len(self) + int(new.sum()) > 2**31 - 1:
+            raise OverflowError(f"more than {2**31 - 1:,} distinct ids")
+        self._ids = pa.concat_arrays([self._ids, batch_ids.filter(pc.is_null(known))])
+        codes = code[enc.indices.to_numpy()]
+        if out is None:
+            return codes.astype(np.int32)
+        out[:] = codes
+        return out
+
+
 class NotCompact(Exception):
     """A string id that does not follow the pattern the first rows gave."""
 
 
 def start_numbering(kind: str, id_range: tuple[int, int] | None, pattern: IdPattern | None,
-                     known: pa.Array | None, known_numbers: pa.Array | None, papers: str, paper_id_column: str
-                     ) -> Any:
+                     known: pa.Array | None, known_numbers: pa.Array | None, papers: str, paper_id_column: str,
+                     *, compiled: bool = True) -> Any:
     """The hash table that numbers ``int64`` ids (integer ids too spread for the dense table, and string
     ids as integers: the papers file's as ``known_numbers``), with the papers file's ids first (a
-    repeated one is an error naming its row); None for the other paths."""
+    repeated one is an error naming its row); None for the other paths. ``compiled``: the compiled
+    table (:class:`ranker.kernels.numbering.HashNumbering`), else :class:`ArrowNumbering` (the
+    same codes)."""
     if id_range is not None or (kind == "string" and pattern is None):
         return None
-    from ..kernels.numbering import HashNumbering  # numba: loaded when a job needs it
+    numbering: Any
+    if compiled:
+        from ..kernels.numbering import HashNumbering  # numba: loaded when a job needs it
 
-    numbering = HashNumbering()
+        numbering = HashNumbering()
+    else:
+        numbering = ArrowNumbering()
     if known is not None and len(known):
         numbers = known_numbers if pattern is not None else normalize_ids(known, "integer")
         assert numbers is not None
@@ -122,8 +169,8 @@ def start_numbering(kind: str, id_range: tuple[int, int] | None, pattern: IdPatt
     return numbering
 
 
-def citation_pattern(sources: list[ParquetSource], columns: list[str], known: pa.Array | None
-                      ) -> tuple[IdPattern | None, pa.Array | None]:
+def citation_pattern(sources: list[ParquetSource], columns: list[str], known: pa.Array | None, *,
+                     compiled: bool = True) -> tuple[IdPattern | None, pa.Array | None]:
     """The id pattern of the first rows of the citations and of the papers file, if one, and the papers
     file's ids as its numbers (None without a papers file). Every id of the papers file is encoded
     (a compiled pass that fails on any id off the pattern); only when one is off is the pattern
@@ -143,10 +190,10 @@ def citation_pattern(sources: list[ParquetSource], columns: list[str], known: pa
     pattern = detect_pattern(pa.concat_arrays(sample))
     if pattern is None or known is None:
         return pattern, None
-    known_numbers = pattern.encode(known)
+    known_numbers = pattern.encode(known, compiled=compiled)
     if known_numbers is None and len(known) > 1 << 16:  # an id off the sample's pattern: try them all
         pattern = detect_pattern(pa.concat_arrays(sample[:-1] + [known]))
-        known_numbers = pattern.encode(known) if pattern is not None else None
+        known_numbers = pattern.encode(known, compiled=compiled) if pattern is not None else None
     return (pattern, known_numbers) if known_numbers is not None else (None, None)
 
 
@@ -171,6 +218,7 @@ class BatchEncoder:
     numbering: Any
     advance: Advance | None
     cites_nothing: np.ndarray | None = None  # rows of records whose list was empty (exploded sources)
+    compiled: bool = True  # string ids parsed by the compiled pass (else Arrow's kernels)
     dicts: list[pa.Array] = field(default_factory=list)
     spans: list[tuple[int, int, int]] = field(default_factory=list)  # (row start, row end, dictionary offset)
     dict_offset: int = 0
@@ -227,7 +275,7 @@ class BatchEncoder:
     def _as_numbers(self, arr: pa.Array, path: str, name: str, first: int) -> pa.Array:
         """String ids as their numbers under the pattern; :class:`NotCompact` at the first id off it."""
         assert self.pattern is not None
-        got = self.pattern.encode(arr)
+        got = self.pattern.encode(arr, compiled=self.compiled)
         if got is None:
             bad = first_true(pc.invert(pc.fill_null(self.pattern.matches(arr), True)))
             raise NotCompact(f"{where(path, name, first + bad)}: id {arr[bad].as_py()!r} does not follow "
@@ -252,7 +300,7 @@ class BatchEncoder:
 
 def encode_batches(sources: list[ParquetSource], columns: list[str], kind: str, id_range: tuple[int, int] | None,
                    total: int, batch_rows: int, weight_offset: float, advance: Advance | None,
-                   pattern: IdPattern | None = None, numbering: Any = None) -> tuple:
+                   pattern: IdPattern | None = None, numbering: Any = None, *, compiled: bool = True) -> tuple:
     """Every batch validated and encoded on a thread pool (:class:`BatchEncoder`).
 
     Returns ``codes`` (``int32 [E, 2]``: (citing, cited) local dictionary codes, or ids minus the
@@ -263,7 +311,7 @@ def encode_batches(sources: list[ParquetSource], columns: list[str], kind: str, 
     encoder = BatchEncoder(columns=columns, kind=kind, codes=np.empty((total, 2), dtype=np.int32),
                            weights=np.empty(total, dtype=np.float64) if len(columns) > 2 else None,
                            weight_offset=weight_offset, id_range=id_range, pattern=pattern, numbering=numbering,
-                           advance=advance)
+                           advance=advance, compiled=compiled)
 
     if any(src.exploded for src in sources):
         encoder.cites_nothing = np.zeros(total, dtype=bool)

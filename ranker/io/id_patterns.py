@@ -48,17 +48,18 @@ class IdPattern:
         """Boolean: which of ``ids`` (strings) follow the pattern (null ids: null)."""
         return pc.match_substring_regex(ids, self._regex())
 
-    def encode(self, ids: pa.Array) -> pa.Array | None:
+    def encode(self, ids: pa.Array, *, compiled: bool = True) -> pa.Array | None:
         """``ids`` (strings) as ``int64``, or None when one of them does not follow the pattern (nulls stay null).
 
         One compiled pass over the strings' bytes (:mod:`ranker.kernels.id_parse`); with nulls,
+        or ``compiled=False`` (a small job, :func:`ranker.kernels.compiled_pays`),
         :meth:`encode_reference`.
         """
         if len(ids) == 0:
             return pa.array([], pa.int64())
         if pa.types.is_dictionary(ids.type):
             ids = ids.dictionary_decode()
-        if ids.null_count:
+        if ids.null_count or not compiled:
             return self.encode_reference(ids)
         from ..kernels.id_parse import parse_array  # numba: loaded when ids are parsed
 

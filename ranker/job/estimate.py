@@ -96,6 +96,7 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     import torch
 
     from ..devices import resolve_device
+    from ..kernels import compiled_pays
     from .engines import DTYPES
     from .solve_options import auto_batch
 
@@ -112,8 +113,9 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
         batch = cfg.personalize.batch_size or auto_batch(papers, DTYPES[cfg.rank.dtype], device,
                                                          _seed_sets(cfg.personalize.seeds))
     # on the CPU a seed set is solved over the papers it reaches (ranker.solvers.local); only sets
-    # reaching over half the papers are batched as whole-graph columns
-    local = cfg.personalize is not None and device.type == "cpu" and cfg.rank.kernel == "torch"
+    # reaching over half the papers are batched as whole-graph columns, and all of a small graph's
+    # (LocalEngine.solves_locally)
+    local = cfg.personalize is not None and compiled_pays(rows, device) and cfg.rank.kernel == "torch"
     columns = batch if cfg.personalize is not None and not local else 1
     solve_bytes = value_bytes * rows + column_bytes * papers * columns
     if cfg.trajectories is not None:

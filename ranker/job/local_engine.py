@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..graph import CitationGraph
 from ..graph_build import graph_from_edges
 from ..io import IdMap, read_citations
+from ..kernels import compiled_pays
 from ..kernels.step import column_sums
 from ..progress import progress_bar, residual_bar
 from ..registry import function, get_ranker
@@ -143,7 +144,7 @@ class LocalEngine:
                                callback=progress, kernel=rank_cfg.kernel)
         method = "power" if entry.solver else choose_method(graph, rank_cfg.method)
         solver = (entry.solver_name or f"{algorithm}'s own") if entry.solver else describe(method, rank_cfg.kernel,
-                                                                                           self.device)
+                                                                                           self.device, graph.nnz)
         log.info("%s: %d iterations, L1 residual %.3e; solver: %s", rank_cfg.algorithm, result.iterations[0].item(),
                  result.residuals[0].item(), solver)
         convergence_check(result, ["global"], rank_cfg.tol, rank_cfg.on_nonconvergence)
@@ -205,9 +206,10 @@ class LocalEngine:
 
     def solves_locally(self) -> bool:
         """Whether seed sets are solved over the papers they reach (:meth:`local_columns`): on the CPU
-        with the torch kernel."""
+        with the torch kernel, where the compiled kernels pay (:func:`ranker.kernels.compiled_pays`;
+        a small graph's sets are solved together over the whole graph, by the references)."""
         assert self.graph is not None
-        return self.graph.device.type == "cpu" and self.cfg.rank.kernel == "torch"
+        return compiled_pays(self.graph.nnz, self.graph.device) and self.cfg.rank.kernel == "torch"
 
     def split_on_oom(self, columns: Any, a: int, b: int, what: str) -> PageRankResult:
         """``columns(a, b)``, the result of columns ``a..b-1``; on out-of-memory the columns split in

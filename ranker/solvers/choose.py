@@ -6,6 +6,7 @@ import torch
 
 from ..choices import METHODS
 from ..graph import CitationGraph
+from ..kernels import compiled_pays
 from .dag import dag_pagerank, leveled
 from .iteration import IterationCallback, PageRankResult
 from .power import check_walk, personalized_pagerank
@@ -32,13 +33,13 @@ def choose_method(graph: CitationGraph, method: str = "auto") -> str:
     return "power" if plan.facts.get("largest_component", 1) > GIANT_SHARE * graph.n else "dag"
 
 
-def describe(method: str, kernel: str, device: torch.device | str) -> str:
-    """The solver a job runs, in words (logged, and ``solver`` in ``run.json``); ``method`` as
-    :func:`choose_method` resolved it."""
+def describe(method: str, kernel: str, device: torch.device | str, citations: int) -> str:
+    """The solver a job runs on a graph of ``citations``, in words (logged, and ``solver`` in
+    ``run.json``); ``method`` as :func:`choose_method` resolved it."""
     device = torch.device(device)
     if method == "power" or kernel == "triton":
         return f"power iteration ({'fused Triton step' if kernel == 'triton' else 'torch CSR product'})"
-    if device.type == "cpu":
+    if compiled_pays(citations, device):
         return "dag: condensation sweep, compiled (Gauss-Seidel in large components, elimination in small ones)"
     return "dag: condensation sweep, torch (Jacobi in large components, dense inverse in small ones)"
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..graph import CitationGraph
+from ..kernels import compiled_pays
 
 if TYPE_CHECKING:  # scipy is the reference path's, imported when it runs (0.3 s a process otherwise)
     import scipy.sparse
@@ -83,18 +84,19 @@ def _ranges(crow: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def plan_components(graph: CitationGraph, *,
-                    compiled: bool = True) -> tuple[torch.Tensor, list[tuple[str, int, int]], dict]:
+                    compiled: bool | None = None) -> tuple[torch.Tensor, list[tuple[str, int, int]], dict]:
     """Topological levels of the condensation, as a renumbering of the papers.
 
     Parameters
     ----------
     graph : CitationGraph
-    compiled : bool
+    compiled : bool, optional
         Components, levels and the order inside each component in one compiled pass of
         Tarjan's algorithm (:func:`ranker.kernels.condensation.condensation`). False: scipy's
         strong components and Kahn's algorithm in numpy (one round of array operations per
         level), the reference the compiled pass is tested against; a component's papers
-        then keep their index order.
+        then keep their index order. None: compiled when it pays
+        (:func:`ranker.kernels.compiled_pays`).
 
     Returns
     -------
@@ -114,9 +116,11 @@ def plan_components(graph: CitationGraph, *,
     component in the search's postorder along "is cited by" (citers first, which is the
     order a Gauss-Seidel sweep wants). Deterministic; linear in papers and citations.
     """
-    from ..kernels import condensation as kernels
-
     n = graph.n
+    if compiled is None:
+        compiled = compiled_pays(graph.nnz)  # the plan runs on the CPU whatever the graph's device
+    if compiled:
+        from ..kernels import condensation as kernels
     if compiled and n:
         label, level, grouped, start = kernels.condensation(graph.crow.cpu().numpy(), graph.col.cpu().numpy())
         count = int(level.size)
@@ -131,7 +135,8 @@ def plan_components(graph: CitationGraph, *,
     cyclic = (size > 1).astype(np.int8)
     n_levels = int(level.max()) + 1 if count else 0
     if n:
-        perm, offsets = kernels.level_order(label, level, cyclic, grouped, n_levels)
+        order = kernels.level_order if compiled else level_order
+        perm, offsets = order(label, level, cyclic, grouped, n_levels)
     else:
         perm, offsets = np.zeros(0, np.int64), np.zeros(1, np.int64)
     segments = [("core" if k % 2 else "level", int(offsets[k]), int(offsets[k + 1]))
@@ -140,6 +145,22 @@ def plan_components(graph: CitationGraph, *,
     facts = {"components": int(nontrivial.size), "largest_component": int(nontrivial.max()) if nontrivial.size else 1,
              "papers_on_cycles": int(nontrivial.sum()), "levels": n_levels}
     return torch.from_numpy(perm.astype(np.int64)).to(graph.device), segments, facts
+
+
+def level_order(label: np.ndarray, level: np.ndarray, cyclic: np.ndarray, grouped: np.ndarray,
+                n_levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The plan's numbering in numpy: the reference of :func:`ranker.kernels.condensation.level_order`.
+
+    Bucket ``2 * level + cyclic`` of each paper's component; a stable sort by bucket of the papers
+    on no cycle in index order followed by the papers on cycles in ``grouped``'s order. Returns
+    ``(perm, offsets)``: bucket ``k`` holds new indices ``offsets[k]:offsets[k + 1]``.
+    """
+    bucket = 2 * level[label].astype(np.int64) + cyclic[label]
+    offsets = np.zeros(2 * n_levels + 1, np.int64)
+    np.cumsum(np.bincount(bucket, minlength=2 * n_levels), out=offsets[1:])
+    acyclic = cyclic[label] == 0
+    papers = np.concatenate([np.flatnonzero(acyclic), grouped[~acyclic[grouped]]])
+    return papers[np.argsort(bucket[papers], kind="stable")].astype(np.int64), offsets
 
 
 def _kahn_levels(graph: CitationGraph, m: scipy.sparse.csr_array, label: np.ndarray, size: np.ndarray,

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..graph import CitationGraph, csr_tensor, inverse_out_weight
+from ..kernels import compiled_pays
 from ..kernels.step import column_sums
 from .components import plan_components
 from .iteration import IterationCallback, PageRankResult, iterate, pad_columns
@@ -146,15 +147,18 @@ def cached_self_shares(g: CitationGraph) -> torch.Tensor:
     return g.__dict__["_self_share"]
 
 
-def self_shares(g: CitationGraph, *, compiled: bool = True) -> torch.Tensor:
+def self_shares(g: CitationGraph, *, compiled: bool | None = None) -> torch.Tensor:
     """``float64 [n]``: ``P^T[j, j] = w_jj / out_weight_j``, the share of ``j``'s citations to itself.
 
     Weighted, the transition's own values (computed without overflow, :mod:`ranker.graph`).
     On the CPU one compiled pass (:func:`ranker.kernels.sweep.self_citation_share`); else, or
-    with ``compiled=False``, torch's masks (the reference).
+    with ``compiled=False``, torch's masks (the reference). None: compiled when it pays
+    (:func:`ranker.kernels.compiled_pays`).
     """
     weighted = g.weight is not None
     inv_out = inverse_out_weight(g.out_weight)
+    if compiled is None:
+        compiled = compiled_pays(g.nnz, g.device)
     if compiled and g.device.type == "cpu":
         from ..kernels.sweep import self_citation_share
 
@@ -221,7 +225,9 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         ``compiled``: :func:`ranker.kernels.sweep.sweep` (numba, CPU), one call for the whole
         plan, Gauss-Seidel inside components. ``torch``: one sparse x dense product per slice,
         a dense inverse or Jacobi inside components; any device, and the reference the compiled
-        kernel is tested against. ``auto``: compiled on the CPU, torch elsewhere.
+        kernel is tested against. ``auto``: compiled on the CPU when it pays
+        (:func:`ranker.kernels.compiled_pays`: from :data:`ranker.kernels.COMPILED_MIN`
+        citations), torch elsewhere.
 
     Returns
     -------
@@ -245,7 +251,7 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
     n, n_cols = teleport.shape
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-    if kernel == "compiled" or (kernel == "auto" and graph.device.type == "cpu"):
+    if kernel == "compiled" or (kernel == "auto" and compiled_pays(graph.nnz, graph.device)):
         return _compiled_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)
     lanes = LANES if batch_invariant else 1
     if lanes > 1 and n_cols % lanes:

@@ -158,3 +158,22 @@ def test_a_papers_file_is_checked_whole_but_its_pattern_read_from_its_first_rows
     assert e.ids.output_ids().to_pylist()[:len(first) + len(later)] == first + later
     text = read_citations([str(tmp_path / "c.parquet")], papers=str(tmp_path / "p.parquet"), compact_ids=False)
     assert not text.ids.compact and text.ids.output_ids().equals(e.ids.output_ids())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(-2**63, 2**63 - 1) | st.integers(-3, 40), max_size=60), min_size=1,
+                max_size=6))
+def test_arrows_numbering_gives_the_compiled_tables_codes_and_order(chunks):
+    """A small job numbers its ids with Arrow's hash kernels (nothing compiled to load): the same
+    codes, call after call, and the same ids in code order as the compiled table."""
+    from ranker.io.id_numbering import ArrowNumbering
+    from ranker.kernels.numbering import HashNumbering
+
+    arrow, compiled = ArrowNumbering(), HashNumbering(4)
+    for chunk in chunks:
+        values = np.array(chunk, np.int64)
+        out = np.full(len(values), -7, np.int32)
+        np.testing.assert_array_equal(arrow.number(values, out=out), compiled.number(values))
+        np.testing.assert_array_equal(out, compiled.number(values))
+    np.testing.assert_array_equal(arrow.ids, compiled.ids)
+    assert len(arrow) == len(compiled)

@@ -62,6 +62,26 @@ def test_compiled_plan_equals_scipy_and_kahn_in_numpy(case):
             assert starts == torch.unique(comp).numel(), "a component is not contiguous"
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs)
+def test_the_plans_numbering_in_numpy_equals_the_compiled_one(case):
+    """:func:`ranker.solvers.components.level_order` (a small job's, nothing compiled to load) against
+    the kernel's, on the same components, levels and search order: the same permutation and buckets."""
+    from ranker.kernels import condensation
+
+    n, edges, _, seed = case
+    e = _near_dag(n, edges, seed) if seed % 3 else np.array(edges, dtype=np.int64).reshape(-1, 2)
+    g = build_graph(e[:, 0], e[:, 1], n)
+    label, level, grouped, start = condensation.condensation(g.crow.numpy(), g.col.numpy())
+    cyclic = (np.diff(start) > 1).astype(np.int8)
+    n_levels = int(level.max()) + 1
+    perm, offsets = components.level_order(label, level, cyclic, grouped, n_levels)
+    want_perm, want_offsets = condensation.level_order(label, level, cyclic, grouped, n_levels)
+    np.testing.assert_array_equal(perm, want_perm)
+    np.testing.assert_array_equal(offsets, want_offsets)
+    assert perm.dtype == np.int64
+
+
 def test_compiled_plan_orders_a_component_citers_first():
     """In a chain of citations closed by one back citation, the search's postorder puts every paper
     after the paper citing it, but for the one citation that closes the cycle."""

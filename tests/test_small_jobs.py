@@ -1,0 +1,95 @@
+"""A small job runs the kernels' plain references and loads nothing compiled (ranker.kernels.compiled_pays).
+
+Below ``ranker.kernels.COMPILED_MIN`` citations a CPU job numbers its ids with Arrow, plans with
+scipy and numpy and solves with torch: loading numba's kernels into a new process costs more
+than they save there (and a machine's first run would compile them). The other tests run every
+graph through the compiled kernels (tests/conftest.py); these run the default.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import ranker.kernels
+from oracles import nx_pagerank, write_parquet
+from ranker import load_config, run_job
+
+PROBE = """
+import atexit, sys
+atexit.register(lambda: print("numba imported:", "numba" in sys.modules))
+from ranker.cli import main
+sys.argv = ["rank-citations", "--config", sys.argv[1], "--quiet"]
+main()
+"""
+
+
+def _citations(n=800, seed=3):
+    """Citations to older papers, some to newer ones (cycles, one large component), repeats and a self-citation."""
+    rng = np.random.default_rng(seed)
+    pairs = rng.integers(0, n, size=(6 * n, 2))
+    older = pairs[pairs[:, 0] > pairs[:, 1]]
+    newer = rng.integers(300, 500, size=(400, 2))  # a component of about 200 papers
+    e = np.concatenate([older, newer, older[:20], [[7, 7]]])
+    return e
+
+
+def _job(tmp_path, out: str):
+    n = 800
+    e = _citations(n)
+    ids = [f"https://openalex.org/W{1000 + 37 * i}" for i in range(n)]  # one prefix and digits
+    write_parquet(tmp_path / "data" / "citations.parquet",
+                  {"citing": [ids[i] for i in e[:, 0]], "cited": [ids[j] for j in e[:, 1]]})
+    write_parquet(tmp_path / "data" / "papers.parquet", {"paper_id": ids})
+    job = tmp_path / f"{out}.toml"
+    job.write_text(f'[input]\ncitations = "{tmp_path / "data" / "citations.parquet"}"\n'
+                   f'papers = "{tmp_path / "data" / "papers.parquet"}"\n'
+                   f'[rank]\ndevice = "cpu"\ntol = 1e-14\n[output]\ndir = "{tmp_path / out}"\nreport = false\n')
+    return job, ids, e
+
+
+def _scores(folder) -> dict[str, float]:
+    t = pq.read_table(folder / "papers.parquet", columns=["paper_id", "score"]).to_pydict()
+    return dict(zip(t["paper_id"], t["score"]))
+
+
+def test_a_small_job_loads_no_compiled_kernel_and_gives_the_compiled_answers(tmp_path):
+    """The command on 800 papers: numba never imported; its ids numbered by Arrow, the same scores
+    as every kernel compiled (to 1e-12) and as networkx."""
+    job, ids, e = _job(tmp_path, "small")
+    r = subprocess.run([sys.executable, "-c", PROBE, str(job)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == "False", "numba was imported"
+    small = _scores(tmp_path / "small")
+    facts = json.loads((tmp_path / "small" / "run.json").read_text())
+
+    compiled_job, _, _ = _job(tmp_path, "compiled")
+    assert ranker.kernels.COMPILED_MIN == 0  # tests/conftest.py: every kernel compiled in process
+    run_job(load_config(compiled_job), show_progress=False)
+    compiled = _scores(tmp_path / "compiled")
+    compiled_facts = json.loads((tmp_path / "compiled" / "run.json").read_text())
+
+    assert small.keys() == compiled.keys() == set(ids)
+    got = np.array([small[i] for i in ids])
+    np.testing.assert_allclose(got, [compiled[i] for i in ids], rtol=0, atol=1e-12)
+    want = nx_pagerank(list(dict.fromkeys(map(tuple, e.tolist()))), len(ids))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)  # networkx stops at an L1 change of n * 1e-15
+    assert facts["ingest"]["id_numbering"] == compiled_facts["ingest"]["id_numbering"]
+    assert "string ids as integers" in facts["ingest"]["id_numbering"]
+    assert facts["solver"].startswith("dag: condensation sweep, torch")  # what ran, in run.json
+    assert compiled_facts["solver"].startswith("dag: condensation sweep, compiled")
+
+
+@pytest.mark.parametrize("citations,device,pays", [
+    (1 << 20, "cpu", True),
+    ((1 << 20) - 1, "cpu", False),
+    (1 << 30, "cuda:0", False),  # a GPU runs the references: they are its kernels
+])
+def test_the_compiled_kernels_pay_from_a_million_citations_on_the_cpu(monkeypatch, citations, device, pays):
+    monkeypatch.setattr(ranker.kernels, "COMPILED_MIN", 1 << 20)
+    assert ranker.kernels.compiled_pays(citations, device) is pays
