@@ -22,22 +22,26 @@ from typing import Any
 
 __all__ = ["COMPILED_MIN", "column_sums", "compiled_pays", "pagerank_step"]
 
-#: Citations from which a job on the CPU runs the compiled (numba) kernels. Below, it runs their
-#: plain references (Arrow, numpy and torch), which cost less there than loading the compiled
-#: kernels into a new process (0.5-0.7 s; on a machine's first run, compiling them: about 15 s).
-#: Measured on 2 cores, warm: the references' plan, renumbering and solve take 0.07 s on hep-th
-#: (353k citations) against 0.01 s, and 3.1 s against 0.9 s at 10M citations.
-COMPILED_MIN = 1 << 20
+#: Work, in citations times columns (seed sets solved at once), from which the CPU runs the
+#: compiled (numba) kernels. Below, it runs their plain references (Arrow, scipy, numpy and
+#: torch), which cost less there than loading the compiled kernels into a new process
+#: (0.5-0.7 s; on a machine's first run, compiling them: about 15 s). Measured on 2 cores,
+#: warm: the references' plan, renumbering and solve cost about 0.17 us more per citation
+#: (hep-th, 353k citations: 0.07 s against 0.01 s; 10M citations: 3.1 s against 0.9 s), so
+#: the two break even near 3-4M citations once the kernels are compiled; a batch of seed sets
+#: multiplies the solve's work, and 64 sets on hep-th run compiled.
+COMPILED_MIN = 1 << 22
 
 
-def compiled_pays(citations: int, device: Any = "cpu") -> bool:
-    """Whether a graph of ``citations`` on ``device`` runs the compiled kernels (:data:`COMPILED_MIN`).
+def compiled_pays(work: int, device: Any = "cpu") -> bool:
+    """Whether ``work`` (citations, times the columns solved at once) on ``device`` runs the
+    compiled kernels (:data:`COMPILED_MIN`).
 
     Every compiled kernel is tested against its reference, so the choice changes the time a
     small job takes, not its answers beyond the solver's tolerance (GPUs run the references:
     False there).
     """
-    return str(device).split(":")[0] == "cpu" and citations >= COMPILED_MIN
+    return str(device).split(":")[0] == "cpu" and work >= COMPILED_MIN
 
 
 def __getattr__(name: str) -> Any:

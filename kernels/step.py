@@ -72,7 +72,7 @@ def pagerank_step(
         change. ``torch``: tensor operations (the reference, any device). ``compiled``: one
         pass in place (:func:`ranker.kernels.step_cpu.finish_step`, numba, CPU). ``auto``:
         compiled on the CPU when it pays (:func:`ranker.kernels.compiled_pays`, by the
-        transition's stored citations).
+        transition's stored citations times the columns).
     rhs : torch.Tensor, optional
         ``[n, B]`` (this block's rows), dtype of ``x``: the step is then
         ``x' = alpha P^T x + alpha d(x) v + rhs`` (the correction equation of an iterative
@@ -97,7 +97,7 @@ def pagerank_step(
     if reduce is not None:
         dangling_mass = reduce(dangling_mass)
     restart = 0.0 if rhs is not None else 1.0 - alpha
-    if epilogue == "compiled" or (epilogue == "auto" and compiled_pays(transition._nnz(), y.device)):
+    if epilogue == "compiled" or (epilogue == "auto" and compiled_pays(transition._nnz() * x.shape[1], y.device)):
         from .step_cpu import finish_step
 
         y = y.contiguous()

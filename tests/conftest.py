@@ -18,5 +18,5 @@ def hepth():
 def compiled_kernels(monkeypatch):
     """Every graph runs the compiled kernels, as a large job does (a job below
     ``ranker.kernels.COMPILED_MIN`` citations runs their references, which the kernel tests check
-    against them; tests/test_small_jobs.py runs that default)."""
+    them against; tests/test_small_jobs.py runs that default)."""
     monkeypatch.setattr("ranker.kernels.COMPILED_MIN", 0)
