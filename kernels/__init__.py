@@ -18,30 +18,37 @@ tested against it:
   reference: :func:`ranker.kernels.json_depth.first_deep_line_reference`.
 """
 
+import sys
 from typing import Any
 
-__all__ = ["COMPILED_MIN", "column_sums", "compiled_pays", "pagerank_step"]
+__all__ = ["COMPILED_MIN", "COMPILED_WORK_MIN", "column_sums", "compiled_pays", "pagerank_step"]
 
-#: Work, in citations times columns (seed sets solved at once), from which the CPU runs the
-#: compiled (numba) kernels. Below, it runs their plain references (Arrow, scipy, numpy and
-#: torch), which cost less there than loading the compiled kernels into a new process
-#: (0.5-0.7 s; on a machine's first run, compiling them: about 15 s). Measured on 2 cores,
-#: warm: the references' plan, renumbering and solve cost about 0.17 us more per citation
-#: (hep-th, 353k citations: 0.07 s against 0.01 s; 10M citations: 3.1 s against 0.9 s), so
-#: the two break even near 3-4M citations once the kernels are compiled; a batch of seed sets
-#: multiplies the solve's work, and 64 sets on hep-th run compiled.
-COMPILED_MIN = 1 << 22
+#: Citations from which a job on the CPU runs the compiled (numba) kernels. Below, it runs their
+#: plain references (Arrow, scipy, numpy and torch), which cost less there than bringing the
+#: compiled kernels into a new process (0.5-0.7 s; on a machine's first run, compiling them:
+#: about 15 s). Measured as whole processes on 2 cores, OpenAlex-style URL ids: 500k citations
+#: 3.9-4.2 s by the references against 4.4-4.5 s compiled, 1M about even (4.9-6.4 s against
+#: 5.3-6.0 s), 4M 6.6-9.4 s against 5.6-6.1 s.
+COMPILED_MIN = 1 << 20
+#: Citations times columns (seed sets solved at once) from which one solve runs compiled on a
+#: smaller graph: the references' sweep costs about 5.5 ns more per citation and column
+#: (hep-th, 64 sets: 3 ms against 1.1 ms per set), so they break even with loading the
+#: kernels near 90M.
+COMPILED_WORK_MIN = 1 << 26
 
 
-def compiled_pays(work: int, device: Any = "cpu") -> bool:
-    """Whether ``work`` (citations, times the columns solved at once) on ``device`` runs the
-    compiled kernels (:data:`COMPILED_MIN`).
+def compiled_pays(citations: int, device: Any = "cpu", columns: int = 1) -> bool:
+    """Whether work on a graph of ``citations``, ``columns`` at once, runs the compiled kernels on ``device``.
 
-    Every compiled kernel is tested against its reference, so the choice changes the time a
-    small job takes, not its answers beyond the solver's tolerance (GPUs run the references:
-    False there).
+    On the CPU: from :data:`COMPILED_MIN` citations, from :data:`COMPILED_WORK_MIN` citations
+    times columns, or whenever numba is already loaded in this process (the fixed cost is paid;
+    compiled, every kernel is faster). GPUs run the references: they are their kernels. Every
+    compiled kernel is tested against its reference, so the choice changes the time, not the
+    answers beyond the solver's tolerance.
     """
-    return str(device).split(":")[0] == "cpu" and work >= COMPILED_MIN
+    if str(device).split(":")[0] != "cpu":
+        return False
+    return citations >= COMPILED_MIN or citations * columns >= COMPILED_WORK_MIN or "numba" in sys.modules
 
 
 def __getattr__(name: str) -> Any:

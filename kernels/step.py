@@ -97,7 +97,7 @@ def pagerank_step(
     if reduce is not None:
         dangling_mass = reduce(dangling_mass)
     restart = 0.0 if rhs is not None else 1.0 - alpha
-    if epilogue == "compiled" or (epilogue == "auto" and compiled_pays(transition._nnz() * x.shape[1], y.device)):
+    if epilogue == "compiled" or (epilogue == "auto" and compiled_pays(transition._nnz(), y.device, x.shape[1])):
         from .step_cpu import finish_step
 
         y = y.contiguous()

@@ -1,9 +1,8 @@
 """A small job runs the kernels' plain references and loads nothing compiled (ranker.kernels.compiled_pays).
 
-Below ``ranker.kernels.COMPILED_MIN`` citations (times the seed sets solved at once) a CPU job
-numbers its ids with Arrow, plans with scipy and numpy and solves with torch: loading numba's
-kernels into a new process costs more than they save there (and a machine's first run would
-compile them). The other tests run every
+Below ``ranker.kernels.COMPILED_MIN`` citations a new CPU process numbers its ids with Arrow,
+plans with scipy and numpy and solves with torch: loading numba's kernels into it costs more
+than they save there (and a machine's first run would compile them). The other tests run every
 graph through the compiled kernels (tests/conftest.py); these run the default.
 """
 
@@ -86,13 +85,21 @@ def test_a_small_job_loads_no_compiled_kernel_and_gives_the_compiled_answers(tmp
     assert compiled_facts["solver"].startswith("dag: condensation sweep, compiled")
 
 
-@pytest.mark.parametrize("work,device,pays", [
-    (1 << 22, "cpu", True),
-    ((1 << 22) - 1, "cpu", False),
-    (352_807 * 64, "cpu", True),  # 64 seed sets on hep-th at once: the compiled sweep
-    (352_807, "cpu", False),  # hep-th's global solve: the references
-    (1 << 30, "cuda:0", False),  # a GPU runs the references: they are its kernels
+@pytest.mark.parametrize("citations,columns,device,loaded,pays", [
+    (1 << 20, 1, "cpu", False, True),
+    ((1 << 20) - 1, 1, "cpu", False, False),
+    (352_807, 1, "cpu", False, False),  # hep-th's global solve in a new process: the references
+    (352_807, 64, "cpu", False, False),  # 64 seed sets at once: still cheaper than loading the kernels
+    (352_807, 1000, "cpu", False, True),  # a thousand: the compiled sweep
+    (352_807, 1, "cpu", True, True),  # numba already loaded in this process: its cost is paid
+    (1 << 30, 1, "cuda:0", True, False),  # a GPU runs the references: they are its kernels
 ])
-def test_the_compiled_kernels_pay_from_four_million_citation_columns_on_the_cpu(monkeypatch, work, device, pays):
-    monkeypatch.setattr(ranker.kernels, "COMPILED_MIN", 1 << 22)
-    assert ranker.kernels.compiled_pays(work, device) is pays
+def test_the_compiled_kernels_pay_for_large_work_or_once_loaded(monkeypatch, citations, columns, device, loaded,
+                                                                 pays):
+    monkeypatch.setattr(ranker.kernels, "COMPILED_MIN", 1 << 20)
+    monkeypatch.setattr(ranker.kernels, "COMPILED_WORK_MIN", 1 << 26)
+    if loaded:
+        monkeypatch.setitem(sys.modules, "numba", sys.modules.get("numba", object()))
+    else:
+        monkeypatch.delitem(sys.modules, "numba", raising=False)
+    assert ranker.kernels.compiled_pays(citations, device, columns) is pays

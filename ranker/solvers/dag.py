@@ -226,8 +226,8 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
         plan, Gauss-Seidel inside components. ``torch``: one sparse x dense product per slice,
         a dense inverse or Jacobi inside components; any device, and the reference the compiled
         kernel is tested against. ``auto``: compiled on the CPU when it pays
-        (:func:`ranker.kernels.compiled_pays`: from :data:`ranker.kernels.COMPILED_MIN`
-        citations times columns), torch elsewhere.
+        (:func:`ranker.kernels.compiled_pays`: a million citations, or 64M citations times
+        columns, or numba already loaded), torch elsewhere.
 
     Returns
     -------
@@ -251,7 +251,7 @@ def dag_pagerank(graph: CitationGraph, teleport: torch.Tensor, *, alpha: float =
     n, n_cols = teleport.shape
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-    if kernel == "compiled" or (kernel == "auto" and compiled_pays(graph.nnz * n_cols, graph.device)):
+    if kernel == "compiled" or (kernel == "auto" and compiled_pays(graph.nnz, graph.device, n_cols)):
         return _compiled_pagerank(graph, teleport, alpha=alpha, tol=tol, max_iter=max_iter, callback=callback)
     lanes = LANES if batch_invariant else 1
     if lanes > 1 and n_cols % lanes:
