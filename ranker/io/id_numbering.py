@@ -173,8 +173,9 @@ def citation_pattern(sources: list[ParquetSource], columns: list[str], known: pa
                      compiled: bool = True) -> tuple[IdPattern | None, pa.Array | None]:
     """The id pattern of the first rows of the citations and of the papers file, if one, and the papers
     file's ids as its numbers (None without a papers file). Every id of the papers file is encoded
-    (a compiled pass that fails on any id off the pattern); only when one is off is the pattern
-    looked for in all of them (a regular expression over 20M ids takes about 20 s)."""
+    (a compiled pass, Arrow's kernels when not ``compiled``, failing on any id off the pattern);
+    only when one is off is the pattern looked for in all of them (a regular expression over 20M
+    ids takes about 20 s)."""
     sample = []
     for src in sources:
         if src.num_rows:
