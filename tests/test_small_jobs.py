@@ -35,8 +35,7 @@ def _citations(n=800, seed=3):
     pairs = rng.integers(0, n, size=(6 * n, 2))
     older = pairs[pairs[:, 0] > pairs[:, 1]]
     newer = rng.integers(300, 500, size=(400, 2))  # a component of about 200 papers
-    e = np.concatenate([older, newer, older[:20], [[7, 7]]])
-    return e
+    return np.concatenate([older, newer, older[:20], [[7, 7]]])
 
 
 def _job(tmp_path, out: str):
