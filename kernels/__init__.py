@@ -40,18 +40,20 @@ COMPILED_MIN = 1 << 20
 COMPILED_WORK_MIN = 1 << 26
 
 
-def compiled_pays(citations: int, device: Any = "cpu", columns: int = 1) -> bool:
+def compiled_pays(citations: int, device: Any = "cpu", columns: int = 1, *, new_process: bool = False) -> bool:
     """Whether work on a graph of ``citations``, ``columns`` at once, runs the compiled kernels on ``device``.
 
     On the CPU: from :data:`COMPILED_MIN` citations, from :data:`COMPILED_WORK_MIN` citations
     times columns, or whenever numba is already loaded in this process (the fixed cost is paid;
-    compiled, every kernel is faster). GPUs run the references: they are their kernels. Every
-    compiled kernel is tested against its reference, so the choice changes the time, not the
-    answers beyond the solver's tolerance.
+    compiled, every kernel is faster) unless ``new_process`` (the choice a new process makes:
+    what ``estimate`` predicts, whatever it loaded itself). GPUs run the references: they are
+    their kernels. Every compiled kernel is tested against its reference, so the choice changes
+    the time, not the answers beyond the solver's tolerance.
     """
     if str(device).split(":")[0] != "cpu":
         return False
-    return citations >= COMPILED_MIN or citations * columns >= COMPILED_WORK_MIN or "numba" in sys.modules
+    loaded = "numba" in sys.modules and not new_process
+    return citations >= COMPILED_MIN or citations * columns >= COMPILED_WORK_MIN or loaded
 
 
 def __getattr__(name: str) -> Any:

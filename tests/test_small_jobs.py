@@ -102,3 +102,6 @@ def test_the_compiled_kernels_pay_for_large_work_or_once_loaded(monkeypatch, cit
     else:
         monkeypatch.delitem(sys.modules, "numba", raising=False)
     assert ranker.kernels.compiled_pays(citations, device, columns) is pays
+    # what a new process would choose (estimate's question): the same but for numba already loaded
+    fresh = ranker.kernels.compiled_pays(citations, device, columns, new_process=True)
+    assert fresh is (pays and not (loaded and citations < (1 << 20) and citations * columns < (1 << 26)))

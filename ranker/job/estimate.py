@@ -96,7 +96,7 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     import torch
 
     from ..devices import resolve_device
-    from ..kernels import COMPILED_MIN
+    from ..kernels import compiled_pays
     from .engines import DTYPES
     from .solve_options import auto_batch
 
@@ -115,8 +115,8 @@ def estimate_job(cfg: JobConfig) -> dict[str, Any]:
     # on the CPU a seed set is solved over the papers it reaches (ranker.solvers.local); only sets
     # reaching over half the papers are batched as whole-graph columns, and all of a small graph's
     # (LocalEngine.solves_locally)
-    local = (cfg.personalize is not None and device.type == "cpu" and rows >= COMPILED_MIN
-             and cfg.rank.kernel == "torch")  # a new process: nothing compiled loaded yet
+    local = (cfg.personalize is not None and cfg.rank.kernel == "torch"
+             and compiled_pays(rows, device, new_process=True))  # estimate may have loaded numba itself
     columns = batch if cfg.personalize is not None and not local else 1
     solve_bytes = value_bytes * rows + column_bytes * papers * columns
     if cfg.trajectories is not None:
