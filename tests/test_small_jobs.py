@@ -8,6 +8,7 @@ graph through the compiled kernels (tests/conftest.py); these run the default.
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -105,3 +106,46 @@ def test_the_compiled_kernels_pay_for_large_work_or_once_loaded(monkeypatch, cit
     # what a new process would choose (estimate's question): the same but for numba already loaded
     fresh = ranker.kernels.compiled_pays(citations, device, columns, new_process=True)
     assert fresh is (pays and not (loaded and citations < (1 << 20) and citations * columns < (1 << 26)))
+
+
+def _works_job(tmp_path, out: str):
+    """The citations of :func:`_citations` as a gzipped OpenAlex-shaped JSON Lines part: one record a paper."""
+    n = 800
+    e = _citations(n)
+    ids = [f"https://openalex.org/W{1000 + 37 * i}" for i in range(n)]
+    refs: list[list[str]] = [[] for _ in range(n)]
+    for i, j in e.tolist():
+        refs[i].append(ids[j])
+    part = tmp_path / "works" / "part_000.gz"
+    if not part.exists():
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(gzip.compress("".join(
+            json.dumps({"id": ids[i], "title": f"paper {i}", "referenced_works": refs[i], "cited_by_count": 0}) + "\n"
+            for i in range(n)).encode()))
+    job = tmp_path / f"{out}.toml"
+    job.write_text(f'[input]\ncitations = "{part.parent}"\nciting_column = "id"\ncited_column = "referenced_works"\n'
+                   f'[rank]\ndevice = "cpu"\ntol = 1e-14\n[output]\ndir = "{tmp_path / out}"\nreport = false\n')
+    return job, ids, e
+
+
+def test_a_small_json_lines_job_loads_no_compiled_kernel_and_gives_the_scanners_answers(tmp_path):
+    """A small OpenAlex-shaped part: read by the general reader (its nesting checked by numpy), numba
+    never imported; the scores of the compiled works scanner (to 1e-12) and of networkx."""
+    job, ids, e = _works_job(tmp_path, "small")
+    r = subprocess.run([sys.executable, "-c", PROBE, str(job)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == "False", "numba was imported"
+    small = _scores(tmp_path / "small")
+    facts = json.loads((tmp_path / "small" / "run.json").read_text())
+
+    compiled_job, _, _ = _works_job(tmp_path, "compiled")
+    run_job(load_config(compiled_job), show_progress=False)  # every kernel compiled: the works scanner
+    compiled = _scores(tmp_path / "compiled")
+    compiled_facts = json.loads((tmp_path / "compiled" / "run.json").read_text())
+
+    assert "reader" not in facts["ingest"] and compiled_facts["ingest"]["reader"].startswith("works scanner")
+    assert small.keys() == compiled.keys() == set(ids)
+    got = np.array([small[i] for i in ids])
+    np.testing.assert_allclose(got, [compiled[i] for i in ids], rtol=0, atol=1e-12)
+    want = nx_pagerank(list(dict.fromkeys(map(tuple, e.tolist()))), len(ids))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)

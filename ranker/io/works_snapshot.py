@@ -35,6 +35,26 @@ log = logging.getLogger("ranker")
 Blocks = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
+#: Bytes of JSON Lines text per citation, and gzip's ratio on such text, for :func:`likely_citations`:
+#: a generated OpenAlex-shaped work is 4.6 KB of JSON with 20 references (230 B each) and
+#: gzips 7.7 to 1 (measured on 5,000 works).
+TEXT_BYTES_PER_CITATION = 256
+GZIP_RATIO = 8
+
+
+def likely_citations(files: list[str]) -> int:
+    """About how many citations JSON Lines ``files`` hold, from their sizes on disk (an estimate:
+    it only chooses between the scanner and the general reader, which give the same graph)."""
+    total = 0
+    for f in files:
+        try:
+            size = os.path.getsize(f)
+        except OSError:
+            continue  # the reader names the file
+        total += size * (GZIP_RATIO if is_gzip(f) else 1)
+    return total // TEXT_BYTES_PER_CITATION
+
+
 def first_id(path: str, column: str) -> Any:
     """The ``column`` value of the first record of ``path`` (None when it cannot be read)."""
     try:
