@@ -10,6 +10,8 @@ tested against it:
   algorithm; reference: scipy's components and Kahn's algorithm in :mod:`ranker.solvers.components`.
 - :mod:`ranker.kernels.sweep` (numba): the exact sweep over the plan with Gauss-Seidel inside
   components; reference: the torch solver of :mod:`ranker.solvers.dag`.
+- :mod:`ranker.kernels.csr_build` (numba): the graph's CSR from ingest's pairs by counting;
+  reference: :func:`ranker.graph_build.build_from_pairs` sorting the pairs' buffer in place.
 - :mod:`ranker.kernels.numbering` (numba): ``int64`` ids numbered in order of first appearance
   by one hash table; reference: :func:`ranker.kernels.numbering.number_reference` (a dict).
 - :mod:`ranker.kernels.id_parse` (numba): prefix-and-digits string ids parsed to ``int64`` from

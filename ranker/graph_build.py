@@ -2,7 +2,7 @@
 rows settled (:class:`ranker.graph.CitationGraph`).
 
 :func:`build_graph` takes tensors or arrays on any device; :func:`build_from_pairs` builds the CSR
-inside ingest's own buffer on the CPU (about 16 bytes per citation at the peak);
+from ingest's own buffer on the CPU (by counting, compiled, or by sorting the buffer in place);
 :func:`graph_from_edges` picks between them for an :class:`ranker.io.EdgeList`. Both give the
 same graph (tested).
 """
@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .graph import CitationGraph, choose_index_dtype, largest_weight
+from .graph import INT32_MAX, CitationGraph, choose_index_dtype, largest_weight
+from .kernels import compiled_pays
 
 
 def build_graph(
@@ -187,19 +188,30 @@ def _compact_inplace(a: np.ndarray, keep: np.ndarray, chunk: int = 1 << 20) -> n
 
 
 def build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplicates: str,
-                      index_dtype: str, n_cols: int | None = None) -> CitationGraph:
-    """CPU, unweighted, ``n < 2**31``: the CSR built in the edge buffer itself.
+                      index_dtype: str, n_cols: int | None = None, compiled: bool | None = None) -> CitationGraph:
+    """CPU, unweighted, ``n < 2**31``: the CSR built from ingest's own buffer of ``int32`` pairs.
 
-    An interleaved ``int32`` (citing, cited) pair read as little-endian ``int64`` is
-    ``cited * 2**32 + citing``: the sort key of the transposed CSR. Sorting the buffer in place
-    orders rows (cited) and the columns within them, and puts duplicate rows side by side.
-    Peak memory is about 16 bytes per citation. ``n_cols`` as in :func:`build_graph` (a row block).
+    Compiled (:mod:`ranker.kernels.csr_build`): the pairs counted by cited paper, each citing
+    paper placed in its row, the rows sorted on every core and their repeats dropped in place:
+    about 12 bytes per citation at the peak (the pairs and the columns). Else (the reference) in
+    the buffer itself: an interleaved (citing, cited) pair read as little-endian ``int64`` is
+    ``cited * 2**32 + citing``, the sort key of the transposed CSR; sorting the buffer in place
+    orders rows (cited) and the columns within them, and puts duplicate rows side by side (about
+    16 bytes per citation at the peak). The same graph either way, columns ascending in each
+    row. ``n_cols`` as in :func:`build_graph` (a row block). ``compiled`` None: compiled when
+    it pays (:func:`ranker.kernels.compiled_pays`) and the citations fit ``int32`` row pointers.
     """
     n_cols = n if n_cols is None else n_cols
-    key = pairs.view(np.int64).reshape(-1)
-    stats: dict[str, Any] = {"citation_rows": int(key.size)}
+    stats: dict[str, Any] = {"citation_rows": len(pairs)}
     loops = pairs[:, 0] == pairs[:, 1]
     stats["self_citations"] = int(loops.sum())
+    del loops
+    if compiled is None:
+        compiled = compiled_pays(len(pairs)) and len(pairs) <= INT32_MAX
+    if compiled:
+        return _counted(pairs, n, n_cols, stats, self_citations == "drop", duplicates, index_dtype)
+    key = pairs.view(np.int64).reshape(-1)
+    loops = pairs[:, 0] == pairs[:, 1]
     if self_citations == "drop" and stats["self_citations"]:
         key = _compact_inplace(key, ~loops)
     del loops, pairs
@@ -224,6 +236,31 @@ def build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplicat
         np.bitwise_and(key[s:s + (1 << 22)], 0xFFFFFFFF, out=col[s:s + (1 << 22)], casting="unsafe")
     del key
     return _finish(n, torch.from_numpy(crow), torch.from_numpy(col), weight, stats, n_cols)
+
+
+def _counted(pairs: np.ndarray, n: int, n_cols: int, stats: dict[str, Any], drop_loops: bool, duplicates: str,
+             index_dtype: str) -> CitationGraph:
+    """:func:`build_from_pairs` by the compiled kernels: count, place, sort rows, drop repeats."""
+    from .kernels import csr_build
+
+    crow = csr_build.row_starts(pairs, n, drop_loops)
+    col = np.empty(int(crow[n]), np.int32)
+    csr_build.place_entries(pairs, crow, col, drop_loops)
+    distinct = np.empty(n, np.int64)
+    csr_build.sort_rows(crow, col, distinct)
+    kept = int(distinct.sum())
+    del distinct
+    stats["duplicate_rows"] = int(col.size) - kept
+    weight = None
+    if stats["duplicate_rows"]:
+        counts = np.empty(kept if duplicates == "sum" else 0, np.float64)
+        csr_build.drop_repeats(crow, col, counts)
+        col = col[:kept].copy() if 8 * (col.size - kept) > col.size else col[:kept]  # a view unless much is left
+        weight = torch.from_numpy(counts) if duplicates == "sum" else None
+    idt = choose_index_dtype(max(n, n_cols), kept, index_dtype)
+    np_idt = np.int32 if idt == torch.int32 else np.int64
+    return _finish(n, torch.from_numpy(crow.astype(np_idt)), torch.from_numpy(col.astype(np_idt, copy=False)),
+                   weight, stats, n_cols)
 
 
 def graph_from_edges(edges: Any, *, self_citations: str = "keep", duplicates: str = "once",

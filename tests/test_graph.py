@@ -1,8 +1,11 @@
 """Graph construction: CSR structure against scipy, counts of self-citations and duplicates."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ranker import build_graph
 
@@ -70,7 +73,18 @@ def test_inputs_are_not_modified():
     np.testing.assert_array_equal(w, w0)
 
 
-def test_inplace_pair_build_equals_general_build():
+def _assert_same_graph(got, ref):
+    assert got.stats == ref.stats
+    for a, b in ((got.crow, ref.crow), (got.col, ref.col), (got.out_weight, ref.out_weight)):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    assert (got.weight is None) == (ref.weight is None)
+    if got.weight is not None:
+        assert torch.equal(got.weight, ref.weight)
+
+
+@pytest.mark.parametrize("kw", [{}, {"self_citations": "drop"}, {"duplicates": "sum"},
+                                {"duplicates": "sum", "self_citations": "drop"}])
+def test_inplace_pair_build_equals_general_build(kw):
     import pyarrow as pa
 
     from ranker.graph_build import graph_from_edges
@@ -78,17 +92,35 @@ def test_inplace_pair_build_equals_general_build():
 
     rng = np.random.default_rng(9)
     n = 3000
-    for kw in ({}, {"self_citations": "drop"}, {"duplicates": "sum"}, {"duplicates": "sum", "self_citations": "drop"}):
-        pairs = rng.integers(0, n, size=(200_000, 2)).astype(np.int32)  # many duplicates and self-citations
-        pairs[:500, 1] = pairs[:500, 0]
-        ref = build_graph(pairs[:, 0].copy(), pairs[:, 1].copy(), n, **kw)
-        edges = EdgeList(citing=pairs[:, 0], cited=pairs[:, 1], weight=None,
-                         ids=IdMap(ids=pa.array(np.arange(n)), kind="integer"), pairs=pairs)
-        got = graph_from_edges(edges, **kw)
-        assert edges.pairs is None  # ownership taken
-        assert got.stats == ref.stats
-        for a, b in ((got.crow, ref.crow), (got.col, ref.col), (got.out_weight, ref.out_weight)):
-            assert a.dtype == b.dtype and torch.equal(a, b)
-        assert (got.weight is None) == (ref.weight is None)
-        if got.weight is not None:
-            assert torch.equal(got.weight, ref.weight)
+    pairs = rng.integers(0, n, size=(200_000, 2)).astype(np.int32)  # many duplicates and self-citations
+    pairs[:500, 1] = pairs[:500, 0]
+    ref = build_graph(pairs[:, 0].copy(), pairs[:, 1].copy(), n, **kw)
+    edges = EdgeList(citing=pairs[:, 0], cited=pairs[:, 1], weight=None,
+                     ids=IdMap(ids=pa.array(np.arange(n)), kind="integer"), pairs=pairs)
+    got = graph_from_edges(edges, **kw)
+    assert edges.pairs is None  # ownership taken
+    _assert_same_graph(got, ref)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 60), st.integers(0, 40), st.integers(0, 400), st.sampled_from(["keep", "drop"]),
+       st.sampled_from(["once", "sum"]), st.integers(0, 2**32 - 1))
+def test_counted_pair_build_equals_the_sorted_one_and_build_graph(n, extra_cols, e, self_citations, duplicates,
+                                                                   seed):
+    """ranker.kernels.csr_build (count, place, sort rows, drop repeats) against the buffer sorted
+    in place and against build_graph: long rows (numpy's sort in the kernel) and short ones,
+    repeats, self-citations, papers cited by nobody, columns past the rows (a row block)."""
+    from ranker.graph_build import build_from_pairs
+
+    rng = np.random.default_rng(seed)
+    n_cols = n + extra_cols
+    pairs = np.stack([rng.integers(0, n_cols, e), rng.integers(0, n, e)], 1).astype(np.int32)
+    if e and seed % 3 == 0:
+        pairs[: e // 2, 1] = 0  # one long row: past the kernel's insertion-sort length
+    kw = {"self_citations": self_citations, "duplicates": duplicates, "index_dtype": "auto", "n_cols": n_cols}
+    counted = build_from_pairs(pairs.copy(), n, compiled=True, **kw)
+    sorted_ = build_from_pairs(pairs.copy(), n, compiled=False, **kw)
+    _assert_same_graph(counted, sorted_)
+    general = build_graph(pairs[:, 0].copy(), pairs[:, 1].copy(), n, n_cols=n_cols,
+                          self_citations=self_citations, duplicates=duplicates)
+    _assert_same_graph(counted, general)

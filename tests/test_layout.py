@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Modules checked in test files of another name, and where.
 TESTED_IN = {
     "kernels/condensation.py": ["kernels/test_sweep.py"],  # the plan against scipy and Kahn
+    "kernels/csr_build.py": ["test_graph.py"],  # the counted build against the sorted one and build_graph
     "kernels/id_parse.py": ["io/test_id_patterns.py"],
     "kernels/snapshot_sweep.py": ["solvers/test_snapshots.py"],
     "kernels/step_cpu.py": ["kernels/test_step.py"],
