@@ -14,7 +14,7 @@ with ``held = HOST_PER_PAPER n + ids_held``.
 
 - ``BASE`` (0.55 GB): the interpreter with torch, pyarrow and numba loaded, and allocator pools.
 - ``INGEST_PER_CITATION`` (10): the ``int32`` citation pairs and what reading them costs;
-  ``PLAN_PER_CITATION`` (12): the sort key and the CSR's columns at the build's peak (the plan
+  ``PLAN_PER_CITATION`` (12): the pairs (or the sort key) and the CSR's columns at the build's peak (the plan
   renumbers in place); ``GRAPH_PER_CITATION`` (9): the graph the solve holds.
 - ``HOST_PER_PAPER`` (24): row pointers, out-weights, scores.
 - ids: integer ids nothing; compact string ids (a prefix and digits, ``[input] compact_ids``)
