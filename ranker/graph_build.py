@@ -243,12 +243,15 @@ def _counted(pairs: np.ndarray, n: int, n_cols: int, stats: dict[str, Any], drop
     """:func:`build_from_pairs` by the compiled kernels: count, place, sort rows, drop repeats."""
     from .kernels import csr_build
 
-    crow = csr_build.row_starts(pairs, n, drop_loops)
+    # int32 row pointers and counts (the caller keeps this path under 2**31 citations): the row
+    # counts and placement write at random into them, so half the bytes are half the misses
+    crow = np.zeros(n + 1, np.int32)
+    csr_build.row_starts(pairs, crow, drop_loops)
     col = np.empty(int(crow[n]), np.int32)
     csr_build.place_entries(pairs, crow, col, drop_loops)
-    distinct = np.empty(n, np.int64)
+    distinct = np.empty(n, np.int32)
     csr_build.sort_rows(crow, col, distinct)
-    kept = int(distinct.sum())
+    kept = int(distinct.sum(dtype=np.int64))
     del distinct
     stats["duplicate_rows"] = int(col.size) - kept
     weight = None
@@ -259,8 +262,8 @@ def _counted(pairs: np.ndarray, n: int, n_cols: int, stats: dict[str, Any], drop
         weight = torch.from_numpy(counts) if duplicates == "sum" else None
     idt = choose_index_dtype(max(n, n_cols), kept, index_dtype)
     np_idt = np.int32 if idt == torch.int32 else np.int64
-    return _finish(n, torch.from_numpy(crow.astype(np_idt)), torch.from_numpy(col.astype(np_idt, copy=False)),
-                   weight, stats, n_cols)
+    crow_t, col_t = (torch.from_numpy(a.astype(np_idt, copy=False)) for a in (crow, col))
+    return _finish(n, crow_t, col_t, weight, stats, n_cols)
 
 
 def graph_from_edges(edges: Any, *, self_citations: str = "keep", duplicates: str = "once",
