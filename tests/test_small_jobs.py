@@ -58,27 +58,30 @@ def _scores(folder) -> dict[str, float]:
     return dict(zip(t["paper_id"], t["score"]))
 
 
-def test_a_small_job_loads_no_compiled_kernel_and_gives_the_compiled_answers(tmp_path):
-    """The command on 800 papers: numba never imported; its ids numbered by Arrow, the same scores
-    as every kernel compiled (to 1e-12) and as networkx."""
-    job, ids, e = _job(tmp_path, "small")
+def _small_and_compiled(tmp_path, make_job) -> tuple[dict, dict]:
+    """The job run by the command in a new process with the default thresholds (numba must not be
+    imported) and in this process with every kernel compiled: the same scores to 1e-12, and those
+    of networkx. Returns both runs' ``run.json``."""
+    job, ids, e = make_job(tmp_path, "small")
     r = subprocess.run([sys.executable, "-c", PROBE, str(job)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[-1] == "False", "numba was imported"
-    small = _scores(tmp_path / "small")
-    facts = json.loads((tmp_path / "small" / "run.json").read_text())
-
-    compiled_job, _, _ = _job(tmp_path, "compiled")
+    compiled_job, _, _ = make_job(tmp_path, "compiled")
     assert ranker.kernels.COMPILED_MIN == 0  # tests/conftest.py: every kernel compiled in process
     run_job(load_config(compiled_job), show_progress=False)
-    compiled = _scores(tmp_path / "compiled")
-    compiled_facts = json.loads((tmp_path / "compiled" / "run.json").read_text())
-
+    small, compiled = _scores(tmp_path / "small"), _scores(tmp_path / "compiled")
     assert small.keys() == compiled.keys() == set(ids)
     got = np.array([small[i] for i in ids])
     np.testing.assert_allclose(got, [compiled[i] for i in ids], rtol=0, atol=1e-12)
     want = nx_pagerank(list(dict.fromkeys(map(tuple, e.tolist()))), len(ids))
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)  # networkx stops at an L1 change of n * 1e-15
+    return tuple(json.loads((tmp_path / d / "run.json").read_text()) for d in ("small", "compiled"))
+
+
+def test_a_small_job_loads_no_compiled_kernel_and_gives_the_compiled_answers(tmp_path):
+    """The command on 800 papers: numba never imported; its ids numbered by Arrow, the same scores
+    as every kernel compiled (to 1e-12) and as networkx."""
+    facts, compiled_facts = _small_and_compiled(tmp_path, _job)
     assert facts["ingest"]["id_numbering"] == compiled_facts["ingest"]["id_numbering"]
     assert "string ids as integers" in facts["ingest"]["id_numbering"]
     assert facts["solver"].startswith("dag: condensation sweep, torch")  # what ran, in run.json
@@ -131,21 +134,5 @@ def _works_job(tmp_path, out: str):
 def test_a_small_json_lines_job_loads_no_compiled_kernel_and_gives_the_scanners_answers(tmp_path):
     """A small OpenAlex-shaped part: read by the general reader (its nesting checked by numpy), numba
     never imported; the scores of the compiled works scanner (to 1e-12) and of networkx."""
-    job, ids, e = _works_job(tmp_path, "small")
-    r = subprocess.run([sys.executable, "-c", PROBE, str(job)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.split()[-1] == "False", "numba was imported"
-    small = _scores(tmp_path / "small")
-    facts = json.loads((tmp_path / "small" / "run.json").read_text())
-
-    compiled_job, _, _ = _works_job(tmp_path, "compiled")
-    run_job(load_config(compiled_job), show_progress=False)  # every kernel compiled: the works scanner
-    compiled = _scores(tmp_path / "compiled")
-    compiled_facts = json.loads((tmp_path / "compiled" / "run.json").read_text())
-
+    facts, compiled_facts = _small_and_compiled(tmp_path, _works_job)
     assert "reader" not in facts["ingest"] and compiled_facts["ingest"]["reader"].startswith("works scanner")
-    assert small.keys() == compiled.keys() == set(ids)
-    got = np.array([small[i] for i in ids])
-    np.testing.assert_allclose(got, [compiled[i] for i in ids], rtol=0, atol=1e-12)
-    want = nx_pagerank(list(dict.fromkeys(map(tuple, e.tolist()))), len(ids))
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)

@@ -3,6 +3,7 @@
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,40 +16,31 @@ values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(alphab
                       max_leaves=30)
 
 
+# the compiled scan, and the reader's check in front of it (numpy's count of opening brackets per
+# line where that settles it, the compiled scan where a line holds more than ``limit``)
+CHECKS = pytest.mark.parametrize("check", [deep_line, first_deep_line], ids=["kernel", "reader"])
+
+
+@CHECKS
 @settings(max_examples=300, deadline=None)
-@given(st.lists(values, min_size=1, max_size=6), st.integers(0, 6))
-def test_the_compiled_scan_equals_the_reference_on_json_lines(records, limit):
+@given(st.lists(values, min_size=1, max_size=6), st.integers(0, 12))
+def test_the_check_equals_the_reference_on_json_lines(check, records, limit):
     data = "".join(json.dumps({"r": r}) + "\n" for r in records).encode()
-    assert deep_line(data, limit) == first_deep_line_reference(data, limit)
+    assert check(data, limit) == first_deep_line_reference(data, limit)
 
 
+@CHECKS
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200), st.integers(0, 4))
-def test_the_compiled_scan_equals_the_reference_on_any_bytes(data, limit):
+@given(st.binary(max_size=200), st.integers(0, 8))
+def test_the_check_equals_the_reference_on_any_bytes(check, data, limit):
     data = data.replace(b"\r", b"")
-    assert deep_line(data, limit) == first_deep_line_reference(data, limit)
+    assert check(data, limit) == first_deep_line_reference(data, limit)
 
 
 def test_brackets_inside_strings_and_escaped_quotes_do_not_count():
     line = json.dumps({"title": "[[[[[[[[[[ \" {{{{{{{{", "x": [[1]]}).encode() + b"\n"
     assert deep_line(line, 3) == -1 and deep_line(line, 2) == 0
     assert deep_line(b'{"a": 1}\n' + b"[" * 50 + b"\n", 10) == 1
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(values, min_size=1, max_size=6), st.integers(0, 12))
-def test_the_readers_check_equals_the_reference(records, limit):
-    """:func:`ranker.io.text_batches.first_deep_line`: numpy's count of opening brackets per line
-    where it settles the question, the compiled scan where a line holds more than ``limit``."""
-    data = "".join(json.dumps({"r": r}) + "\n" for r in records).encode()
-    assert first_deep_line(data, limit) == first_deep_line_reference(data, limit)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200), st.integers(0, 8))
-def test_the_readers_check_equals_the_reference_on_any_bytes(data, limit):
-    data = data.replace(b"\r", b"")
-    assert first_deep_line(data, limit) == first_deep_line_reference(data, limit)
 
 
 def test_the_reader_scans_only_blocks_with_a_line_of_many_brackets(monkeypatch):
