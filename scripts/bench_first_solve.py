@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import dataset, first_solve  # noqa: E402
-
 from ranker.graph_build import graph_from_edges  # noqa: E402
 from ranker.io import read_citations  # noqa: E402
 from ranker.io.listing import citation_files  # noqa: E402
