@@ -205,13 +205,12 @@ def build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplicat
     stats: dict[str, Any] = {"citation_rows": len(pairs)}
     loops = pairs[:, 0] == pairs[:, 1]
     stats["self_citations"] = int(loops.sum())
-    del loops
     if compiled is None:
         compiled = compiled_pays(len(pairs)) and len(pairs) <= INT32_MAX
     if compiled:
+        del loops
         return _counted(pairs, n, n_cols, stats, self_citations == "drop", duplicates, index_dtype)
     key = pairs.view(np.int64).reshape(-1)
-    loops = pairs[:, 0] == pairs[:, 1]
     if self_citations == "drop" and stats["self_citations"]:
         key = _compact_inplace(key, ~loops)
     del loops, pairs
