@@ -22,30 +22,9 @@ R. Tarjan, "Depth-first search and linear graph algorithms", SIAM J. Computing 1
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
-
-@intrinsic
-def prefetch(typingctx, array, index):  # pragma: no cover - compiled
-    """Ask the memory system for ``array[index]``'s cache line and go on (LLVM's
-    ``llvm.prefetch``: a read, high locality, data): a hint, with no effect on any result."""
-
-    def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        view = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]], wraparound=False)
-        byte_pointer = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0i8")
-        builder.call(function, [builder.bitcast(pointer, byte_pointer), ir.Constant(i32, 0), ir.Constant(i32, 3),
-                                ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return types.void(array, index), codegen
+from .prefetch import prefetch
 
 
 @njit(cache=True, nogil=True)

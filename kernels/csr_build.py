@@ -8,38 +8,87 @@ threads, then a merge). Both give the same CSR, columns ascending within each ro
 Why counting: a comparison sort of E keys costs ``E log E``, and numpy's merge of the two halves
 runs on one thread; a counting placement reads the pairs twice and writes each entry once, and
 the rows (a dozen entries on average) are then sorted on every core. On 239M citations, 20M
-papers: 10.8-18.3 s against 27.1 s (measured in one process).
+papers: 10.8-18.3 s against 27.1 s (measured in one process). The count and the placement are
+misses into arrays far larger than the caches, one per pair: they run over row ranges on every
+core, each asking for its rows a few pairs ahead (on 240M pairs, 20M rows, two cores: 6.5 s
+against 10-10.9 s serial without prefetching; BENCHMARKS.md, session 18).
 """
 
 from __future__ import annotations
 
 from numba import njit, prange
 
+from .prefetch import prefetch
 
-@njit(cache=True, nogil=True)
-def row_starts(pairs, crow, drop_loops):  # pragma: no cover - compiled
+#: Pairs ahead of the one being counted or placed whose row is asked for (:func:`ranker.kernels.prefetch.prefetch`).
+AHEAD = 16
+#: Rows from which the count and the placement split the rows into ranges, one per thread.
+PARALLEL_ROWS = 1 << 16
+
+
+def row_ranges(rows: int) -> int:
+    """Row ranges for :func:`row_starts` and :func:`place_entries`: one per numba thread from
+    :data:`PARALLEL_ROWS` rows, else one."""
+    import numba
+
+    return numba.get_num_threads() if rows >= PARALLEL_ROWS else 1
+
+
+@njit(parallel=True, cache=True)
+def row_starts(pairs, crow, drop_loops, parts):  # pragma: no cover - compiled
     """``crow`` (``[n + 1]``, zeros on entry) set to where each cited paper's row starts: the
-    pairs counted by cited paper (self-citations skipped with ``drop_loops``)."""
+    pairs counted by cited paper (self-citations skipped with ``drop_loops``).
+
+    The rows are split into ``parts`` ranges, one per thread; each thread reads every pair and
+    counts those cited in its range, so no two threads write one count and no thread needs a
+    copy of the counts (memory stays ``4 (n + 1)`` bytes). The count a row gets does not depend
+    on ``parts``. Each thread asks for the count of the pair :data:`AHEAD` of it, so the misses
+    into a ``crow`` far larger than the caches overlap."""
     n = crow.shape[0] - 1
-    for k in range(pairs.shape[0]):
-        cited = pairs[k, 1]
-        if drop_loops and pairs[k, 0] == cited:
-            continue
-        crow[cited + 1] += 1
+    e = pairs.shape[0]
+    for part in prange(parts):
+        lo, hi = n * part // parts, n * (part + 1) // parts
+        for k in range(e):
+            if k + AHEAD < e:
+                ahead = pairs[k + AHEAD, 1]
+                if lo <= ahead < hi:
+                    prefetch(crow, ahead + 1)
+            cited = pairs[k, 1]
+            if cited < lo or cited >= hi or (drop_loops and pairs[k, 0] == cited):
+                continue
+            crow[cited + 1] += 1
     for i in range(n):
         crow[i + 1] += crow[i]
 
 
-@njit(cache=True, nogil=True)
-def place_entries(pairs, crow, col, drop_loops):  # pragma: no cover - compiled
-    """Each pair's citing paper written into its cited paper's row of ``col``, in pair order."""
+@njit(parallel=True, cache=True)
+def place_entries(pairs, crow, col, drop_loops, parts):  # pragma: no cover - compiled
+    """Each pair's citing paper written into its cited paper's row of ``col``, in pair order.
+
+    Rows in ``parts`` ranges, one per thread, as in :func:`row_starts`: each thread places the
+    pairs cited in its range, in pair order, so ``col`` does not depend on ``parts``. Two
+    prefetches ahead: the row's fill pointer :data:`AHEAD` pairs further on twice that
+    distance, and the place in ``col`` it points at for the pair :data:`AHEAD` on (a hint: a
+    place past a full row is never written, and a prefetch never faults)."""
+    n = crow.shape[0] - 1
+    e = pairs.shape[0]
     fill = crow[:-1].copy()
-    for k in range(pairs.shape[0]):
-        citing, cited = pairs[k, 0], pairs[k, 1]
-        if drop_loops and citing == cited:
-            continue
-        col[fill[cited]] = citing
-        fill[cited] += 1
+    for part in prange(parts):
+        lo, hi = n * part // parts, n * (part + 1) // parts
+        for k in range(e):
+            if k + 2 * AHEAD < e:
+                ahead = pairs[k + 2 * AHEAD, 1]
+                if lo <= ahead < hi:
+                    prefetch(fill, ahead)
+            if k + AHEAD < e:
+                ahead = pairs[k + AHEAD, 1]
+                if lo <= ahead < hi:
+                    prefetch(col, fill[ahead])
+            citing, cited = pairs[k, 0], pairs[k, 1]
+            if cited < lo or cited >= hi or (drop_loops and citing == cited):
+                continue
+            col[fill[cited]] = citing
+            fill[cited] += 1
 
 
 #: Rows longer than this are sorted by numpy's sort; shorter ones by insertion, which is faster there.

@@ -245,9 +245,10 @@ def _counted(pairs: np.ndarray, n: int, n_cols: int, stats: dict[str, Any], drop
     # int32 row pointers and counts (the caller keeps this path under 2**31 citations): the row
     # counts and placement write at random into them, so half the bytes are half the misses
     crow = np.zeros(n + 1, np.int32)
-    csr_build.row_starts(pairs, crow, drop_loops)
+    parts = csr_build.row_ranges(n)
+    csr_build.row_starts(pairs, crow, drop_loops, parts)
     col = np.empty(int(crow[n]), np.int32)
-    csr_build.place_entries(pairs, crow, col, drop_loops)
+    csr_build.place_entries(pairs, crow, col, drop_loops, parts)
     distinct = np.empty(n, np.int32)
     csr_build.sort_rows(crow, col, distinct)
     kept = int(distinct.sum(dtype=np.int64))

@@ -124,3 +124,25 @@ def test_counted_pair_build_equals_the_sorted_one_and_build_graph(n, extra_cols,
     general = build_graph(pairs[:, 0].copy(), pairs[:, 1].copy(), n, n_cols=n_cols,
                           self_citations=self_citations, duplicates=duplicates)
     _assert_same_graph(counted, general)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 300), st.integers(1, 5), st.booleans(), st.integers(0, 2**32 - 1))
+def test_counted_rows_and_placement_equal_a_stable_sort_for_any_row_ranges(n, e, parts, drop_loops, seed):
+    """ranker.kernels.csr_build's count and placement (rows split into ``parts`` ranges, one per
+    thread, with prefetches) against numpy: the row starts are the cumulative counts of the
+    cited papers, and each row lists its citing papers in pair order (a stable sort by cited).
+    More ranges than rows leaves some empty."""
+    from ranker.kernels import csr_build
+
+    rng = np.random.default_rng(seed)
+    pairs = rng.integers(0, n, (e, 2)).astype(np.int32)
+    kept = pairs[pairs[:, 0] != pairs[:, 1]] if drop_loops else pairs
+    expected_crow = np.concatenate([[0], np.cumsum(np.bincount(kept[:, 1], minlength=n))]).astype(np.int32)
+    expected_col = kept[np.argsort(kept[:, 1], kind="stable"), 0]
+    crow = np.zeros(n + 1, np.int32)
+    csr_build.row_starts(pairs, crow, drop_loops, parts)
+    np.testing.assert_array_equal(crow, expected_crow)
+    col = np.full(int(crow[n]), -1, np.int32)
+    csr_build.place_entries(pairs, crow, col, drop_loops, parts)
+    np.testing.assert_array_equal(col, expected_col)
