@@ -18,8 +18,8 @@ tested against it:
   Arrow's buffers; reference: :meth:`ranker.io.id_patterns.IdPattern.encode_reference`.
 - :mod:`ranker.kernels.json_depth` (numba): the nesting depth of JSON lines before parsing;
   reference: :func:`ranker.kernels.json_depth.first_deep_line_reference`.
-- :mod:`ranker.kernels.prefetch` (numba): a software prefetch the condensation plan and the
-  counted build use; a hint with no effect on results (their references are the same kernels'
+- :mod:`ranker.kernels.prefetch` (numba): a software prefetch the condensation plan, the
+  counted build and the numbering use; a hint with no effect on results (their references are the same kernels'
   references).
 
 Which runs: :func:`compiled_pays` (the compiled kernels where they save more than loading them

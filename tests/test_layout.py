@@ -13,7 +13,8 @@ TESTED_IN = {
     "kernels/condensation.py": ["kernels/test_sweep.py"],  # the plan against scipy and Kahn
     "kernels/csr_build.py": ["test_graph.py"],  # the counted build against the sorted one and build_graph
     "kernels/id_parse.py": ["io/test_id_patterns.py"],
-    "kernels/prefetch.py": ["kernels/test_sweep.py", "test_graph.py"],  # a hint: its kernels against references
+    # a hint: the kernels that use it, against their references
+    "kernels/prefetch.py": ["kernels/test_sweep.py", "test_graph.py", "kernels/test_numbering.py"],
     "kernels/snapshot_sweep.py": ["solvers/test_snapshots.py"],
     "kernels/step_cpu.py": ["kernels/test_step.py"],
     "ranker/choices.py": ["test_config.py"],
