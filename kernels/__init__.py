@@ -19,8 +19,8 @@ tested against it:
 - :mod:`ranker.kernels.json_depth` (numba): the nesting depth of JSON lines before parsing;
   reference: :func:`ranker.kernels.json_depth.first_deep_line_reference`.
 - :mod:`ranker.kernels.prefetch` (numba): a software prefetch the condensation plan, the
-  counted build and the numbering use; a hint with no effect on results (their references are the same kernels'
-  references).
+  counted build and the numbering use; a hint with no effect on results (the references of
+  the kernels that use it check them).
 
 Which runs: :func:`compiled_pays` (the compiled kernels where they save more than loading them
 into a process costs; the references elsewhere, and on GPUs).

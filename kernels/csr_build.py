@@ -16,7 +16,7 @@ against 10-10.9 s serial without prefetching; BENCHMARKS.md, session 18).
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from .prefetch import prefetch
 
@@ -29,15 +29,14 @@ PARALLEL_ROWS = 1 << 16
 def row_ranges(rows: int) -> int:
     """Row ranges for :func:`row_starts` and :func:`place_entries`: one per numba thread from
     :data:`PARALLEL_ROWS` rows, else one."""
-    import numba
-
-    return numba.get_num_threads() if rows >= PARALLEL_ROWS else 1
+    return get_num_threads() if rows >= PARALLEL_ROWS else 1
 
 
 @njit(parallel=True, cache=True)
 def row_starts(pairs, crow, drop_loops, parts):  # pragma: no cover - compiled
     """``crow`` (``[n + 1]``, zeros on entry) set to where each cited paper's row starts: the
-    pairs counted by cited paper (self-citations skipped with ``drop_loops``).
+    pairs counted by cited paper (self-citations skipped with ``drop_loops``). Returns the
+    number of self-citations among the pairs, dropped or not.
 
     The rows are split into ``parts`` ranges, one per thread; each thread reads every pair and
     counts those cited in its range, so no two threads write one count and no thread needs a
@@ -46,6 +45,7 @@ def row_starts(pairs, crow, drop_loops, parts):  # pragma: no cover - compiled
     into a ``crow`` far larger than the caches overlap."""
     n = crow.shape[0] - 1
     e = pairs.shape[0]
+    loops = 0
     for part in prange(parts):
         lo, hi = n * part // parts, n * (part + 1) // parts
         for k in range(e):
@@ -54,11 +54,16 @@ def row_starts(pairs, crow, drop_loops, parts):  # pragma: no cover - compiled
                 if lo <= ahead < hi:
                     prefetch(crow, ahead + 1)
             cited = pairs[k, 1]
-            if cited < lo or cited >= hi or (drop_loops and pairs[k, 0] == cited):
+            if cited < lo or cited >= hi:
                 continue
+            if pairs[k, 0] == cited:
+                loops += 1
+                if drop_loops:
+                    continue
             crow[cited + 1] += 1
     for i in range(n):
         crow[i + 1] += crow[i]
+    return loops
 
 
 @njit(parallel=True, cache=True)

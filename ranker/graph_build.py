@@ -203,13 +203,12 @@ def build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplicat
     """
     n_cols = n if n_cols is None else n_cols
     stats: dict[str, Any] = {"citation_rows": len(pairs)}
-    loops = pairs[:, 0] == pairs[:, 1]
-    stats["self_citations"] = int(loops.sum())
     if compiled is None:
         compiled = compiled_pays(len(pairs)) and len(pairs) <= INT32_MAX
     if compiled:
-        del loops
         return _counted(pairs, n, n_cols, stats, self_citations == "drop", duplicates, index_dtype)
+    loops = pairs[:, 0] == pairs[:, 1]
+    stats["self_citations"] = int(loops.sum())
     key = pairs.view(np.int64).reshape(-1)
     if self_citations == "drop" and stats["self_citations"]:
         key = _compact_inplace(key, ~loops)
@@ -239,14 +238,15 @@ def build_from_pairs(pairs: np.ndarray, n: int, *, self_citations: str, duplicat
 
 def _counted(pairs: np.ndarray, n: int, n_cols: int, stats: dict[str, Any], drop_loops: bool, duplicates: str,
              index_dtype: str) -> CitationGraph:
-    """:func:`build_from_pairs` by the compiled kernels: count, place, sort rows, drop repeats."""
+    """:func:`build_from_pairs` by the compiled kernels: count (the self-citations too), place,
+    sort rows, drop repeats."""
     from .kernels import csr_build
 
     # int32 row pointers and counts (the caller keeps this path under 2**31 citations): the row
     # counts and placement write at random into them, so half the bytes are half the misses
     crow = np.zeros(n + 1, np.int32)
     parts = csr_build.row_ranges(n)
-    csr_build.row_starts(pairs, crow, drop_loops, parts)
+    stats["self_citations"] = int(csr_build.row_starts(pairs, crow, drop_loops, parts))
     col = np.empty(int(crow[n]), np.int32)
     csr_build.place_entries(pairs, crow, col, drop_loops, parts)
     distinct = np.empty(n, np.int32)

@@ -131,7 +131,8 @@ def test_counted_pair_build_equals_the_sorted_one_and_build_graph(n, extra_cols,
 def test_counted_rows_and_placement_equal_a_stable_sort_for_any_row_ranges(n, e, parts, drop_loops, seed):
     """ranker.kernels.csr_build's count and placement (rows split into ``parts`` ranges, one per
     thread, with prefetches) against numpy: the row starts are the cumulative counts of the
-    cited papers, and each row lists its citing papers in pair order (a stable sort by cited).
+    cited papers, the self-citations are counted, and each row lists its citing papers in pair
+    order (a stable sort by cited).
     More ranges than rows leaves some empty."""
     from ranker.kernels import csr_build
 
@@ -141,7 +142,8 @@ def test_counted_rows_and_placement_equal_a_stable_sort_for_any_row_ranges(n, e,
     expected_crow = np.concatenate([[0], np.cumsum(np.bincount(kept[:, 1], minlength=n))]).astype(np.int32)
     expected_col = kept[np.argsort(kept[:, 1], kind="stable"), 0]
     crow = np.zeros(n + 1, np.int32)
-    csr_build.row_starts(pairs, crow, drop_loops, parts)
+    loops = csr_build.row_starts(pairs, crow, drop_loops, parts)
+    assert loops == int(np.count_nonzero(pairs[:, 0] == pairs[:, 1]))  # counted whether dropped or not
     np.testing.assert_array_equal(crow, expected_crow)
     col = np.full(int(crow[n]), -1, np.int32)
     csr_build.place_entries(pairs, crow, col, drop_loops, parts)
