@@ -79,6 +79,8 @@ class MemorySampler:
     def __init__(self) -> None:
         self._watches: dict[int, int] = {}
         self._next = 0
+        #: Samples taken so far by the thread (a count for logs and tests).
+        self.samples = 0
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -117,6 +119,7 @@ class MemorySampler:
                 continue
             now = rss()
             with self._lock:
+                self.samples += 1
                 for key, peak in self._watches.items():
                     if now > peak:
                         self._watches[key] = now
